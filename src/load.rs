@@ -1,0 +1,420 @@
+//! The load stage: hive partition paths, Parquet writers and the atomic commit of a job's files.
+//!
+//! Owns every file-system call the exporter makes on its output, behind [`Destination`], so that an
+//! object store can stand in later. Never does HTTP and never decides what the rows are.
+//!
+//! A job owns its files: in each partition folder it writes `part-<job>-0.parquet` and nothing
+//! else, so re-running a job replaces exactly its own file and never touches another job's. A file
+//! is written under a hidden temporary name in the same folder (readers skip names starting with
+//! `.`), fsynced, then renamed over the old one: a reader sees the old file or the new one, never
+//! half of either. A partition left with no rows has the job's file removed rather than an empty
+//! file written.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Rows per row group: analytic readers (DuckDB, Spark) prefer large row groups, and a million
+/// rows of this data compress to a few MiB.
+const ROW_GROUP_ROWS: usize = 1 << 20;
+
+/// Longest partition folder name most file systems accept (255 bytes on ext4, XFS, APFS, NTFS).
+const MAX_SEGMENT_BYTES: usize = 255;
+
+/// What hive readers (pyarrow, DuckDB, Spark) decode: everything but unreserved URL characters is
+/// percent-encoded, so `/`, `=`, `%`, `..`-tricks and newlines can never leave the folder.
+const PARTITION_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// The hive name of a null (or empty) partition value.
+pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("output {path} is not a folder")]
+    NotADirectory { path: PathBuf },
+    #[error("cannot use output folder {path}")]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("object-store output ({url}) is not supported yet; give a local folder")]
+    Unsupported { url: String },
+    #[error("partition value for {column} is too long for a folder name ({len} bytes once escaped)")]
+    PartitionValue { column: String, len: usize },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot encode Parquet for {path}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("cannot read the existing file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+}
+
+/// A partition of a table: `(column, value)` pairs in path order, e.g. `[("date", "2026-11-24")]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionKey(pub Vec<(&'static str, Option<String>)>);
+
+impl PartitionKey {
+    /// The folder below the table, e.g. `service_name=pcc-1/date=2026-11-24`.
+    pub fn relative_dir(&self) -> Result<PathBuf, LoadError> {
+        let mut dir = PathBuf::new();
+        for (column, value) in &self.0 {
+            dir.push(hive_segment(column, value.as_deref())?);
+        }
+        Ok(dir)
+    }
+}
+
+/// One `column=value` path segment, escaped as hive readers expect.
+pub fn hive_segment(column: &str, value: Option<&str>) -> Result<String, LoadError> {
+    let escaped = match value {
+        None | Some("") => HIVE_DEFAULT_PARTITION.to_string(),
+        Some(v) => utf8_percent_encode(v, PARTITION_VALUE).to_string(),
+    };
+    let segment = format!("{column}={escaped}");
+    if segment.len() > MAX_SEGMENT_BYTES {
+        return Err(LoadError::PartitionValue {
+            column: column.to_string(),
+            len: segment.len(),
+        });
+    }
+    Ok(segment)
+}
+
+/// Provenance written into every file's key-value metadata.
+#[derive(Debug, Clone)]
+pub struct FileProvenance {
+    pub job: String,
+    pub run_id: String,
+    pub window_start: String,
+    pub window_end: String,
+}
+
+/// How one table is laid out in Parquet.
+#[derive(Debug, Clone)]
+pub struct TableLayout {
+    pub name: &'static str,
+    pub schema: SchemaRef,
+    /// Columns the rows are sorted by, in order (recorded as Parquet sorting columns).
+    pub sorted_by: Vec<&'static str>,
+    /// Integer timestamp columns that are delta-encoded rather than dictionary-encoded.
+    pub delta_columns: Vec<&'static str>,
+}
+
+/// What one commit wrote, for the run summary and manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    pub table: &'static str,
+    /// The partition folder relative to the output root, e.g. `vm_metrics/date=2026-11-24`.
+    pub partition: String,
+    pub path: PathBuf,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// A local output folder.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    root: PathBuf,
+}
+
+impl Destination {
+    /// Opens (creating if needed) the output folder. Object-store URLs are refused for now.
+    pub fn open(location: &str) -> Result<Destination, LoadError> {
+        if let Some((scheme, _)) = location.split_once("://") {
+            if scheme != "file" {
+                return Err(LoadError::Unsupported {
+                    url: location.to_string(),
+                });
+            }
+        }
+        let root = PathBuf::from(location.strip_prefix("file://").unwrap_or(location));
+        if root.exists() && !root.is_dir() {
+            return Err(LoadError::NotADirectory { path: root });
+        }
+        fs::create_dir_all(&root).map_err(|source| LoadError::Folder {
+            path: root.clone(),
+            source,
+        })?;
+        Ok(Destination { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file a job owns in a partition.
+    pub fn job_file(&self, table: &str, key: &PartitionKey, job: &str) -> Result<PathBuf, LoadError> {
+        Ok(self
+            .root
+            .join(table)
+            .join(key.relative_dir()?)
+            .join(format!("part-{job}-0.parquet")))
+    }
+
+    /// The rows the job wrote to this partition before, or nothing when it has no file there.
+    pub fn read_job_partition(
+        &self,
+        table: &str,
+        key: &PartitionKey,
+        job: &str,
+    ) -> Result<Vec<RecordBatch>, LoadError> {
+        let path = self.job_file(table, key, job)?;
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(LoadError::Write { path, source }),
+        };
+        let read_err = |source| LoadError::Read {
+            path: path.clone(),
+            source,
+        };
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(read_err)?
+            .build()
+            .map_err(read_err)?;
+        reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| read_err(e.into()))
+    }
+
+    /// Atomically replaces the job's file in a partition with `batches` (already sorted), or
+    /// removes it when `batches` hold no rows. Returns what was written.
+    pub fn replace_job_partition(
+        &self,
+        layout: &TableLayout,
+        key: &PartitionKey,
+        provenance: &FileProvenance,
+        compression_level: i32,
+        batches: &[RecordBatch],
+    ) -> Result<Option<WrittenFile>, LoadError> {
+        let path = self.job_file(layout.name, key, &provenance.job)?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        if rows == 0 {
+            remove_if_present(&path)?;
+            return Ok(None);
+        }
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
+        fs::create_dir_all(&dir).map_err(|source| LoadError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+
+        let written = write_parquet(&temp, layout, provenance, compression_level, batches);
+        let bytes = match written {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
+        fs::rename(&temp, &path).map_err(|source| {
+            let _ = fs::remove_file(&temp);
+            LoadError::Write {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        sync_dir(&dir)?;
+        let partition = Path::new(layout.name)
+            .join(key.relative_dir()?)
+            .to_string_lossy()
+            .into_owned();
+        Ok(Some(WrittenFile {
+            table: layout.name,
+            partition,
+            path,
+            rows: rows as u64,
+            bytes,
+        }))
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<(), LoadError> {
+    match fs::remove_file(path) {
+        Ok(()) => {
+            if let Some(dir) = path.parent() {
+                sync_dir(dir)?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(LoadError::Write {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Makes a rename durable: the directory entry itself must reach the disk.
+fn sync_dir(dir: &Path) -> Result<(), LoadError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| LoadError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// Writer settings: ZSTD, dictionary strings, delta timestamps, statistics, provenance.
+pub fn writer_properties(
+    layout: &TableLayout,
+    provenance: &FileProvenance,
+    compression_level: i32,
+) -> Result<WriterProperties, parquet::errors::ParquetError> {
+    let metadata = vec![
+        KeyValue::new("vscope_export.table".into(), layout.name.to_string()),
+        KeyValue::new("vscope_export.job".into(), provenance.job.clone()),
+        KeyValue::new("vscope_export.run_id".into(), provenance.run_id.clone()),
+        KeyValue::new("vscope_export.window_start".into(), provenance.window_start.clone()),
+        KeyValue::new("vscope_export.window_end".into(), provenance.window_end.clone()),
+        KeyValue::new("vscope_export.version".into(), crate::VERSION.to_string()),
+    ];
+    let sorting = layout
+        .sorted_by
+        .iter()
+        .filter_map(|name| layout.schema.index_of(name).ok())
+        .map(|i| SortingColumn {
+            column_idx: i as i32,
+            descending: false,
+            nulls_first: true,
+        })
+        .collect();
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(compression_level)?))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by(format!("vscope-export {}", crate::VERSION))
+        .set_key_value_metadata(Some(metadata))
+        .set_sorting_columns(Some(sorting));
+    for column in &layout.delta_columns {
+        let path = ColumnPath::from(*column);
+        builder = builder
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+    }
+    Ok(builder.build())
+}
+
+/// Writes `batches` to `path`, fsyncs it and returns its size in bytes.
+fn write_parquet(
+    path: &Path,
+    layout: &TableLayout,
+    provenance: &FileProvenance,
+    compression_level: i32,
+    batches: &[RecordBatch],
+) -> Result<u64, LoadError> {
+    let io_err = |source| LoadError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let pq_err = |source| LoadError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let props = writer_properties(layout, provenance, compression_level).map_err(pq_err)?;
+    let file = File::create(path).map_err(io_err)?;
+    let mut writer = ArrowWriter::try_new(
+        BufWriter::with_capacity(1 << 20, file),
+        Arc::clone(&layout.schema),
+        Some(props),
+    )
+    .map_err(pq_err)?;
+    for batch in batches {
+        writer.write(batch).map_err(pq_err)?;
+    }
+    let mut buffered = writer.into_inner().map_err(pq_err)?;
+    buffered.flush().map_err(io_err)?;
+    let file = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+    file.sync_all().map_err(io_err)?;
+    Ok(file.metadata().map_err(io_err)?.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_values_are_escaped_and_stay_in_their_folder() {
+        let cases = [
+            ("2026-11-24", "date=2026-11-24"),
+            ("a/b", "service_name=a%2Fb"),
+            ("..", "service_name=.."),
+            ("x=y%z", "service_name=x%3Dy%25z"),
+            ("line\nbreak", "service_name=line%0Abreak"),
+            ("été", "service_name=%C3%A9t%C3%A9"),
+        ];
+        for (value, expected) in cases {
+            let column = if value.starts_with("2026") {
+                "date"
+            } else {
+                "service_name"
+            };
+            let segment = hive_segment(column, Some(value)).unwrap();
+            assert_eq!(segment, expected);
+            assert!(!segment.contains('/'));
+            let decoded = percent_encoding::percent_decode_str(
+                segment.split_once('=').unwrap().1,
+            )
+            .decode_utf8()
+            .unwrap();
+            assert_eq!(decoded, value, "round trip of {value:?}");
+        }
+        assert_eq!(
+            hive_segment("service_name", None).unwrap(),
+            "service_name=__HIVE_DEFAULT_PARTITION__"
+        );
+        assert!(matches!(
+            hive_segment("service_name", Some(&"x".repeat(300))),
+            Err(LoadError::PartitionValue { .. })
+        ));
+    }
+
+    #[test]
+    fn output_that_is_a_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out");
+        fs::write(&file, b"not a folder").unwrap();
+        let err = Destination::open(file.to_str().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("is not a folder"), "{err}");
+        assert!(matches!(
+            Destination::open("s3://bucket/prefix"),
+            Err(LoadError::Unsupported { .. })
+        ));
+    }
+}

@@ -1,0 +1,113 @@
+//! The command line as users and scripts see it: help, plan output, validation messages, error
+//! format and exit codes. Stable text is snapshotted with insta (`cargo insta review` to update).
+
+mod common;
+
+use common::*;
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]");
+    s.add_filter(r"\d+\.\d+s", "[SECS]");
+    s
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let ws = Workspace::new();
+    let out = ws.run(&["--help"], &[]);
+    assert!(out.status.success());
+    insta::assert_snapshot!(stdout(&out));
+    let out = ws.run(&["run", "--help"], &[]);
+    assert!(out.status.success());
+    insta::assert_snapshot!("run_help", stdout(&out));
+}
+
+#[test]
+fn plan_shows_pages_and_requests_without_network() {
+    let ws = Workspace::new();
+    let sizes = "seed = 1\nservices = 1\ndatacenters = 1\nhosts = 4\nvms = 200\nfilers = 2";
+    let job = ws.write("p.toml", &sim_job("p", sizes, "2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z", "auto"));
+    let out = ws.run(&["plan", job.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    settings().bind(|| insta::assert_snapshot!(stdout(&out)));
+}
+
+#[test]
+fn a_bad_job_file_names_every_problem_and_exits_2() {
+    let ws = Workspace::new();
+    let job = ws.write(
+        "bad.toml",
+        r#"name = "bad"
+[source]
+endpoint = "simulator"
+colour = "blue"
+[window]
+start = "2026-11-02"
+end = "2026-11-01"
+[[export]]
+table = "vms"
+metrics = "all"
+[output]
+path = "out"
+"#,
+    );
+    for cmd in ["validate", "run"] {
+        let out = ws.run(&[cmd, job.to_str().unwrap()], &[]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.starts_with("error: "), "{cmd}: {err}");
+        assert!(err.contains("colour"), "{cmd}: unknown key named: {err}");
+        assert!(err.contains("vms"), "{cmd}: bad table named: {err}");
+        assert!(!ws.out().exists(), "{cmd}: nothing written");
+    }
+}
+
+#[test]
+fn malformed_toml_gives_line_and_column() {
+    let ws = Workspace::new();
+    let job = ws.write("broken.toml", "name = \"x\"\n[source\nendpoint = 1\n");
+    let out = ws.run(&["validate", job.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("broken.toml") && err.contains(":2"), "{err}");
+}
+
+#[test]
+fn output_that_is_a_file_is_refused_before_any_work() {
+    let ws = Workspace::new();
+    let sizes = "seed = 1\nservices = 1\ndatacenters = 1\nhosts = 1\nvms = 2\nfilers = 1";
+    let job = ws.write("f.toml", &sim_job("f", sizes, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", "auto"));
+    ws.write("out", "a file, not a folder");
+    let out = ws.run(&["run", job.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not a folder"), "{}", stderr(&out));
+}
+
+#[test]
+fn schema_prints_every_table() {
+    let ws = Workspace::new();
+    let out = ws.run(&["schema"], &[]);
+    assert!(out.status.success());
+    insta::assert_snapshot!(stdout(&out));
+    let out = ws.run(&["schema", "nope"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("vm_metrics"), "lists the tables: {}", stderr(&out));
+}
+
+#[test]
+fn every_example_job_validates() {
+    let ws = Workspace::new();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/jobs");
+    let mut jobs: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().to_string_lossy().into_owned())
+        .filter(|p| p.ends_with(".toml"))
+        .collect();
+    jobs.sort();
+    assert!(jobs.len() >= 3);
+    let mut args = vec!["validate"];
+    args.extend(jobs.iter().map(String::as_str));
+    let out = ws.run(&args, &[]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
