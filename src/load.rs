@@ -55,7 +55,9 @@ pub enum LoadError {
     },
     #[error("object-store output ({url}) is not supported yet; give a local folder")]
     Unsupported { url: String },
-    #[error("partition value for {column} is too long for a folder name ({len} bytes once escaped)")]
+    #[error(
+        "partition value for {column} is too long for a folder name ({len} bytes once escaped)"
+    )]
     PartitionValue { column: String, len: usize },
     #[error("cannot write {path}")]
     Write {
@@ -171,7 +173,12 @@ impl Destination {
     }
 
     /// The file a job owns in a partition.
-    pub fn job_file(&self, table: &str, key: &PartitionKey, job: &str) -> Result<PathBuf, LoadError> {
+    pub fn job_file(
+        &self,
+        table: &str,
+        key: &PartitionKey,
+        job: &str,
+    ) -> Result<PathBuf, LoadError> {
         Ok(self
             .root
             .join(table)
@@ -301,8 +308,14 @@ pub fn writer_properties(
         KeyValue::new("vscope_export.table".into(), layout.name.to_string()),
         KeyValue::new("vscope_export.job".into(), provenance.job.clone()),
         KeyValue::new("vscope_export.run_id".into(), provenance.run_id.clone()),
-        KeyValue::new("vscope_export.window_start".into(), provenance.window_start.clone()),
-        KeyValue::new("vscope_export.window_end".into(), provenance.window_end.clone()),
+        KeyValue::new(
+            "vscope_export.window_start".into(),
+            provenance.window_start.clone(),
+        ),
+        KeyValue::new(
+            "vscope_export.window_end".into(),
+            provenance.window_end.clone(),
+        ),
         KeyValue::new("vscope_export.version".into(), crate::VERSION.to_string()),
     ];
     let sorting = layout
@@ -388,11 +401,9 @@ mod tests {
             let segment = hive_segment(column, Some(value)).unwrap();
             assert_eq!(segment, expected);
             assert!(!segment.contains('/'));
-            let decoded = percent_encoding::percent_decode_str(
-                segment.split_once('=').unwrap().1,
-            )
-            .decode_utf8()
-            .unwrap();
+            let decoded = percent_encoding::percent_decode_str(segment.split_once('=').unwrap().1)
+                .decode_utf8()
+                .unwrap();
             assert_eq!(decoded, value, "round trip of {value:?}");
         }
         assert_eq!(

@@ -27,7 +27,16 @@ fn help_lists_the_commands() {
 fn plan_shows_pages_and_requests_without_network() {
     let ws = Workspace::new();
     let sizes = "seed = 1\nservices = 1\ndatacenters = 1\nhosts = 4\nvms = 200\nfilers = 2";
-    let job = ws.write("p.toml", &sim_job("p", sizes, "2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z", "auto"));
+    let job = ws.write(
+        "p.toml",
+        &sim_job(
+            "p",
+            sizes,
+            "2026-11-01T00:00:00Z",
+            "2026-11-03T00:00:00Z",
+            "auto",
+        ),
+    );
     let out = ws.run(&["plan", job.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     settings().bind(|| insta::assert_snapshot!(stdout(&out)));
@@ -77,7 +86,16 @@ fn malformed_toml_gives_line_and_column() {
 fn output_that_is_a_file_is_refused_before_any_work() {
     let ws = Workspace::new();
     let sizes = "seed = 1\nservices = 1\ndatacenters = 1\nhosts = 1\nvms = 2\nfilers = 1";
-    let job = ws.write("f.toml", &sim_job("f", sizes, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", "auto"));
+    let job = ws.write(
+        "f.toml",
+        &sim_job(
+            "f",
+            sizes,
+            "2026-11-01T00:00:00Z",
+            "2026-11-01T01:00:00Z",
+            "auto",
+        ),
+    );
     ws.write("out", "a file, not a folder");
     let out = ws.run(&["run", job.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(2));
@@ -92,7 +110,11 @@ fn schema_prints_every_table() {
     insta::assert_snapshot!(stdout(&out));
     let out = ws.run(&["schema", "nope"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("vm_metrics"), "lists the tables: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("vm_metrics"),
+        "lists the tables: {}",
+        stderr(&out)
+    );
 }
 
 #[test]

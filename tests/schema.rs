@@ -14,11 +14,19 @@ fn schema_files_are_what_the_tool_prints() {
     for table in schema::tables() {
         let out = ws.run(&["schema", table.name, "--json"], &[]);
         assert!(out.status.success(), "{}", stderr(&out));
-        let path = format!("{}/schemas/tables/{}.json", env!("CARGO_MANIFEST_DIR"), table.name);
+        let path = format!(
+            "{}/schemas/tables/{}.json",
+            env!("CARGO_MANIFEST_DIR"),
+            table.name
+        );
         let file = fs::read_to_string(&path).unwrap_or_else(|_| panic!("{path} is missing"));
         let printed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
         let stored: serde_json::Value = serde_json::from_str(&file).unwrap();
-        assert_eq!(printed, stored, "{path} is out of date: regenerate it with `vscope-export schema {} --json`", table.name);
+        assert_eq!(
+            printed, stored,
+            "{path} is out of date: regenerate it with `vscope-export schema {} --json`",
+            table.name
+        );
     }
 }
 
@@ -26,7 +34,16 @@ fn schema_files_are_what_the_tool_prints() {
 fn written_files_have_exactly_the_documented_columns() {
     let ws = Workspace::new();
     let sizes = "seed = 5\nservices = 1\ndatacenters = 1\nhosts = 2\nvms = 4\nfilers = 2";
-    let job = ws.write("s.toml", &sim_job("s", sizes, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", "auto"));
+    let job = ws.write(
+        "s.toml",
+        &sim_job(
+            "s",
+            sizes,
+            "2026-11-01T00:00:00Z",
+            "2026-11-01T01:00:00Z",
+            "auto",
+        ),
+    );
     let out = ws.run(&["run", job.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     for table in schema::tables() {

@@ -97,7 +97,9 @@ impl Catalog {
 
     /// The catalog's metrics of one component, in catalog order.
     pub fn for_component(&self, component: Component) -> impl Iterator<Item = &MetricDef> {
-        self.metrics.iter().filter(move |m| m.component == component)
+        self.metrics
+            .iter()
+            .filter(move |m| m.component == component)
     }
 
     /// The catalog name closest to `name` (edit distance), for "did you mean" hints.
@@ -139,16 +141,30 @@ mod tests {
         assert_eq!(catalog.for_component(Component::Host).count(), 6);
         assert_eq!(catalog.for_component(Component::Filer).count(), 1);
         for m in &catalog.metrics {
-            assert!(m.name.starts_with(m.component.metric_prefix()), "{}", m.name);
-            assert!(m.tags.contains(&m.component.entity_tag().to_string()), "{}", m.name);
+            assert!(
+                m.name.starts_with(m.component.metric_prefix()),
+                "{}",
+                m.name
+            );
+            assert!(
+                m.tags.contains(&m.component.entity_tag().to_string()),
+                "{}",
+                m.name
+            );
         }
     }
 
     #[test]
     fn a_misspelt_metric_gets_the_closest_name() {
         let catalog = Catalog::builtin();
-        assert_eq!(catalog.closest("vscope.vm.cpu.usage.pct"), Some("vscope.vm.cpu.usage.perc"));
-        assert_eq!(catalog.closest("vscope.host.net.tx"), Some("vscope.host.net.tx"));
+        assert_eq!(
+            catalog.closest("vscope.vm.cpu.usage.pct"),
+            Some("vscope.vm.cpu.usage.perc")
+        );
+        assert_eq!(
+            catalog.closest("vscope.host.net.tx"),
+            Some("vscope.host.net.tx")
+        );
         assert_eq!(catalog.closest("disk"), None);
     }
 }

@@ -63,7 +63,10 @@ pub enum TokenSource {
     /// `POST /dedicatedCloud/{sn}/user/{id}/metricsToken` for the user with this login/name.
     MetricsUser(String),
     /// A token read from the environment variable `token_env`, for the OpenTSDB endpoint `url`.
-    Direct { token_env: String, opentsdb_url: String },
+    Direct {
+        token_env: String,
+        opentsdb_url: String,
+    },
 }
 
 /// The window as written in the job (expressions, resolved against the clock at run time).
@@ -134,12 +137,19 @@ pub enum JobError {
         source: std::io::Error,
     },
     #[error("{}", render_problems(path, problems))]
-    Invalid { path: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 /// `path:line:column: key: message`, one line per problem.
 fn render_problems(path: &Path, problems: &[Problem]) -> String {
-    let mut text = format!("job file {} has {} problem(s):", path.display(), problems.len());
+    let mut text = format!(
+        "job file {} has {} problem(s):",
+        path.display(),
+        problems.len()
+    );
     for p in problems {
         text.push_str(&format!("\n  {}", path.display()));
         if let Some(line) = p.line {

@@ -32,11 +32,17 @@ pub enum WindowError {
     #[error("'{text}' is not a time: use RFC 3339 (2026-11-24T00:00:00Z), a date (2026-11-24), now, today, yesterday, <n><unit>-ago (7d-ago) or last-run")]
     Syntax { text: String },
     #[error("the window ends ({end}) before it starts ({start})")]
-    EndBeforeStart { start: DateTime<Utc>, end: DateTime<Utc> },
+    EndBeforeStart {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
     #[error("the window is empty: start and end are both {at}")]
     Empty { at: DateTime<Utc> },
     #[error("the window ends in the future ({end}, now is {now})")]
-    Future { end: DateTime<Utc>, now: DateTime<Utc> },
+    Future {
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
 }
 
 impl TimeExpr {
@@ -46,7 +52,11 @@ impl TimeExpr {
     }
 
     /// The instant this expression names at `now`; `last_run` answers `LastRun`.
-    pub fn resolve(&self, now: DateTime<Utc>, last_run: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    pub fn resolve(
+        &self,
+        now: DateTime<Utc>,
+        last_run: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
         let _ = (now, last_run);
         todo!("time expressions")
     }

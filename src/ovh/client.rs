@@ -67,7 +67,9 @@ impl Client {
     /// (`GET /auth/time`) for signed requests, or obtains the OAuth2 token.
     pub async fn connect(base_url: &str, auth: Auth) -> Result<Client, OvhError> {
         let _ = auth;
-        let _ = Client { base_url: base_url.to_string() };
+        let _ = Client {
+            base_url: base_url.to_string(),
+        };
         todo!("ovh client")
     }
 
@@ -87,7 +89,11 @@ impl Client {
     }
 
     /// The metrics read token of the service's user with this login (or name).
-    pub async fn metrics_token(&self, service_name: &str, user: &str) -> Result<MetricsToken, OvhError> {
+    pub async fn metrics_token(
+        &self,
+        service_name: &str,
+        user: &str,
+    ) -> Result<MetricsToken, OvhError> {
         let _ = (service_name, user);
         todo!("metrics token")
     }

@@ -32,7 +32,10 @@ pub fn resolve_endpoint(name_or_url: &str) -> Result<String, OvhError> {
 /// Reads the endpoint and credentials. `endpoint` is the job's (it wins over `OVH_ENDPOINT` and
 /// the files' `[default] endpoint`); `env` looks up environment variables (injected for tests).
 /// Returns the base URL and the credentials.
-pub fn load(endpoint: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<(String, Auth), OvhError> {
+pub fn load(
+    endpoint: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, Auth), OvhError> {
     let _ = (endpoint, env);
     todo!("credentials")
 }

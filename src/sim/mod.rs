@@ -52,6 +52,9 @@ impl Default for SimConfig {
     }
 }
 
+/// The login of the simulated user whose metrics token a job fetches when it names none.
+pub const METRICS_USER: &str = "vscope-reader";
+
 /// The public, test-only credentials the simulator accepts. Printed by `vscope-export sim`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimCredentials {
@@ -105,7 +108,12 @@ impl World {
     }
 
     /// The raw points of a series in `[start_ms, end_ms]` (both inclusive, as OpenTSDB), ascending.
-    pub fn points(&self, series: &SimSeries, start_ms: i64, end_ms: i64) -> impl Iterator<Item = (i64, f64)> + '_ {
+    pub fn points(
+        &self,
+        series: &SimSeries,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> impl Iterator<Item = (i64, f64)> + '_ {
         let _ = (series, start_ms, end_ms);
         std::iter::empty::<(i64, f64)>()
     }

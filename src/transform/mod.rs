@@ -44,7 +44,11 @@ pub struct MetricsTable {
 }
 
 impl MetricsTable {
-    pub fn new(component: Component, partitioning: &[PartitionBy], index: Arc<InventoryIndex>) -> MetricsTable {
+    pub fn new(
+        component: Component,
+        partitioning: &[PartitionBy],
+        index: Arc<InventoryIndex>,
+    ) -> MetricsTable {
         let _ = (partitioning, index);
         MetricsTable { component }
     }

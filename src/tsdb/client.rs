@@ -10,9 +10,17 @@ pub enum TsdbError {
     #[error("OpenTSDB {url} refused the read token (401): {message}")]
     Unauthorized { url: String, message: String },
     #[error("OpenTSDB {url} says the query is too large ({status}): {message}")]
-    TooLarge { url: String, status: u16, message: String },
+    TooLarge {
+        url: String,
+        status: u16,
+        message: String,
+    },
     #[error("OpenTSDB {url} answered {status}: {message}")]
-    Http { url: String, status: u16, message: String },
+    Http {
+        url: String,
+        status: u16,
+        message: String,
+    },
     #[error("OpenTSDB {url} failed")]
     Transport {
         url: String,
@@ -49,7 +57,9 @@ impl Client {
     /// `base_url` without `/api/query`, e.g. `https://opentsdb.gra1-ovh.metrics.ovh.net`.
     pub fn new(base_url: &str, token: Secret) -> Result<Client, TsdbError> {
         let _ = token;
-        Ok(Client { base_url: base_url.trim_end_matches('/').to_string() })
+        Ok(Client {
+            base_url: base_url.trim_end_matches('/').to_string(),
+        })
     }
 
     pub fn base_url(&self) -> &str {
@@ -57,7 +67,11 @@ impl Client {
     }
 
     /// Runs one query, feeding every series to `sink` as it is parsed.
-    pub async fn query(&self, request: &QueryRequest, sink: &mut (impl SeriesSink + Send)) -> Result<ParseStats, TsdbError> {
+    pub async fn query(
+        &self,
+        request: &QueryRequest,
+        sink: &mut (impl SeriesSink + Send),
+    ) -> Result<ParseStats, TsdbError> {
         let _ = (request, sink);
         todo!("tsdb query")
     }

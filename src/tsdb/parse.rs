@@ -92,7 +92,11 @@ pub struct ParseError {
 
 impl ParseError {
     pub fn new(offset: u64, message: impl Into<String>) -> ParseError {
-        ParseError { offset, message: message.into(), truncated: false }
+        ParseError {
+            offset,
+            message: message.into(),
+            truncated: false,
+        }
     }
 }
 
@@ -208,8 +212,12 @@ impl SeriesBuf {
             return;
         }
         self.sort_scratch.clear();
-        self.sort_scratch
-            .extend(self.timestamps_ms.iter().copied().zip(self.values.iter().copied()));
+        self.sort_scratch.extend(
+            self.timestamps_ms
+                .iter()
+                .copied()
+                .zip(self.values.iter().copied()),
+        );
         // Stable, so points sharing a timestamp keep the server's order.
         self.sort_scratch.sort_by_key(|&(ts, _)| ts);
         for (i, &(ts, v)) in self.sort_scratch.iter().enumerate() {
@@ -268,7 +276,10 @@ impl ResponseParser {
             buf: Vec::new(),
             consumed: 0,
             state: State::Start,
-            cur: SeriesBuf { sorted: true, ..SeriesBuf::default() },
+            cur: SeriesBuf {
+                sorted: true,
+                ..SeriesBuf::default()
+            },
             key: String::new(),
             stats: ParseStats::default(),
             failed: None,
@@ -336,7 +347,11 @@ impl ResponseParser {
     }
 
     /// Consumes as many whole units of `data` as possible; returns how many bytes were used.
-    fn run<S: SeriesSink + ?Sized>(&mut self, data: &[u8], sink: &mut S) -> Result<usize, ParseError> {
+    fn run<S: SeriesSink + ?Sized>(
+        &mut self,
+        data: &[u8],
+        sink: &mut S,
+    ) -> Result<usize, ParseError> {
         let mut pos = 0;
         loop {
             skip_ws(data, &mut pos);
@@ -413,12 +428,18 @@ impl ResponseParser {
                 }
                 _ => return Err(expected(data, at, self.state.expectation())),
             },
-            State::DpsMapOpen | State::DpsMapNext | State::DpsMapAfter => self.dps_map(data, pos)?,
+            State::DpsMapOpen | State::DpsMapNext | State::DpsMapAfter => {
+                self.dps_map(data, pos)?
+            }
             State::DpsListOpen | State::DpsListNext | State::DpsListAfter => {
                 self.dps_list(data, pos)?
             }
             State::Done => {
-                return Err(expected(data, at, "nothing after the end of the response array"))
+                return Err(expected(
+                    data,
+                    at,
+                    "nothing after the end of the response array",
+                ))
             }
         }
         Ok(())
@@ -455,7 +476,11 @@ impl ResponseParser {
     fn member(&mut self, data: &[u8], pos: &mut usize) -> Step<()> {
         let mut p = *pos;
         if data[p] != b'"' {
-            return Err(expected(data, p, "a member name (a string) in a series object"));
+            return Err(expected(
+                data,
+                p,
+                "a member name (a string) in a series object",
+            ));
         }
         string_into(data, &mut p, &mut self.key)?;
         let member = match self.key.as_str() {
@@ -592,7 +617,11 @@ impl ResponseParser {
                     let ts = timestamp_number(data, &mut p)?;
                     ws_then(data, &mut p)?;
                     if data[p] != b',' {
-                        return Err(expected(data, p, "',' after a timestamp in a [timestamp, value] pair"));
+                        return Err(expected(
+                            data,
+                            p,
+                            "',' after a timestamp in a [timestamp, value] pair",
+                        ));
                     }
                     p += 1;
                     ws_then(data, &mut p)?;
@@ -644,7 +673,10 @@ fn describe(data: &[u8], at: usize) -> String {
 }
 
 fn expected(data: &[u8], at: usize, what: &str) -> Stop {
-    Stop::Bad { at, message: format!("expected {what}, {}", describe(data, at)) }
+    Stop::Bad {
+        at,
+        message: format!("expected {what}, {}", describe(data, at)),
+    }
 }
 
 /// `word` at `*pos` (a bare token such as `null` or `NaN`).
@@ -668,7 +700,9 @@ fn string_into(data: &[u8], pos: &mut usize, out: &mut String) -> Step<()> {
     let mut p = *pos + 1;
     let mut seg = p;
     loop {
-        let Some(&b) = data.get(p) else { return Err(Stop::More) };
+        let Some(&b) = data.get(p) else {
+            return Err(Stop::More);
+        };
         match b {
             b'"' => {
                 push_utf8(data, seg, p, out)?;
@@ -706,7 +740,9 @@ fn push_utf8(data: &[u8], start: usize, end: usize, out: &mut String) -> Step<()
 
 /// One escape starting at `data[p] == '\\'`; returns the index after it.
 fn unescape(data: &[u8], p: usize, out: &mut String) -> Step<usize> {
-    let Some(&kind) = data.get(p + 1) else { return Err(Stop::More) };
+    let Some(&kind) = data.get(p + 1) else {
+        return Err(Stop::More);
+    };
     let simple = match kind {
         b'"' => Some('"'),
         b'\\' => Some('\\'),
@@ -717,7 +753,13 @@ fn unescape(data: &[u8], p: usize, out: &mut String) -> Step<usize> {
         b'r' => Some('\r'),
         b't' => Some('\t'),
         b'u' => None,
-        _ => return Err(expected(data, p + 1, "an escape character (one of \"\\/bfnrtu)")),
+        _ => {
+            return Err(expected(
+                data,
+                p + 1,
+                "an escape character (one of \"\\/bfnrtu)",
+            ))
+        }
     };
     if let Some(c) = simple {
         out.push(c);
@@ -759,7 +801,9 @@ fn unescape(data: &[u8], p: usize, out: &mut String) -> Step<usize> {
 fn hex4(data: &[u8], at: usize) -> Step<u32> {
     let mut v = 0u32;
     for i in at..at + 4 {
-        let Some(&b) = data.get(i) else { return Err(Stop::More) };
+        let Some(&b) = data.get(i) else {
+            return Err(Stop::More);
+        };
         let d = match b {
             b'0'..=b'9' => b - b'0',
             b'a'..=b'f' => b - b'a' + 10,
@@ -775,7 +819,9 @@ fn hex4(data: &[u8], at: usize) -> Step<u32> {
 fn skip_string(data: &[u8], pos: &mut usize) -> Step<()> {
     let mut p = *pos + 1;
     loop {
-        let Some(&b) = data.get(p) else { return Err(Stop::More) };
+        let Some(&b) = data.get(p) else {
+            return Err(Stop::More);
+        };
         match b {
             b'"' => {
                 *pos = p + 1;
@@ -851,7 +897,11 @@ fn strings_into(data: &[u8], pos: &mut usize, out: &mut Vec<String>) -> Step<()>
         return Ok(());
     }
     if data[p] != b'[' {
-        return Err(expected(data, p, "an array of strings as \"aggregateTags\""));
+        return Err(expected(
+            data,
+            p,
+            "an array of strings as \"aggregateTags\"",
+        ));
     }
     p += 1;
     ws_then(data, &mut p)?;
@@ -861,7 +911,11 @@ fn strings_into(data: &[u8], pos: &mut usize, out: &mut Vec<String>) -> Step<()>
     }
     loop {
         if data[p] != b'"' {
-            return Err(expected(data, p, "a tag name (a string) in \"aggregateTags\""));
+            return Err(expected(
+                data,
+                p,
+                "a tag name (a string) in \"aggregateTags\"",
+            ));
         }
         let mut s = String::new();
         string_into(data, &mut p, &mut s)?;
@@ -914,7 +968,10 @@ fn query_index(data: &[u8], pos: &mut usize, key: &mut String) -> Step<Option<us
         if key == "index" {
             let raw = &data[start..p];
             if !raw.is_empty() && raw.len() <= 18 && raw.iter().all(u8::is_ascii_digit) {
-                index = Some(raw.iter().fold(0usize, |n, &d| n * 10 + usize::from(d - b'0')));
+                index = Some(
+                    raw.iter()
+                        .fold(0usize, |n, &d| n * 10 + usize::from(d - b'0')),
+                );
             }
         }
         ws_then(data, &mut p)?;
@@ -999,14 +1056,22 @@ fn timestamp_key(data: &[u8], pos: &mut usize) -> Step<i64> {
     let mut p = start;
     let mut n: i64 = 0;
     loop {
-        let Some(&b) = data.get(p) else { return Err(Stop::More) };
+        let Some(&b) = data.get(p) else {
+            return Err(Stop::More);
+        };
         match b {
             b'0'..=b'9' if p - start < 18 => {
                 n = n * 10 + i64::from(b - b'0');
                 p += 1;
             }
             b'"' if p > start => break,
-            _ => return Err(expected(data, p, "a timestamp of at most 18 digits as a \"dps\" key")),
+            _ => {
+                return Err(expected(
+                    data,
+                    p,
+                    "a timestamp of at most 18 digits as a \"dps\" key",
+                ))
+            }
         }
     }
     *pos = p + 1;
@@ -1019,7 +1084,9 @@ fn timestamp_number(data: &[u8], pos: &mut usize) -> Step<i64> {
     let mut p = start;
     let mut n: i64 = 0;
     loop {
-        let Some(&b) = data.get(p) else { return Err(Stop::More) };
+        let Some(&b) = data.get(p) else {
+            return Err(Stop::More);
+        };
         match b {
             b'0'..=b'9' if p - start < 18 => {
                 n = n * 10 + i64::from(b - b'0');
@@ -1068,7 +1135,11 @@ fn point_value(data: &[u8], pos: &mut usize) -> Step<f64> {
                     *pos = q;
                     Ok(f64::NAN)
                 }
-                _ => Err(expected(data, p, "a number (a string is only allowed as \"NaN\" or \"Infinity\")")),
+                _ => Err(expected(
+                    data,
+                    p,
+                    "a number (a string is only allowed as \"NaN\" or \"Infinity\")",
+                )),
             }
         }
         _ => Err(expected(data, p, "a number, null or NaN as a value")),
@@ -1111,7 +1182,9 @@ fn number(data: &[u8], pos: &mut usize) -> Step<f64> {
         decimals = p - frac_start;
         digits += decimals;
     }
-    let Some(&next) = data.get(p) else { return Err(Stop::More) };
+    let Some(&next) = data.get(p) else {
+        return Err(Stop::More);
+    };
     if digits == 0 {
         return Err(expected(data, p, "a digit in a number"));
     }
@@ -1194,7 +1267,10 @@ mod tests {
     }
 
     fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     /// The example response of the vScope guide, verbatim in shape.
@@ -1243,7 +1319,14 @@ mod tests {
         assert_eq!(s.points.len(), 5);
         assert_eq!(s.points[0], (1_564_409_391_000, Some(4.38)));
         assert_eq!(s.points[4], (1_564_494_591_000, Some(4.36)));
-        assert_eq!(stats, ParseStats { series: 1, points: 5, bytes: GUIDE_EXAMPLE.len() as u64 });
+        assert_eq!(
+            stats,
+            ParseStats {
+                series: 1,
+                points: 5,
+                bytes: GUIDE_EXAMPLE.len() as u64
+            }
+        );
     }
 
     #[test]
@@ -1287,7 +1370,11 @@ mod tests {
         let series = parse(body).unwrap();
         assert_eq!(
             series[0].points,
-            vec![(0, Some(3.0)), (1_564_409_391_000, Some(1.0)), (1_564_409_391_500, Some(2.0))]
+            vec![
+                (0, Some(3.0)),
+                (1_564_409_391_000, Some(1.0)),
+                (1_564_409_391_500, Some(2.0))
+            ]
         );
     }
 
@@ -1323,14 +1410,27 @@ mod tests {
     #[test]
     fn fast_number_path_matches_std_parse() {
         let samples = [
-            "4.38", "0.1", "0.3", "1", "-0", "123.456", "9007199254740993", "9007199254740992",
-            "0.000000000000000000001", "99.99999999999999", "1.0000000000000002", "33.333333333",
-            "4503599627370497.5", "0.00000000000000000000001",
+            "4.38",
+            "0.1",
+            "0.3",
+            "1",
+            "-0",
+            "123.456",
+            "9007199254740993",
+            "9007199254740992",
+            "0.000000000000000000001",
+            "99.99999999999999",
+            "1.0000000000000002",
+            "33.333333333",
+            "4503599627370497.5",
+            "0.00000000000000000000001",
         ];
         for s in samples {
             let body = format!("{s},");
             let mut pos = 0;
-            let Ok(v) = number(body.as_bytes(), &mut pos) else { panic!("{s} did not parse") };
+            let Ok(v) = number(body.as_bytes(), &mut pos) else {
+                panic!("{s} did not parse")
+            };
             let want: f64 = s.parse().unwrap();
             assert_eq!(v.to_bits(), want.to_bits(), "{s}");
             assert_eq!(pos, s.len());
@@ -1353,17 +1453,27 @@ mod tests {
         let series = parse(body).unwrap();
         assert_eq!(
             series[0].points,
-            vec![(10_000, Some(1.0)), (20_000, Some(2.0)), (30_000, Some(3.0)), (10_000_000_000_000, Some(4.0))]
+            vec![
+                (10_000, Some(1.0)),
+                (20_000, Some(2.0)),
+                (30_000, Some(3.0)),
+                (10_000_000_000_000, Some(4.0))
+            ]
         );
     }
 
     #[test]
     fn dps_as_an_array_of_pairs() {
-        let body = r#"[{"metric":"m","dps":[[1564409391,4.38],[ 1564409391500 , null ],[1,"NaN"]]}]"#;
+        let body =
+            r#"[{"metric":"m","dps":[[1564409391,4.38],[ 1564409391500 , null ],[1,"NaN"]]}]"#;
         let series = parse(body).unwrap();
         assert_eq!(
             series[0].points,
-            vec![(1000, None), (1_564_409_391_000, Some(4.38)), (1_564_409_391_500, None)]
+            vec![
+                (1000, None),
+                (1_564_409_391_000, Some(4.38)),
+                (1_564_409_391_500, None)
+            ]
         );
     }
 
@@ -1392,7 +1502,11 @@ mod tests {
             assert_eq!((out, stats), whole, "split at byte {split}");
         }
         for size in 1..8 {
-            assert_eq!(parse_chunked(body, size).unwrap(), whole, "chunks of {size} bytes");
+            assert_eq!(
+                parse_chunked(body, size).unwrap(),
+                whole,
+                "chunks of {size} bytes"
+            );
         }
     }
 
@@ -1433,7 +1547,11 @@ mod tests {
         ];
         for &(body, offset, message) in cases {
             let err = parse(body).unwrap_err();
-            assert_eq!((err.offset, err.message.as_str(), err.truncated), (offset, message, false), "{body}");
+            assert_eq!(
+                (err.offset, err.message.as_str(), err.truncated),
+                (offset, message, false),
+                "{body}"
+            );
             // Fed byte by byte the error is the same.
             let err2 = parse_chunked(body.as_bytes(), 1).unwrap_err();
             assert_eq!(err2, err, "{body} byte by byte");
@@ -1454,15 +1572,27 @@ mod tests {
         let mut parser = ResponseParser::new();
         let mut seen = Vec::new();
         let mut sink = |s: Series<'_>| seen.push(s.metric.to_string());
-        parser.feed(br#"[{"metric":"a","dps":{"1":1}},{"metric":"b","#, &mut sink).unwrap();
+        parser
+            .feed(
+                br#"[{"metric":"a","dps":{"1":1}},{"metric":"b","#,
+                &mut sink,
+            )
+            .unwrap();
         assert_eq!(seen, vec!["a".to_string()]);
         // Only the unfinished member is kept, not the body read so far.
-        assert!(parser.buf.len() <= r#""metric":"b","#.len(), "{}", parser.buf.len());
+        assert!(
+            parser.buf.len() <= r#""metric":"b","#.len(),
+            "{}",
+            parser.buf.len()
+        );
     }
 
     #[test]
     fn tag_lookup_uses_sorted_tags() {
-        let series = [("a".to_string(), "1".to_string()), ("vm".to_string(), "v".to_string())];
+        let series = [
+            ("a".to_string(), "1".to_string()),
+            ("vm".to_string(), "v".to_string()),
+        ];
         let s = Series {
             metric: "m",
             tags: &series,

@@ -117,7 +117,11 @@ mod tests {
     fn tag_values_are_escaped_as_json() {
         let mut q = vm_query("m");
         q.tags = BTreeMap::from([("vm".to_string(), "a\"b|c\\d".to_string())]);
-        let request = QueryRequest { start_ms: 0, end_ms: 1, queries: vec![q] };
+        let request = QueryRequest {
+            start_ms: 0,
+            end_ms: 1,
+            queries: vec![q],
+        };
         let parsed: serde_json::Value = serde_json::from_slice(&request.to_json()).unwrap();
         assert_eq!(parsed["queries"][0]["tags"]["vm"], "a\"b|c\\d");
         assert!(parsed["queries"][0].get("downsample").is_none());

@@ -102,7 +102,9 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -128,27 +130,43 @@ pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
 
 /// A column as strings (dictionary or plain), None for nulls.
 pub fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
-    let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
     let col = arrow::compute::cast(col, &DataType::Utf8).expect("cast to utf8");
     let col = col.as_string::<i32>();
-    (0..col.len()).map(|i| col.is_valid(i).then(|| col.value(i).to_string())).collect()
+    (0..col.len())
+        .map(|i| col.is_valid(i).then(|| col.value(i).to_string()))
+        .collect()
 }
 
 pub fn i64s(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
-    let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
     let col = col.as_primitive::<Int64Type>();
-    (0..col.len()).map(|i| col.is_valid(i).then(|| col.value(i))).collect()
+    (0..col.len())
+        .map(|i| col.is_valid(i).then(|| col.value(i)))
+        .collect()
 }
 
 pub fn timestamps(batch: &RecordBatch, name: &str) -> Vec<i64> {
-    let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
-    col.as_primitive::<TimestampMillisecondType>().values().to_vec()
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    col.as_primitive::<TimestampMillisecondType>()
+        .values()
+        .to_vec()
 }
 
 pub fn f64s(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
-    let col = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
     let col = col.as_primitive::<Float64Type>();
-    (0..col.len()).map(|i| col.is_valid(i).then(|| col.value(i))).collect()
+    (0..col.len())
+        .map(|i| col.is_valid(i).then(|| col.value(i)))
+        .collect()
 }
 
 /// (metric, entity, ts) → value for every row of a metrics table, failing on duplicates.
@@ -162,14 +180,22 @@ pub fn exported_points(out: &Path, table: &str, entity: &str) -> Points {
             let ent = strings(&batch, entity);
             let ts = timestamps(&batch, "ts");
             let value = f64s(&batch, "value");
-            let nic = if table == "host_metrics" { strings(&batch, "nicname") } else { vec![None; ts.len()] };
+            let nic = if table == "host_metrics" {
+                strings(&batch, "nicname")
+            } else {
+                vec![None; ts.len()]
+            };
             for i in 0..ts.len() {
                 let mut e = ent[i].clone().unwrap_or_default();
                 if let Some(n) = &nic[i] {
                     e = format!("{e}/{n}");
                 }
                 let key = (metric[i].clone().unwrap_or_default(), e, ts[i]);
-                assert!(points.insert(key.clone(), value[i]).is_none(), "duplicate row {key:?} in {}", file.display());
+                assert!(
+                    points.insert(key.clone(), value[i]).is_none(),
+                    "duplicate row {key:?} in {}",
+                    file.display()
+                );
             }
         }
     }
