@@ -1,5 +1,572 @@
-//! The command line: argument parsing, exit codes, the summary printer.
+//! The command line: argument parsing, logging set-up, exit codes, and the one printer through
+//! which everything the user reads (summaries, plans, schemas) goes. No business logic.
+//!
+//! Exit codes: 0 everything committed; 1 the run finished but some pages failed for good; 2 bad
+//! usage, a bad job file, bad credentials or any other error before work began.
 
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::job::{self, Job, Window};
+use crate::plan::{self, ServiceScope};
+use crate::run::{self, Overrides, RunReport};
+use crate::sim::{self, SimConfig, World};
+use crate::transform::schema;
+
+/// Exports OVHcloud vScope monitoring history (OpenTSDB) joined with the APIv6 inventory into
+/// hive-partitioned Parquet for DuckDB, Spark, polars or any warehouse.
+#[derive(Debug, Parser)]
+#[command(name = "vscope-export", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+struct LogArgs {
+    /// Less output: only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More log detail (-v: progress of each step, -vv: every request).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Progress {
+    /// A progress bar when standard error is a terminal.
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Export the jobs' windows into Parquet.
+    Run(RunArgs),
+    /// Show what a run would fetch (pages, requests, estimated points), without any network.
+    Plan(PlanArgs),
+    /// Check job files and report every problem with its line.
+    Validate {
+        /// Job files (TOML).
+        #[arg(required = true)]
+        jobs: Vec<PathBuf>,
+    },
+    /// Serve the built-in simulator of APIv6 and the metrics endpoint on loopback.
+    Sim(SimArgs),
+    /// Print the columns of the output tables.
+    Schema {
+        /// One table; all tables when left out.
+        table: Option<String>,
+        /// As JSON (what `schemas/tables/*.json` holds).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Job files (TOML), run one after the other.
+    #[arg(required = true)]
+    jobs: Vec<PathBuf>,
+    /// Output folder (overrides the job's output.path).
+    #[arg(long, value_name = "DIR")]
+    output: Option<String>,
+    /// Window start (overrides window.start): RFC 3339, a date, today, yesterday, 7d-ago, …
+    #[arg(long, value_name = "T")]
+    start: Option<String>,
+    /// Window end (overrides window.end).
+    #[arg(long, value_name = "T")]
+    end: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = crate::extract::DEFAULT_CONCURRENCY)]
+    concurrency: usize,
+    /// Show a progress bar.
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    progress: Progress,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    /// Job file (TOML).
+    job: PathBuf,
+    /// Window start (overrides window.start).
+    #[arg(long, value_name = "T")]
+    start: Option<String>,
+    /// Window end (overrides window.end).
+    #[arg(long, value_name = "T")]
+    end: Option<String>,
+    /// VMs to plan for (a real endpoint's inventory is not read by `plan`).
+    #[arg(long, default_value_t = 1000)]
+    vms: u64,
+    /// Hosts to plan for.
+    #[arg(long, default_value_t = 40)]
+    hosts: u64,
+    /// Datastores to plan for.
+    #[arg(long, default_value_t = 20)]
+    filers: u64,
+    /// List every request, not only the first few.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Debug, Args)]
+struct SimArgs {
+    /// Address to listen on (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Seed of names, shapes and values.
+    #[arg(long, default_value_t = SimConfig::default().seed)]
+    seed: u64,
+    /// Hosted Private Cloud services.
+    #[arg(long, default_value_t = SimConfig::default().services)]
+    services: usize,
+    /// Datacenters per service.
+    #[arg(long, default_value_t = SimConfig::default().datacenters)]
+    datacenters: usize,
+    /// Hosts per datacenter.
+    #[arg(long, default_value_t = SimConfig::default().hosts)]
+    hosts: usize,
+    /// VMs per datacenter.
+    #[arg(long, default_value_t = SimConfig::default().vms)]
+    vms: usize,
+    /// Datastores per datacenter.
+    #[arg(long, default_value_t = SimConfig::default().filers)]
+    filers: usize,
+    /// Most points one sub-query may fetch (OVH: 20,000,000).
+    #[arg(long, default_value_t = SimConfig::default().point_cap)]
+    point_cap: u64,
+}
+
+/// Parses the command line, runs it and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(&cli.log);
+    let printer = Printer {
+        quiet: cli.log.quiet,
+    };
+    match execute(cli.command, &printer) {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            print_error(&e);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// `error: …` then one `caused by: …` line per source.
+fn print_error(e: &anyhow::Error) {
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "error: {e}");
+    for cause in e.chain().skip(1) {
+        let _ = writeln!(stderr, "caused by: {cause}");
+    }
+}
+
+fn init_logging(args: &LogArgs) {
+    let level = match (args.quiet, args.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VSCOPE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("vscope_export={level},warn"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.with_target(false).try_init(),
+    };
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn execute(command: Command, printer: &Printer) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run(args) => run_jobs(args, printer),
+        Command::Plan(args) => plan_job(args, printer).map(|()| ExitCode::SUCCESS),
+        Command::Validate { jobs } => validate(&jobs, printer),
+        Command::Sim(args) => serve_sim(args, printer).map(|()| ExitCode::SUCCESS),
+        Command::Schema { table, json } => {
+            print_schema(table.as_deref(), json, printer).map(|()| ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load_job(path: &PathBuf) -> anyhow::Result<Job> {
+    let job = job::load(path)?;
+    for warning in job_warnings(&job) {
+        tracing::warn!(file = %path.display(), key = %warning.key, "{}", warning.message);
+    }
+    Ok(job)
+}
+
+fn run_jobs(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+    // Every job file is checked before any work starts: a typo in the third job must not
+    // surface after the first two ran for an hour.
+    let overrides = Overrides {
+        output: args.output.clone(),
+        start: args.start.clone(),
+        end: args.end.clone(),
+        concurrency: Some(args.concurrency),
+    };
+    let mut jobs = Vec::new();
+    for path in &args.jobs {
+        let mut job = load_job(path)?;
+        run::apply_overrides(&mut job, &overrides)?;
+        jobs.push(job);
+    }
+    let show_progress = match args.progress {
+        Progress::Auto => io::stderr().is_terminal() && !printer.quiet,
+        Progress::Always => true,
+        Progress::Never => false,
+    };
+    let rt = runtime()?;
+    let mut code = ExitCode::SUCCESS;
+    for job in &jobs {
+        let report = if show_progress {
+            let bar = ProgressBar::new(&job.name);
+            let report = rt.block_on(run::run(job, &overrides, Utc::now(), &bar));
+            bar.bar.finish_and_clear();
+            report?
+        } else {
+            rt.block_on(run::run(job, &overrides, Utc::now(), &run::Quiet))?
+        };
+        printer.summary(&report)?;
+        if !report.succeeded() {
+            code = ExitCode::from(1);
+        }
+    }
+    Ok(code)
+}
+
+fn plan_job(args: PlanArgs, printer: &Printer) -> anyhow::Result<()> {
+    let mut job = load_job(&args.job)?;
+    let overrides = Overrides {
+        start: args.start,
+        end: args.end,
+        ..Overrides::default()
+    };
+    run::apply_overrides(&mut job, &overrides)?;
+    let window = run::resolve_window(&job, Utc::now())?;
+    let sizes = ServiceScope {
+        service_name: "(every service)".to_string(),
+        datacenter_tags: Vec::new(),
+        vms: args.vms,
+        hosts: args.hosts,
+        filers: args.filers,
+    };
+    let plan = run::offline_plan(&job, window, &sizes);
+    printer.plan(&job, &plan, args.all)
+}
+
+fn validate(paths: &[PathBuf], printer: &Printer) -> anyhow::Result<ExitCode> {
+    let mut failed = 0;
+    for path in paths {
+        match job::load(path) {
+            Ok(job) => {
+                for w in job_warnings(&job) {
+                    printer.line(&format!(
+                        "warning: {}: {}: {}",
+                        path.display(),
+                        w.key,
+                        w.message
+                    ))?;
+                }
+                printer.line(&format!("{}: ok (job {})", path.display(), job.name))?;
+            }
+            Err(e) => {
+                failed += 1;
+                print_error(&anyhow::Error::new(e));
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn serve_sim(args: SimArgs, printer: &Printer) -> anyhow::Result<()> {
+    let addr: std::net::SocketAddr = args
+        .listen
+        .parse()
+        .with_context(|| format!("--listen {}: not an address", args.listen))?;
+    anyhow::ensure!(
+        addr.ip().is_loopback(),
+        "--listen {addr}: the simulator only listens on loopback addresses"
+    );
+    let config = SimConfig {
+        seed: args.seed,
+        services: args.services,
+        datacenters: args.datacenters,
+        hosts: args.hosts,
+        vms: args.vms,
+        filers: args.filers,
+        point_cap: args.point_cap,
+        ..SimConfig::default()
+    };
+    let world = std::sync::Arc::new(World::new(config));
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let addr = listener.local_addr()?;
+        let creds = world.credentials();
+        printer.line(&format!(
+            "vScope simulator on http://{addr} (test-only credentials, public by design)\n\
+             \n  APIv6:    http://{addr}/1.0\n  OpenTSDB: http://{addr}\n\
+             \n  export OVH_ENDPOINT=http://{addr}/1.0\n  export OVH_APPLICATION_KEY={}\n  export OVH_APPLICATION_SECRET={}\n  export OVH_CONSUMER_KEY={}\n\
+             \n  metrics_user = \"{}\"   (or token {} with opentsdb_url = \"http://{addr}\")\n\nCtrl-C stops it.",
+            creds.application_key, creds.application_secret, creds.consumer_key, creds.metrics_user, creds.token
+        ))?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        sim::serve(listener, world, shutdown).await.context("the simulator stopped")
+    })
+}
+
+fn print_schema(table: Option<&str>, json: bool, printer: &Printer) -> anyhow::Result<()> {
+    let tables = match table {
+        Some(name) => vec![schema::table(name).with_context(|| {
+            let names: Vec<_> = schema::tables().iter().map(|t| t.name).collect();
+            format!(
+                "no table named '{name}': the tables are {}",
+                names.join(", ")
+            )
+        })?],
+        None => schema::tables(),
+    };
+    if json {
+        let value = if table.is_some() {
+            schema::to_json(&tables[0])
+        } else {
+            serde_json::Value::Array(tables.iter().map(schema::to_json).collect())
+        };
+        printer.line(&serde_json::to_string_pretty(&value)?)
+    } else {
+        for t in &tables {
+            printer.line(&schema::to_text(t))?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything the user reads on standard output goes through here, apart from logs.
+struct Printer {
+    quiet: bool,
+}
+
+impl Printer {
+    fn line(&self, text: &str) -> anyhow::Result<()> {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{text}")?;
+        Ok(())
+    }
+
+    fn summary(&self, r: &RunReport) -> anyhow::Result<()> {
+        if self.quiet && r.succeeded() {
+            return Ok(());
+        }
+        let mut by_table: std::collections::BTreeMap<&str, (usize, u64, u64)> = Default::default();
+        for f in &r.files {
+            let e = by_table.entry(f.table).or_default();
+            e.0 += 1;
+            e.1 += f.rows;
+            e.2 += f.bytes;
+        }
+        let mut text = format!(
+            "job {}: {} → {} in {}\n  {} requests ({} retried, {} split), {} points, {} pages\n",
+            r.job,
+            r.window.start.to_rfc3339(),
+            r.window.end.to_rfc3339(),
+            format_elapsed(r.elapsed),
+            r.stats.requests,
+            r.stats.retries,
+            r.stats.splits,
+            r.stats.points,
+            r.pages,
+        );
+        text.push_str(&format!(
+            "  {:<22} {:>10} {:>12} {:>12}\n",
+            "table", "partitions", "rows", "bytes"
+        ));
+        for (table, (files, rows, bytes)) in &by_table {
+            text.push_str(&format!(
+                "  {table:<22} {files:>10} {rows:>12} {bytes:>12}\n"
+            ));
+        }
+        text.push_str(&format!("  output: {}\n", r.output));
+        for skipped in &r.skipped_partitions {
+            text.push_str(&format!("  kept as it was (a page failed): {skipped}\n"));
+        }
+        for f in &r.failed {
+            text.push_str(&format!(
+                "  FAILED {} {} {} → {}: {}\n",
+                f.table,
+                f.service_name,
+                f.start.to_rfc3339(),
+                f.end.to_rfc3339(),
+                f.error
+            ));
+        }
+        if r.succeeded() {
+            text.push_str(&format!(
+                "\nQuery it:\n  duckdb -c \"SELECT metric, count(*), avg(value) FROM read_parquet('{}/vm_metrics/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY 1\"",
+                r.output
+            ));
+        } else {
+            text.push_str(&format!(
+                "\n{} page(s) failed; run the job again to complete them.",
+                r.failed.len()
+            ));
+        }
+        self.line(&text)
+    }
+
+    fn plan(&self, job: &Job, plan: &plan::Plan, all: bool) -> anyhow::Result<()> {
+        let Window { start, end } = plan.window;
+        let mut text = format!(
+            "job {}: {} → {}\n  page length {} ({} pages of time), {} query groups, {} requests, at most {} points\n",
+            job.name,
+            start.to_rfc3339(),
+            end.to_rfc3339(),
+            plan::format_duration(Duration::from_secs(plan.page_secs as u64)),
+            plan::page_ranges(plan.window, plan.page_secs).len(),
+            plan.groups.len(),
+            plan.pages.len(),
+            plan.estimated_points(),
+        );
+        text.push_str("\n  query groups:\n");
+        for (i, g) in plan.groups.iter().enumerate() {
+            let metrics: Vec<&str> = g.queries.iter().map(|q| q.metric.as_str()).collect();
+            text.push_str(&format!(
+                "  #{i:<3} {:<14} {:<22} {:>6} series  {}\n",
+                g.component.table_name(),
+                plan.services[g.service].service_name,
+                g.series,
+                metrics.join(", ")
+            ));
+        }
+        text.push_str("\n  requests:\n");
+        let shown = if all {
+            plan.pages.len()
+        } else {
+            plan.pages.len().min(10)
+        };
+        for p in &plan.pages[..shown] {
+            let from = chrono::DateTime::from_timestamp_millis(p.start_ms).unwrap_or_default();
+            let to = chrono::DateTime::from_timestamp_millis(p.end_ms).unwrap_or_default();
+            text.push_str(&format!(
+                "  {} → {}  group #{}\n",
+                from.to_rfc3339(),
+                to.to_rfc3339(),
+                p.group
+            ));
+        }
+        if shown < plan.pages.len() {
+            text.push_str(&format!(
+                "  … and {} more (--all lists them)\n",
+                plan.pages.len() - shown
+            ));
+        }
+        self.line(text.trim_end())
+    }
+}
+
+/// The progress bar on standard error (only on a terminal unless asked for).
+struct ProgressBar {
+    bar: indicatif::ProgressBar,
+    points: std::sync::atomic::AtomicU64,
+}
+
+impl ProgressBar {
+    fn new(job: &str) -> ProgressBar {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} requests, {msg} ({elapsed})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix(job.to_string());
+        bar.set_message("connecting");
+        ProgressBar {
+            bar,
+            points: Default::default(),
+        }
+    }
+}
+
+impl run::Observer for ProgressBar {
+    fn planned(&self, pages: usize) {
+        self.bar.set_length(pages as u64);
+        self.bar.set_message("0 points");
+    }
+
+    fn page_done(&self, points: u64) {
+        let total = self
+            .points
+            .fetch_add(points, std::sync::atomic::Ordering::Relaxed)
+            + points;
+        self.bar.inc(1);
+        self.bar.set_message(format!("{total} points"));
+    }
+
+    fn committing(&self) {
+        self.bar.set_message("writing Parquet");
+    }
+}
+
+fn format_elapsed(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+// TODO(lead): replace with the job's own warnings once the job module exposes them.
+fn job_warnings(_job: &Job) -> Vec<job::Problem> {
+    Vec::new()
 }

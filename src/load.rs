@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -318,10 +318,13 @@ pub fn writer_properties(
         ),
         KeyValue::new("vscope_export.version".into(), crate::VERSION.to_string()),
     ];
+    // Parquet numbers leaf columns, not Arrow fields: a nested column (the `tags` map has two
+    // leaves) before a sort column shifts its index. The list stops at the first column that is
+    // missing or nested, because a sort order with a hole in it would be a false promise.
     let sorting = layout
         .sorted_by
         .iter()
-        .filter_map(|name| layout.schema.index_of(name).ok())
+        .map_while(|name| parquet_leaf_index(&layout.schema, name))
         .map(|i| SortingColumn {
             column_idx: i as i32,
             descending: false,
@@ -342,6 +345,35 @@ pub fn writer_properties(
             .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
     }
     Ok(builder.build())
+}
+
+/// The Parquet leaf index of a top-level, non-nested Arrow column.
+fn parquet_leaf_index(schema: &Schema, name: &str) -> Option<usize> {
+    let index = schema.index_of(name).ok()?;
+    let field = schema.field(index);
+    if leaf_count(field.data_type()) != 1 || field.data_type().is_nested() {
+        return None;
+    }
+    Some(
+        schema.fields()[..index]
+            .iter()
+            .map(|f| leaf_count(f.data_type()))
+            .sum(),
+    )
+}
+
+/// How many Parquet leaf columns an Arrow type becomes.
+fn leaf_count(data_type: &DataType) -> usize {
+    match data_type {
+        DataType::Struct(fields) => fields.iter().map(|f| leaf_count(f.data_type())).sum(),
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => leaf_count(f.data_type()),
+        _ => 1,
+    }
 }
 
 /// Writes `batches` to `path`, fsyncs it and returns its size in bytes.
@@ -414,6 +446,32 @@ mod tests {
             hive_segment("service_name", Some(&"x".repeat(300))),
             Err(LoadError::PartitionValue { .. })
         ));
+    }
+
+    #[test]
+    fn sorting_columns_use_parquet_leaf_indexes() {
+        use arrow::datatypes::{Field, Fields};
+        let map = DataType::Map(
+            Arc::new(Field::new(
+                "entries",
+                DataType::Struct(Fields::from(vec![
+                    Field::new("keys", DataType::Utf8, false),
+                    Field::new("values", DataType::Utf8, true),
+                ])),
+                false,
+            )),
+            false,
+        );
+        let schema = Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("tags", map, false),
+            Field::new("b", DataType::Utf8, true),
+        ]);
+        assert_eq!(parquet_leaf_index(&schema, "a"), Some(0));
+        // The map's two leaves come before `b`.
+        assert_eq!(parquet_leaf_index(&schema, "b"), Some(3));
+        assert_eq!(parquet_leaf_index(&schema, "tags"), None);
+        assert_eq!(parquet_leaf_index(&schema, "nope"), None);
     }
 
     #[test]

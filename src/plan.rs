@@ -1,1 +1,352 @@
-//! The plan: job + window + inventory size → ordered pages × query groups. Pure: no I/O.
+//! The plan: job + window + inventory size → the ordered list of requests to make. Pure: no I/O,
+//! no clock, so `vscope-export plan` can show it without touching the network.
+//!
+//! One request is one (page, query group) of one service: a time range and the sub-queries of a
+//! group of metrics that share their tags, aggregator and downsample. Tag grouping
+//! (`{"vm": "*"}`) brings every series of a metric back in one sub-query, so the number of
+//! requests grows with the window and the estate only through the points budget, never with the
+//! number of series.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::job::{Catalog, Component, Export, Job, Window};
+use crate::tsdb::{QueryRequest, SubQuery};
+
+/// Raw vScope series have one point a minute; the page length is chosen on that assumption.
+pub const RAW_RESOLUTION_SECS: i64 = 60;
+
+/// Points one request may bring back at most. OVH refuses a sub-query over 20 M points; a
+/// smaller request keeps a retry cheap, spreads the work over the concurrent requests and bounds
+/// what a page holds in flight.
+pub const REQUEST_POINT_BUDGET: u64 = 2_000_000;
+
+/// Automatic page lengths, longest first. Each divides a day or is a whole number of days, so
+/// pages line up with the `date=` partitions.
+const PAGE_LADDER_SECS: [i64; 14] = [
+    30 * 86_400,
+    14 * 86_400,
+    7 * 86_400,
+    2 * 86_400,
+    86_400,
+    12 * 3_600,
+    8 * 3_600,
+    6 * 3_600,
+    4 * 3_600,
+    3 * 3_600,
+    2 * 3_600,
+    3_600,
+    1_800,
+    900,
+];
+
+/// NICs per host the host network metrics are reported for (vmnic0..vmnic3, as in the guide).
+const NICS_PER_HOST: u64 = 4;
+
+/// How big one service's estate is, and how its series are selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceScope {
+    pub service_name: String,
+    /// The `datacenter` tag values of the datacenters exported (`{service}_{Datacenter.name}`).
+    pub datacenter_tags: Vec<String>,
+    pub vms: u64,
+    pub hosts: u64,
+    pub filers: u64,
+}
+
+impl ServiceScope {
+    /// Series one metric has at most in this service.
+    fn series_per_metric(&self, component: Component, metric: &str, catalog: &Catalog) -> u64 {
+        let entities = match component {
+            Component::Vm => self.vms,
+            Component::Host => self.hosts,
+            Component::Filer => self.filers,
+        };
+        let per_nic = catalog
+            .get(metric)
+            .is_some_and(|m| m.tags.iter().any(|t| t == "nicname"));
+        (entities * if per_nic { NICS_PER_HOST } else { 1 }).max(1)
+    }
+}
+
+/// Sub-queries that go together in one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryGroup {
+    pub service: usize,
+    pub component: Component,
+    pub queries: Vec<SubQuery>,
+    /// Most series the group's sub-queries may return together.
+    pub series: u64,
+}
+
+/// One request: a query group over `[start_ms, end_ms)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub group: usize,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+/// Everything a run will fetch, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub window: Window,
+    pub page_secs: i64,
+    pub services: Vec<ServiceScope>,
+    pub groups: Vec<QueryGroup>,
+    /// Ordered by time, then group: the early part of the window completes first.
+    pub pages: Vec<Page>,
+}
+
+impl Plan {
+    /// The request body of a page. OpenTSDB ranges are inclusive at both ends, so the page asks
+    /// for `[start, end - 1 ms]`: a point exactly on a boundary belongs to the later page only.
+    pub fn request(&self, page: &Page) -> QueryRequest {
+        QueryRequest {
+            start_ms: page.start_ms,
+            end_ms: page.end_ms - 1,
+            queries: self.groups[page.group].queries.clone(),
+        }
+    }
+
+    /// Upper bound of the points the plan fetches (raw resolution, every series present).
+    pub fn estimated_points(&self) -> u64 {
+        self.pages
+            .iter()
+            .map(|p| points_per_series(p.end_ms - p.start_ms) * self.groups[p.group].series)
+            .sum()
+    }
+}
+
+/// Points one series has at most over `span_ms` at raw resolution.
+fn points_per_series(span_ms: i64) -> u64 {
+    (span_ms.max(0) as u64).div_ceil(RAW_RESOLUTION_SECS as u64 * 1000)
+}
+
+/// Builds the plan of a job over a resolved window.
+pub fn build(job: &Job, window: Window, services: &[ServiceScope]) -> Plan {
+    let catalog = Catalog::builtin();
+    let mut groups = Vec::new();
+    let mut page_secs = job.window.page.map(|d| d.as_secs() as i64);
+    // Automatic page length: the longest rung on which the largest single metric of any export
+    // still fits the budget; metrics are then packed into requests up to the budget.
+    if page_secs.is_none() {
+        let catalog = &catalog;
+        let widest = services
+            .iter()
+            .flat_map(|s| {
+                job.exports.iter().flat_map(move |e| {
+                    e.metrics
+                        .iter()
+                        .map(move |m| s.series_per_metric(e.component, m, &catalog))
+                })
+            })
+            .max()
+            .unwrap_or(1);
+        page_secs = Some(auto_page_secs(widest, window));
+    }
+    let page_secs = page_secs.unwrap_or(86_400).max(1);
+    let page_points = points_per_series(page_secs * 1000);
+
+    for (service_index, service) in services.iter().enumerate() {
+        for export in &job.exports {
+            let mut current: Vec<SubQuery> = Vec::new();
+            let mut current_series = 0u64;
+            let mut current_points = 0u64;
+            for metric in &export.metrics {
+                let series = service.series_per_metric(export.component, metric, &catalog);
+                let points = series * page_points;
+                if !current.is_empty() && current_points + points > REQUEST_POINT_BUDGET {
+                    groups.push(QueryGroup {
+                        service: service_index,
+                        component: export.component,
+                        queries: std::mem::take(&mut current),
+                        series: current_series,
+                    });
+                    current_series = 0;
+                    current_points = 0;
+                }
+                current.push(sub_query(export, metric, service, &catalog));
+                current_series += series;
+                current_points += points;
+            }
+            if !current.is_empty() {
+                groups.push(QueryGroup {
+                    service: service_index,
+                    component: export.component,
+                    queries: current,
+                    series: current_series,
+                });
+            }
+        }
+    }
+
+    let mut pages = Vec::new();
+    for (start_ms, end_ms) in page_ranges(window, page_secs) {
+        for group in 0..groups.len() {
+            pages.push(Page {
+                group,
+                start_ms,
+                end_ms,
+            });
+        }
+    }
+    Plan {
+        window,
+        page_secs,
+        services: services.to_vec(),
+        groups,
+        pages,
+    }
+}
+
+/// The longest ladder rung (not longer than the window) whose pages keep one metric of
+/// `series` series under the budget.
+fn auto_page_secs(series: u64, window: Window) -> i64 {
+    let window_secs = (window.end - window.start).num_seconds().max(1);
+    PAGE_LADDER_SECS
+        .iter()
+        .copied()
+        .filter(|&secs| secs <= window_secs.max(PAGE_LADDER_SECS[PAGE_LADDER_SECS.len() - 1]))
+        .find(|&secs| series * points_per_series(secs * 1000) <= REQUEST_POINT_BUDGET)
+        .unwrap_or(PAGE_LADDER_SECS[PAGE_LADDER_SECS.len() - 1])
+}
+
+/// `[start, end)` ranges covering the window, cut on multiples of the page length since the
+/// Unix epoch (so day-long pages are UTC days) and at the window's own ends.
+pub fn page_ranges(window: Window, page_secs: i64) -> Vec<(i64, i64)> {
+    let (start, end) = (
+        window.start.timestamp_millis(),
+        window.end.timestamp_millis(),
+    );
+    let step = page_secs * 1000;
+    let mut ranges = Vec::new();
+    let mut at = start;
+    while at < end {
+        let next = ((at.div_euclid(step)) + 1) * step;
+        let stop = next.min(end);
+        ranges.push((at, stop));
+        at = stop;
+    }
+    ranges
+}
+
+/// The sub-query of one metric for one service: every series of the service's datacenters,
+/// grouped by every tag the catalog names (so no series is aggregated with another), plus the
+/// export's own filters.
+fn sub_query(export: &Export, metric: &str, service: &ServiceScope, catalog: &Catalog) -> SubQuery {
+    let mut tags: BTreeMap<String, String> = BTreeMap::new();
+    let grouped: Vec<String> = match catalog.get(metric) {
+        Some(def) => def.tags.clone(),
+        None => vec![
+            "datacenter".to_string(),
+            export.component.entity_tag().to_string(),
+        ],
+    };
+    for tag in grouped {
+        tags.insert(tag, "*".to_string());
+    }
+    if !service.datacenter_tags.is_empty() {
+        tags.insert("datacenter".to_string(), service.datacenter_tags.join("|"));
+    }
+    for (k, v) in &export.tags {
+        tags.insert(k.clone(), v.clone());
+    }
+    SubQuery {
+        metric: metric.to_string(),
+        aggregator: export.aggregator.clone(),
+        downsample: export.downsample.clone(),
+        tags,
+    }
+}
+
+/// A human-readable duration: `1d`, `6h`, `15m`, `90s`.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 && s > 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn at(t: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)
+    }
+
+    fn window(start: &str, end: &str) -> Window {
+        Window {
+            start: at(start),
+            end: at(end),
+        }
+    }
+
+    #[test]
+    fn pages_cover_the_window_without_gap_or_overlap_and_cut_at_midnight() {
+        let w = window("2026-11-01T21:30:00Z", "2026-11-02T03:00:00Z");
+        let ranges = page_ranges(w, 3_600);
+        assert_eq!(ranges.first().unwrap().0, w.start.timestamp_millis());
+        assert_eq!(ranges.last().unwrap().1, w.end.timestamp_millis());
+        for pair in ranges.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0, "pages touch");
+        }
+        assert!(ranges.contains(&(
+            at("2026-11-01T23:00:00Z").timestamp_millis(),
+            at("2026-11-02T00:00:00Z").timestamp_millis()
+        )));
+        assert_eq!(ranges.len(), 6, "21:30-22, then five whole hours");
+        let days = page_ranges(
+            window("2026-11-01T12:00:00Z", "2026-11-03T12:00:00Z"),
+            86_400,
+        );
+        assert_eq!(days.len(), 3);
+        assert_eq!(
+            days[1],
+            (
+                at("2026-11-02T00:00:00Z").timestamp_millis(),
+                at("2026-11-03T00:00:00Z").timestamp_millis()
+            )
+        );
+    }
+
+    #[test]
+    fn a_page_asks_for_its_range_minus_the_last_millisecond() {
+        let w = window("2026-11-01T00:00:00Z", "2026-11-01T02:00:00Z");
+        let plan = Plan {
+            window: w,
+            page_secs: 3_600,
+            services: vec![],
+            groups: vec![QueryGroup {
+                service: 0,
+                component: Component::Vm,
+                queries: vec![],
+                series: 1,
+            }],
+            pages: vec![],
+        };
+        let request = plan.request(&Page {
+            group: 0,
+            start_ms: 0,
+            end_ms: 3_600_000,
+        });
+        assert_eq!((request.start_ms, request.end_ms), (0, 3_599_999));
+    }
+
+    #[test]
+    fn the_automatic_page_keeps_the_widest_metric_under_the_budget() {
+        let day = window("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z");
+        // 300 series × 1440 points a day = 432,000: a whole day fits.
+        assert_eq!(auto_page_secs(300, day), 86_400);
+        // 20,000 series: 2 M / 20,000 = 100 points → the longest rung under 100 minutes is 1 h.
+        assert_eq!(auto_page_secs(20_000, day), 3_600);
+        // A short window is never paged longer than itself.
+        let hour = window("2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z");
+        assert_eq!(auto_page_secs(10, hour), 3_600);
+    }
+}

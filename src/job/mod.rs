@@ -3,13 +3,26 @@
 //! network, no output folder.
 //!
 //! A job file is parsed into the plain serde structs of `file` (unknown keys are errors), checked,
-//! then resolved once into [`Job`], which the rest of the program reads.
+//! then resolved once into [`Job`], which the rest of the program reads:
+//!
+//! 1. TOML syntax (`toml::de::DeTable`, which keeps the span of every key and value);
+//! 2. unknown keys, all of them, against the serde structs' own field lists;
+//! 3. each section deserialized on its own (a type error in one does not hide the others);
+//! 4. every value checked and resolved (`resolve`), problems keyed by dotted path and located.
+//!
+//! Each step reports every problem it finds; a later step runs when the earlier ones found none
+//! that would make its reports misleading (syntax errors stop; unknown keys do not).
 
 mod catalog;
+mod file;
+mod report;
+mod resolve;
+#[cfg(test)]
+mod tests;
 mod window;
 
 pub use catalog::{Catalog, Component, MetricDef};
-pub use window::{parse_duration, TimeExpr, Window, WindowError};
+pub use window::{format_duration, parse_duration, TimeExpr, Window, WindowError};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +41,9 @@ pub struct Job {
     pub window: WindowSpec,
     pub exports: Vec<Export>,
     pub output: Output,
+    /// What is allowed but probably unintended (e.g. a metric missing from the catalog), in
+    /// document order; `vscope-export validate` prints them, `run` logs them.
+    pub warnings: Vec<Problem>,
 }
 
 /// Where the data comes from.
@@ -175,8 +191,35 @@ pub fn load(path: &Path) -> Result<Job, JobError> {
     parse(path, &text)
 }
 
-/// Validates and resolves job text; `path` is only used in messages.
+/// Validates and resolves job text; `path` is only used in messages. Every problem is reported
+/// at once in [`JobError::Invalid`]; warnings of a valid job are in [`Job::warnings`].
 pub fn parse(path: &Path, text: &str) -> Result<Job, JobError> {
-    let _ = (path, text);
-    todo!("job parsing")
+    let invalid = |problems| JobError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    };
+    let mut report = report::Report::new(text);
+
+    let (root, syntax_errors) = toml::de::DeTable::parse_recoverable(text);
+    if !syntax_errors.is_empty() {
+        for error in &syntax_errors {
+            report.problem_at("", error.span(), error.message().trim_end());
+        }
+        report.finish();
+        return Err(invalid(report.problems));
+    }
+    let mut root = root.into_inner();
+    file::remove_unknown_keys(&mut root, &mut report);
+
+    report.locate_in(&root);
+    let sections = file::read(&root, &mut report);
+    let job = resolve::job(path, &sections, &mut report);
+    report.finish();
+    match job {
+        Some(job) if report.problems.is_empty() => Ok(Job {
+            warnings: report.warnings,
+            ..job
+        }),
+        _ => Err(invalid(report.problems)),
+    }
 }

@@ -5,15 +5,31 @@
 //! Everything it serves is a pure function of [`SimConfig`]: the inventory comes from the seed and
 //! the sizes, and every point is a function of (series, timestamp), so any window is reproducible
 //! and tests compute exactly what an export must hold through [`World`].
+//!
+//! - `world`: the estate (services `pcc-…`, datacenters, hosts named by IP, VMs with `vm-…`
+//!   moRefs, datastores `pcc-000…`, shared datastores, users incl. [`METRICS_USER`]) and the points.
+//!   One VM in twenty is powered off and has no series; each service has one deleted VM that still
+//!   has series but is in no inventory; hosts have 2 or 4 NICs (`vmnic0…`) for `net.*` metrics;
+//!   points sit on the `resolution_secs` grid, with a daily cycle, idle and busy VMs, and
+//!   `gaps_per_mille` missing points.
+//! - `apiv6`: `/1.0/…`, signed-request checks, batch reads, the metrics token.
+//! - `opentsdb`: `/api/query`, `/api/suggest`, `/api/search/lookup`, in OVH's or stock OpenTSDB's
+//!   dialect. Fill `nan` is written as the string `"NaN"`, as stock OpenTSDB's serializer does.
+
+mod apiv6;
+mod opentsdb;
+mod world;
+
+pub use world::World;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use axum::routing::{any, get};
+use axum::Router;
 use serde::Deserialize;
-
-use crate::ovh::inventory::Inventory;
 
 /// The simulated estate; also the `[source.simulator]` table of a job file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -35,6 +51,25 @@ pub struct SimConfig {
     pub resolution_secs: u32,
     /// Most points one sub-query may fetch before the endpoint refuses it (OVH: 20,000,000).
     pub point_cap: u64,
+    /// Which metrics endpoint to imitate: `ovh` (plain-text errors, substring suggest, buckets
+    /// aligned to the query end) or `opentsdb` (stock OpenTSDB 2.x: JSON errors, 413 when too large).
+    pub flavor: Flavor,
+    /// Raw points missing per thousand (a collector that missed a poll); 0 for none.
+    pub gaps_per_mille: u32,
+    /// Seconds the simulated APIv6 clock runs ahead of this machine's (negative: behind), so that
+    /// clients must use `GET /auth/time` as OVH's own clients do.
+    pub clock_offset_secs: i64,
+}
+
+/// The dialect of the metrics endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// OVH's Metrics Data Platform proxy (`reference/opentsdb.md`, "OVH's endpoint").
+    #[default]
+    Ovh,
+    /// Stock OpenTSDB 2.x.
+    Opentsdb,
 }
 
 impl Default for SimConfig {
@@ -48,6 +83,9 @@ impl Default for SimConfig {
             filers: 3,
             resolution_secs: 60,
             point_cap: 20_000_000,
+            flavor: Flavor::Ovh,
+            gaps_per_mille: 1,
+            clock_offset_secs: 0,
         }
     }
 }
@@ -75,48 +113,26 @@ pub struct SimSeries {
     pub tags: BTreeMap<String, String>,
 }
 
-/// The simulated estate and its data.
-#[derive(Debug)]
-pub struct World {
-    config: SimConfig,
+/// What every request handler shares.
+pub(crate) struct AppState {
+    pub world: Arc<World>,
+    /// Numbers the `X-Ovh-QueryID` of APIv6 answers.
+    pub query_seq: AtomicU64,
 }
 
-impl World {
-    pub fn new(config: SimConfig) -> World {
-        World { config }
-    }
-
-    pub fn config(&self) -> &SimConfig {
-        &self.config
-    }
-
-    /// The credentials this world accepts.
-    pub fn credentials(&self) -> SimCredentials {
-        todo!("sim credentials")
-    }
-
-    /// The inventory APIv6 serves, as the exporter's snapshot of it at `snapshot_ts` would be.
-    pub fn inventory(&self, snapshot_ts: DateTime<Utc>) -> Inventory {
-        let _ = snapshot_ts;
-        todo!("sim inventory")
-    }
-
-    /// Every series of `metric` that has at least one point somewhere (powered-off VMs have none).
-    pub fn series(&self, metric: &str) -> Vec<SimSeries> {
-        let _ = metric;
-        todo!("sim series")
-    }
-
-    /// The raw points of a series in `[start_ms, end_ms]` (both inclusive, as OpenTSDB), ascending.
-    pub fn points(
-        &self,
-        series: &SimSeries,
-        start_ms: i64,
-        end_ms: i64,
-    ) -> impl Iterator<Item = (i64, f64)> + '_ {
-        let _ = (series, start_ms, end_ms);
-        std::iter::empty::<(i64, f64)>()
-    }
+/// The routes of both APIs over `world`.
+pub(crate) fn router(world: Arc<World>) -> Router {
+    let state = Arc::new(AppState {
+        world,
+        query_seq: AtomicU64::new(0),
+    });
+    Router::new()
+        .route("/1.0/auth/time", get(apiv6::auth_time))
+        .route("/1.0/{*path}", any(apiv6::handle))
+        .route("/api/query", any(opentsdb::query))
+        .route("/api/suggest", get(opentsdb::suggest))
+        .route("/api/search/lookup", get(opentsdb::lookup))
+        .with_state(state)
 }
 
 /// Serves both APIs on `listener` until `shutdown` completes: APIv6 under `/1.0`, OpenTSDB under
@@ -126,6 +142,43 @@ pub async fn serve(
     world: Arc<World>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let _ = (listener, world, shutdown);
-    todo!("sim server")
+    axum::serve(listener, router(world))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+pub(crate) mod test_server {
+    //! Starts the simulator on loopback for the HTTP tests of the submodules.
+
+    use super::*;
+
+    pub struct TestServer {
+        pub addr: std::net::SocketAddr,
+        pub world: Arc<World>,
+        pub client: reqwest::Client,
+        _stop: tokio::sync::oneshot::Sender<()>,
+    }
+
+    impl TestServer {
+        pub async fn start(config: SimConfig) -> TestServer {
+            let world = Arc::new(World::new(config));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(serve(listener, world.clone(), async move {
+                let _ = stopped.await;
+            }));
+            TestServer {
+                addr,
+                world,
+                client: reqwest::Client::new(),
+                _stop: stop,
+            }
+        }
+
+        pub fn url(&self, path: &str) -> String {
+            format!("http://{}{path}", self.addr)
+        }
+    }
 }

@@ -1,0 +1,827 @@
+//! Tests of the transform stage with series and an inventory built by hand.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondType};
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::job::{Component, PartitionBy};
+use crate::load::PartitionKey;
+use crate::ovh::inventory::{DatacenterInventory, Inventory, ServiceInventory};
+use crate::ovh::model::{Filer, Host, UnitAndValue, Vm};
+use crate::tsdb::{OwnedSeries, Series};
+
+pub(crate) const SN: &str = "pcc-1-2-3-4";
+pub(crate) const DC: &str = "pcc-1-2-3-4_datacenter869";
+
+pub(crate) fn ms(rfc3339: &str) -> i64 {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_millis()
+}
+
+fn snapshot() -> DateTime<Utc> {
+    "2026-11-24T06:00:00Z".parse().unwrap()
+}
+
+fn vm(id: i64, mo_ref: &str, name: &str) -> Vm {
+    let mut vm: Vm = serde_json::from_value(serde_json::json!({
+        "vmId": id, "moRef": mo_ref, "powerState": "poweredOn"
+    }))
+    .unwrap();
+    vm.name = Some(name.into());
+    vm.host_name = Some("172.17.86.51".into());
+    vm.cluster_name = Some("Cluster1".into());
+    vm.guest_os_family = Some("linuxGuest".into());
+    vm.cpu_num = Some(4);
+    vm.memory_max = Some(8192);
+    vm
+}
+
+fn filer(id: i64, name: &str) -> Filer {
+    let mut f: Filer = serde_json::from_value(serde_json::json!({
+        "filerId": id, "name": name
+    }))
+    .unwrap();
+    f.profile = Some("3t-hybrid".into());
+    f.size = Some(UnitAndValue {
+        unit: "GB".into(),
+        value: 3000,
+    });
+    f
+}
+
+/// One service with one datacenter (869): a host, two VMs, a filer, and a shared filer.
+pub(crate) fn inventory() -> Inventory {
+    let mut host: Host = serde_json::from_value(serde_json::json!({
+        "hostId": 51, "name": "172.17.86.51"
+    }))
+    .unwrap();
+    host.cluster_name = Some("Cluster1".into());
+    host.profile = Some("L".into());
+    host.connection_state = Some("connected".into());
+    host.in_maintenance = Some(false);
+    host.ram = Some(UnitAndValue {
+        unit: "GB".into(),
+        value: 256,
+    });
+    Inventory {
+        snapshot_ts: snapshot(),
+        services: vec![ServiceInventory {
+            service_name: SN.into(),
+            datacenters: vec![DatacenterInventory {
+                datacenter: serde_json::from_value(serde_json::json!({
+                    "datacenterId": 869, "name": "datacenter869", "commercialName": "Premier"
+                }))
+                .unwrap(),
+                hosts: vec![host],
+                vms: vec![vm(1254, "vm-1254", "web-1"), vm(7, "vm-7", "db-1")],
+                filers: vec![filer(443, "pcc-000443")],
+            }],
+            filers: vec![filer(999, "pcc-000999")],
+        }],
+    }
+}
+
+fn owned(metric: &str, tags: &[(&str, &str)], points: &[(i64, f64)]) -> OwnedSeries {
+    let mut tags: Vec<(String, String)> = tags
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tags.sort();
+    OwnedSeries {
+        metric: metric.into(),
+        tags,
+        timestamps_ms: points.iter().map(|p| p.0).collect(),
+        values: points.iter().map(|p| p.1).collect(),
+        ..OwnedSeries::default()
+    }
+}
+
+fn borrow(s: &OwnedSeries) -> Series<'_> {
+    Series {
+        metric: &s.metric,
+        tags: &s.tags,
+        aggregate_tags: &s.aggregate_tags,
+        query_index: s.query_index,
+        timestamps_ms: &s.timestamps_ms,
+        values: &s.values,
+    }
+}
+
+fn vm_tags(vm: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("datacenter", DC),
+        ("vm", vm),
+        ("env", "prod"),
+        ("servicename", SN),
+        ("servicetype", "dedicatedCloud"),
+    ]
+}
+
+fn table(component: Component, partitioning: &[PartitionBy]) -> MetricsTable {
+    MetricsTable::new(
+        component,
+        partitioning,
+        Arc::new(InventoryIndex::new(&inventory())),
+    )
+}
+
+/// Pushes every series over `[start, end)` and returns the finished partitions.
+fn run(
+    component: Component,
+    partitioning: &[PartitionBy],
+    series: &[OwnedSeries],
+    start: i64,
+    end: i64,
+) -> Vec<(PartitionKey, RecordBatch)> {
+    let mut t = table(component, partitioning);
+    for s in series {
+        t.push_series(&borrow(s), start, end);
+    }
+    t.finish().unwrap()
+}
+
+fn strs(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let col = batch.column_by_name(name).unwrap();
+    let col = arrow::compute::cast(col, &DataType::Utf8).unwrap();
+    let col = col.as_string::<i32>();
+    (0..col.len())
+        .map(|i| col.is_valid(i).then(|| col.value(i).to_string()))
+        .collect()
+}
+
+fn i64s(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+    let col = batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    (0..col.len())
+        .map(|i| col.is_valid(i).then(|| col.value(i)))
+        .collect()
+}
+
+fn f64s(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
+    let col = batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    (0..col.len())
+        .map(|i| col.is_valid(i).then(|| col.value(i)))
+        .collect()
+}
+
+fn times(batch: &RecordBatch, name: &str) -> Vec<i64> {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<TimestampMillisecondType>()
+        .values()
+        .to_vec()
+}
+
+/// The `tags` map of each row as sorted (key, value) pairs.
+fn tag_maps(batch: &RecordBatch) -> Vec<Vec<(String, String)>> {
+    let map = batch.column_by_name("tags").unwrap().as_map();
+    (0..map.len())
+        .map(|i| {
+            let entries = map.value(i);
+            let k = entries.column(0).as_string::<i32>();
+            let v = entries.column(1).as_string::<i32>();
+            (0..k.len())
+                .map(|j| (k.value(j).to_string(), v.value(j).to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn s(v: &str) -> Option<String> {
+    Some(v.to_string())
+}
+
+fn date_key(date: &str) -> PartitionKey {
+    PartitionKey(vec![("date", s(date))])
+}
+
+const T0: &str = "2026-11-24T10:00:00Z";
+
+#[test]
+fn vm_points_are_joined_with_the_inventory() {
+    let t0 = ms(T0);
+    let series = [owned(
+        "vm.cpu.usage",
+        &vm_tags("vm-1254"),
+        &[(t0, 12.5), (t0 + 20_000, 13.0)],
+    )];
+    let parts = run(
+        Component::Vm,
+        &[PartitionBy::Date],
+        &series,
+        t0,
+        t0 + 3_600_000,
+    );
+    assert_eq!(parts.len(), 1);
+    let (key, b) = &parts[0];
+    assert_eq!(key, &date_key("2026-11-24"));
+    assert_eq!(b.num_rows(), 2);
+    assert_eq!(
+        b.schema().as_ref(),
+        &schema::table("vm_metrics").unwrap().schema()
+    );
+    assert_eq!(times(b, "ts"), vec![t0, t0 + 20_000]);
+    assert_eq!(strs(b, "metric"), vec![s("vm.cpu.usage"); 2]);
+    assert_eq!(f64s(b, "value"), vec![Some(12.5), Some(13.0)]);
+    assert_eq!(strs(b, "service_name"), vec![s(SN); 2]);
+    assert_eq!(strs(b, "datacenter"), vec![s(DC); 2]);
+    assert_eq!(strs(b, "vm"), vec![s("vm-1254"); 2]);
+    assert_eq!(i64s(b, "datacenter_id"), vec![Some(869); 2]);
+    assert_eq!(i64s(b, "vm_id"), vec![Some(1254); 2]);
+    assert_eq!(strs(b, "vm_name"), vec![s("web-1"); 2]);
+    assert_eq!(strs(b, "host_name"), vec![s("172.17.86.51"); 2]);
+    assert_eq!(strs(b, "cluster_name"), vec![s("Cluster1"); 2]);
+    assert_eq!(strs(b, "power_state"), vec![s("poweredOn"); 2]);
+    assert_eq!(strs(b, "guest_os_family"), vec![s("linuxGuest"); 2]);
+    assert_eq!(strs(b, "folder_name"), vec![None; 2]);
+    assert_eq!(i64s(b, "cpu_num"), vec![Some(4); 2]);
+    assert_eq!(i64s(b, "memory_max_mb"), vec![Some(8192); 2]);
+    assert_eq!(
+        times(b, "snapshot_ts"),
+        vec![snapshot().timestamp_millis(); 2]
+    );
+    // OVH's extra tags are kept; the ones with a column of their own are not repeated.
+    let expected = vec![
+        ("env".to_string(), "prod".to_string()),
+        ("servicetype".to_string(), "dedicatedCloud".to_string()),
+    ];
+    assert_eq!(tag_maps(b), vec![expected.clone(), expected]);
+}
+
+#[test]
+fn a_deleted_vm_keeps_its_points_with_null_inventory_columns() {
+    let t0 = ms(T0);
+    let mut tags = vm_tags("vm-404");
+    tags.retain(|(k, _)| *k != "servicename");
+    let series = [owned("vm.mem.usage", &tags, &[(t0, 1.0)])];
+    let parts = run(Component::Vm, &[PartitionBy::Date], &series, t0, t0 + 1000);
+    let b = &parts[0].1;
+    assert_eq!(b.num_rows(), 1);
+    assert_eq!(strs(b, "vm"), vec![s("vm-404")]);
+    for c in ["vm_id", "cpu_num", "memory_max_mb"] {
+        assert_eq!(i64s(b, c), vec![None], "{c}");
+    }
+    for c in ["vm_name", "host_name", "cluster_name", "power_state"] {
+        assert_eq!(strs(b, c), vec![None], "{c}");
+    }
+    // Its datacenter is still known, and without a servicename tag the service comes from it.
+    assert_eq!(i64s(b, "datacenter_id"), vec![Some(869)]);
+    assert_eq!(strs(b, "service_name"), vec![s(SN)]);
+}
+
+#[test]
+fn gaps_become_null_values() {
+    let t0 = ms(T0);
+    let series = [owned(
+        "vm.cpu.ready",
+        &vm_tags("vm-7"),
+        &[(t0, 1.0), (t0 + 20_000, f64::NAN), (t0 + 40_000, 3.0)],
+    )];
+    let parts = run(
+        Component::Vm,
+        &[PartitionBy::Date],
+        &series,
+        t0,
+        t0 + 60_000,
+    );
+    assert_eq!(f64s(&parts[0].1, "value"), vec![Some(1.0), None, Some(3.0)]);
+}
+
+#[test]
+fn a_point_on_a_page_boundary_is_kept_once() {
+    let t0 = ms(T0);
+    let hour = 3_600_000;
+    // OpenTSDB ranges are inclusive at both ends: both pages receive the boundary point.
+    let page1 = owned(
+        "vm.cpu.usage",
+        &vm_tags("vm-7"),
+        &[(t0, 1.0), (t0 + hour, 2.0)],
+    );
+    let page2 = owned(
+        "vm.cpu.usage",
+        &vm_tags("vm-7"),
+        &[(t0 + hour, 2.0), (t0 + 2 * hour, 3.0)],
+    );
+    let mut t = table(Component::Vm, &[PartitionBy::Date]);
+    assert_eq!(t.push_series(&borrow(&page1), t0, t0 + hour), 1);
+    assert_eq!(t.push_series(&borrow(&page2), t0 + hour, t0 + 2 * hour), 1);
+    assert_eq!(t.rows(), 2);
+    let parts = t.finish().unwrap();
+    assert_eq!(times(&parts[0].1, "ts"), vec![t0, t0 + hour]);
+}
+
+#[test]
+fn points_are_routed_to_their_utc_date_across_midnight() {
+    let before = ms("2026-11-24T23:59:40Z");
+    let midnight = ms("2026-11-25T00:00:00Z");
+    let series = [owned(
+        "vm.cpu.usage",
+        &vm_tags("vm-7"),
+        &[(before, 1.0), (midnight, 2.0), (midnight + 20_000, 3.0)],
+    )];
+    let parts = run(
+        Component::Vm,
+        &[PartitionBy::Date],
+        &series,
+        before,
+        midnight + 60_000,
+    );
+    let keys: Vec<_> = parts.iter().map(|p| p.0.clone()).collect();
+    assert_eq!(keys, vec![date_key("2026-11-24"), date_key("2026-11-25")]);
+    assert_eq!(times(&parts[0].1, "ts"), vec![before]);
+    assert_eq!(times(&parts[1].1, "ts"), vec![midnight, midnight + 20_000]);
+}
+
+#[test]
+fn month_and_service_partitions_follow_the_job_order() {
+    let nov = ms("2026-11-30T23:59:40Z");
+    let dec = ms("2026-12-01T00:00:00Z");
+    let mut other = vm_tags("vm-9");
+    other.retain(|(k, _)| *k != "servicename");
+    other[0] = ("datacenter", "pcc-9-9-9-9_datacenter1");
+    let series = [
+        owned("vm.cpu.usage", &vm_tags("vm-7"), &[(nov, 1.0), (dec, 2.0)]),
+        owned("vm.cpu.usage", &other, &[(dec, 5.0)]),
+    ];
+    let parts = run(
+        Component::Vm,
+        &[PartitionBy::ServiceName, PartitionBy::Month],
+        &series,
+        nov,
+        dec + 1,
+    );
+    let keys: Vec<_> = parts.iter().map(|p| p.0 .0.clone()).collect();
+    let key = |sn: &str, m: &str| vec![("service_name", s(sn)), ("month", s(m))];
+    assert_eq!(
+        keys,
+        vec![
+            key(SN, "2026-11"),
+            key(SN, "2026-12"),
+            // Unknown datacenter: the service is the tag's prefix.
+            key("pcc-9-9-9-9", "2026-12"),
+        ]
+    );
+    assert_eq!(f64s(&parts[2].1, "value"), vec![Some(5.0)]);
+    assert_eq!(i64s(&parts[2].1, "vm_id"), vec![None]);
+}
+
+#[test]
+fn rows_are_sorted_by_entity_metric_and_time_whatever_the_push_order() {
+    let t0 = ms(T0);
+    let pts = |o: i64| [(t0 + o, 1.0), (t0 + o + 20_000, 2.0)];
+    // Pages pushed out of order (as concurrent extraction delivers them), entities interleaved.
+    let series = [
+        owned("vm.mem.usage", &vm_tags("vm-7"), &pts(60_000)),
+        owned("vm.cpu.usage", &vm_tags("vm-7"), &pts(60_000)),
+        owned("vm.cpu.usage", &vm_tags("vm-1254"), &pts(0)),
+        owned("vm.cpu.usage", &vm_tags("vm-7"), &pts(0)),
+        owned("vm.cpu.usage", &vm_tags("vm-1254"), &pts(60_000)),
+    ];
+    let parts = run(
+        Component::Vm,
+        &[PartitionBy::Date],
+        &series,
+        t0,
+        t0 + 3_600_000,
+    );
+    let b = &parts[0].1;
+    let rows: Vec<(String, String, i64)> = strs(b, "vm")
+        .into_iter()
+        .zip(strs(b, "metric"))
+        .zip(times(b, "ts"))
+        .map(|((v, m), t)| (v.unwrap(), m.unwrap(), t))
+        .collect();
+    let mut sorted = rows.clone();
+    sorted.sort();
+    assert_eq!(rows, sorted);
+    assert_eq!(rows.len(), 10);
+    assert_eq!(rows[0], ("vm-1254".into(), "vm.cpu.usage".into(), t0));
+    // The joined columns moved with their rows.
+    assert_eq!(i64s(b, "vm_id")[0], Some(1254));
+    assert_eq!(i64s(b, "vm_id")[9], Some(7));
+}
+
+#[test]
+fn series_of_one_entity_that_overlap_in_time_are_merged_by_time() {
+    let t0 = ms(T0);
+    // The same moRef in two datacenters (moRefs are only unique per vCenter).
+    let mut other = vm_tags("vm-7");
+    other[0] = ("datacenter", "pcc-9-9-9-9_datacenter1");
+    let series = [
+        owned(
+            "vm.cpu.usage",
+            &other,
+            &[(t0 + 10_000, 9.0), (t0 + 30_000, 9.0)],
+        ),
+        owned(
+            "vm.cpu.usage",
+            &vm_tags("vm-7"),
+            &[(t0, 1.0), (t0 + 20_000, 1.0)],
+        ),
+    ];
+    let parts = run(
+        Component::Vm,
+        &[PartitionBy::Date],
+        &series,
+        t0,
+        t0 + 60_000,
+    );
+    let b = &parts[0].1;
+    assert_eq!(
+        times(b, "ts"),
+        vec![t0, t0 + 10_000, t0 + 20_000, t0 + 30_000]
+    );
+    assert_eq!(
+        f64s(b, "value"),
+        vec![Some(1.0), Some(9.0), Some(1.0), Some(9.0)]
+    );
+    assert_eq!(
+        i64s(b, "vm_id"),
+        vec![Some(7), None, Some(7), None],
+        "each point keeps its own series' join"
+    );
+}
+
+#[test]
+fn host_metrics_split_nicname_and_sort_it_nulls_first() {
+    let t0 = ms(T0);
+    let host = |nic: Option<&'static str>| {
+        let mut t = vec![
+            ("datacenter", DC),
+            ("host", "172.17.86.51"),
+            ("env", "prod"),
+        ];
+        if let Some(n) = nic {
+            t.push(("nicname", n));
+        }
+        t
+    };
+    let series = [
+        owned("host.net.rx", &host(Some("vmnic1")), &[(t0, 1.0)]),
+        owned("host.net.rx", &host(Some("vmnic0")), &[(t0, 2.0)]),
+        owned("host.cpu.usage", &host(None), &[(t0, 3.0)]),
+        owned(
+            "host.cpu.usage",
+            &[("datacenter", DC), ("host", "10.0.0.1")],
+            &[(t0, 4.0)],
+        ),
+    ];
+    let parts = run(
+        Component::Host,
+        &[PartitionBy::Date],
+        &series,
+        t0,
+        t0 + 1000,
+    );
+    let b = &parts[0].1;
+    assert_eq!(
+        strs(b, "host"),
+        vec![
+            s("10.0.0.1"),
+            s("172.17.86.51"),
+            s("172.17.86.51"),
+            s("172.17.86.51")
+        ]
+    );
+    assert_eq!(
+        strs(b, "nicname"),
+        vec![None, None, s("vmnic0"), s("vmnic1")]
+    );
+    assert_eq!(i64s(b, "host_id"), vec![None, Some(51), Some(51), Some(51)]);
+    assert_eq!(strs(b, "profile")[1], s("L"));
+    assert_eq!(strs(b, "connection_state")[1], s("connected"));
+    assert_eq!(
+        tag_maps(b)[2],
+        vec![("env".to_string(), "prod".to_string())],
+        "nicname has its own column, not a map entry"
+    );
+    assert!(
+        tag_maps(b)[0].is_empty(),
+        "no extra tags: an empty map, not null"
+    );
+}
+
+#[test]
+fn filers_join_datacenter_and_shared_datastores() {
+    let t0 = ms(T0);
+    let series = [
+        owned(
+            "filer.space.used",
+            &[("datacenter", DC), ("datastore", "pcc-000999")],
+            &[(t0, 1.0)],
+        ),
+        owned(
+            "filer.space.used",
+            &[("datacenter", DC), ("datastore", "pcc-000443")],
+            &[(t0, 2.0)],
+        ),
+    ];
+    let parts = run(
+        Component::Filer,
+        &[PartitionBy::Date],
+        &series,
+        t0,
+        t0 + 1000,
+    );
+    let b = &parts[0].1;
+    assert_eq!(strs(b, "datastore"), vec![s("pcc-000443"), s("pcc-000999")]);
+    assert_eq!(i64s(b, "filer_id"), vec![Some(443), Some(999)]);
+    assert_eq!(i64s(b, "size_value"), vec![Some(3000); 2]);
+    assert_eq!(strs(b, "size_unit"), vec![s("GB"); 2]);
+    assert_eq!(strs(b, "filer_profile"), vec![s("3t-hybrid"); 2]);
+}
+
+#[test]
+fn series_without_the_usual_tags_keep_their_points() {
+    // An aggregated query (e.g. `sum` over all VMs) comes back without vm or datacenter tags.
+    let t0 = ms(T0);
+    let series = [owned("vm.cpu.usage", &[("env", "prod")], &[(t0, 42.0)])];
+    let parts = run(
+        Component::Vm,
+        &[PartitionBy::ServiceName, PartitionBy::Date],
+        &series,
+        t0,
+        t0 + 1,
+    );
+    let (key, b) = &parts[0];
+    assert_eq!(key.0[0], ("service_name", None));
+    assert_eq!(strs(b, "vm"), vec![None]);
+    assert_eq!(strs(b, "service_name"), vec![None]);
+    assert_eq!(f64s(b, "value"), vec![Some(42.0)]);
+}
+
+#[test]
+fn an_empty_table_finishes_with_no_partitions() {
+    let t0 = ms(T0);
+    let series = [owned("vm.cpu.usage", &vm_tags("vm-7"), &[(t0, 1.0)])];
+    let parts = run(Component::Vm, &[PartitionBy::Date], &series, t0 + 1, t0 + 2);
+    assert!(parts.is_empty());
+}
+
+#[test]
+fn merge_keeps_rows_outside_the_window_and_replaces_those_inside() {
+    let t0 = ms(T0);
+    let hour = 3_600_000;
+    let first = [owned(
+        "vm.cpu.usage",
+        &vm_tags("vm-7"),
+        &[(t0, 1.0), (t0 + hour, 1.0), (t0 + 2 * hour, 1.0)],
+    )];
+    let old = run(
+        Component::Vm,
+        &[PartitionBy::Date],
+        &first,
+        t0,
+        t0 + 3 * hour,
+    );
+    // A re-run of the middle hour, with a corrected value and a new series.
+    let second = [
+        owned("vm.cpu.usage", &vm_tags("vm-7"), &[(t0 + hour, 2.0)]),
+        owned("vm.cpu.usage", &vm_tags("vm-1254"), &[(t0 + hour, 5.0)]),
+    ];
+    let new = run(
+        Component::Vm,
+        &[PartitionBy::Date],
+        &second,
+        t0 + hour,
+        t0 + 2 * hour,
+    );
+    let merged = merge_outside_window(
+        "vm_metrics",
+        &[old[0].1.clone()],
+        t0 + hour,
+        t0 + 2 * hour,
+        &new[0].1,
+    )
+    .unwrap();
+    assert_eq!(
+        strs(&merged, "vm"),
+        vec![s("vm-1254"), s("vm-7"), s("vm-7"), s("vm-7")]
+    );
+    assert_eq!(
+        times(&merged, "ts"),
+        vec![t0 + hour, t0, t0 + hour, t0 + 2 * hour]
+    );
+    assert_eq!(
+        f64s(&merged, "value"),
+        vec![Some(5.0), Some(1.0), Some(2.0), Some(1.0)]
+    );
+    assert_eq!(merged.schema(), new[0].1.schema());
+}
+
+#[test]
+fn merge_refuses_a_file_with_another_schema() {
+    let t0 = ms(T0);
+    let new = run(
+        Component::Vm,
+        &[PartitionBy::Date],
+        &[owned("vm.cpu.usage", &vm_tags("vm-7"), &[(t0, 1.0)])],
+        t0,
+        t0 + 1,
+    );
+    let batch = &new[0].1;
+    let old = batch.project(&[0, 1, 2]).unwrap();
+    let err = merge_outside_window("vm_metrics", &[old], t0, t0 + 1, batch).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, TransformError::SchemaMismatch { .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("existing file lacks `service_name Utf8`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn inventory_replaces_rather_than_merges() {
+    let inv = inventory_tables(&inventory(), &[PartitionBy::Date]).unwrap();
+    let (_, _, vms) = inv.iter().find(|t| t.0 == "vm_inventory").unwrap();
+    let merged =
+        merge_outside_window("vm_inventory", std::slice::from_ref(vms), 0, 1, vms).unwrap();
+    assert_eq!(merged.num_rows(), vms.num_rows());
+}
+
+#[test]
+fn inventory_tables_hold_every_object_of_the_snapshot() {
+    let inv = inventory_tables(&inventory(), &[PartitionBy::Date]).unwrap();
+    let names: Vec<&str> = inv.iter().map(|t| t.0).collect();
+    assert_eq!(names, schema::INVENTORY_TABLES);
+    for (table, key, batch) in &inv {
+        assert_eq!(key, &date_key("2026-11-24"), "{table}: the snapshot's date");
+        assert_eq!(
+            batch.schema().as_ref(),
+            &schema::table(table).unwrap().schema(),
+            "{table}"
+        );
+        assert_eq!(
+            times(batch, "snapshot_ts"),
+            vec![snapshot().timestamp_millis(); batch.num_rows()]
+        );
+    }
+    let get = |name: &str| &inv.iter().find(|t| t.0 == name).unwrap().2;
+    let vms = get("vm_inventory");
+    assert_eq!(
+        strs(vms, "mo_ref"),
+        vec![s("vm-7"), s("vm-1254")],
+        "sorted by id"
+    );
+    assert_eq!(i64s(vms, "memory_max"), vec![Some(8192); 2]);
+    assert_eq!(strs(vms, "datacenter"), vec![s(DC); 2]);
+    let filers = get("filer_inventory");
+    assert_eq!(i64s(filers, "filer_id"), vec![Some(999), Some(443)]);
+    assert_eq!(
+        i64s(filers, "datacenter_id"),
+        vec![None, Some(869)],
+        "a shared datastore has no datacenter"
+    );
+    assert_eq!(strs(filers, "size_unit"), vec![s("GB"); 2]);
+    let hosts = get("host_inventory");
+    assert_eq!(strs(hosts, "name"), vec![s("172.17.86.51")]);
+    assert_eq!(i64s(hosts, "ram_value"), vec![Some(256)]);
+    assert_eq!(strs(hosts, "ram_unit"), vec![s("GB")]);
+    let dcs = get("datacenter_inventory");
+    assert_eq!(strs(dcs, "commercial_name"), vec![s("Premier")]);
+    assert_eq!(strs(dcs, "service_name"), vec![s(SN)]);
+
+    let by_service = inventory_tables(
+        &inventory(),
+        &[PartitionBy::ServiceName, PartitionBy::Month],
+    )
+    .unwrap();
+    assert_eq!(
+        by_service[0].1,
+        PartitionKey(vec![("service_name", s(SN)), ("month", s("2026-11"))])
+    );
+}
+
+#[test]
+fn every_table_has_a_layout_whose_columns_exist() {
+    for def in schema::tables() {
+        let layout = layout(def.name).unwrap();
+        assert_eq!(layout.name, def.name);
+        assert_eq!(layout.schema.as_ref(), &def.schema());
+        for c in layout.sorted_by.iter().chain(&layout.delta_columns) {
+            assert!(def.column(c).is_some(), "{}: {c}", def.name);
+        }
+    }
+    assert!(layout("nope").is_none());
+}
+
+#[test]
+fn written_parquet_reads_back_with_the_exact_schema_and_rows() {
+    use crate::load::{Destination, FileProvenance};
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::open(dir.path().to_str().unwrap()).unwrap();
+    let provenance = FileProvenance {
+        job: "t".into(),
+        run_id: "r1".into(),
+        window_start: "2026-11-24T00:00:00Z".into(),
+        window_end: "2026-11-25T00:00:00Z".into(),
+    };
+    let t0 = ms(T0);
+    let mut nic = vec![
+        ("datacenter", DC),
+        ("host", "172.17.86.51"),
+        ("nicname", "vmnic0"),
+    ];
+    nic.push(("env", "prod"));
+    let metrics = [
+        (
+            Component::Vm,
+            owned(
+                "vm.cpu.usage",
+                &vm_tags("vm-7"),
+                &[(t0, 1.0), (t0 + 20_000, f64::NAN)],
+            ),
+        ),
+        (Component::Host, owned("host.net.rx", &nic, &[(t0, 2.0)])),
+        (
+            Component::Filer,
+            owned(
+                "filer.space.used",
+                &[("datacenter", DC), ("datastore", "pcc-000443")],
+                &[(t0, 3.0)],
+            ),
+        ),
+    ];
+    let mut written: Vec<(&'static str, PartitionKey, RecordBatch)> = Vec::new();
+    for (component, series) in &metrics {
+        for (key, batch) in run(
+            *component,
+            &[PartitionBy::Date],
+            std::slice::from_ref(series),
+            t0,
+            t0 + 60_000,
+        ) {
+            written.push((component.table_name(), key, batch));
+        }
+    }
+    written.extend(inventory_tables(&inventory(), &[PartitionBy::Date]).unwrap());
+    assert_eq!(written.len(), 7, "every table");
+    for (table, key, batch) in &written {
+        let layout = layout(table).unwrap();
+        let file = dest
+            .replace_job_partition(&layout, key, &provenance, 3, std::slice::from_ref(batch))
+            .unwrap()
+            .unwrap();
+        assert!(file
+            .path
+            .ends_with(format!("{table}/date=2026-11-24/part-t-0.parquet")));
+        let back = dest.read_job_partition(table, key, "t").unwrap();
+        assert_eq!(back.len(), 1);
+        let documented = schema::table(table).unwrap().schema();
+        assert_eq!(back[0].schema().fields(), documented.fields(), "{table}");
+        assert_eq!(
+            back[0].columns(),
+            batch.columns(),
+            "{table}: the same rows come back"
+        );
+
+        // The sorting columns recorded in the footer name the right columns.
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new(
+            std::fs::File::open(&file.path).unwrap(),
+        )
+        .unwrap();
+        use parquet::file::reader::FileReader;
+        let meta = reader.metadata();
+        let rg = meta.row_group(0);
+        let sorting = rg.sorting_columns().unwrap();
+        let leaf_names: Vec<String> = sorting
+            .iter()
+            .map(|s| rg.column(s.column_idx as usize).column_path().string())
+            .collect();
+        assert_eq!(leaf_names, layout.sorted_by, "{table}");
+    }
+}
+
+#[test]
+fn a_day_of_many_series_comes_out_whole_and_sorted() {
+    let t0 = ms("2026-11-24T00:00:00Z");
+    let points: Vec<(i64, f64)> = (0..4320).map(|i| (t0 + i * 20_000, i as f64)).collect();
+    let mut t = table(Component::Vm, &[PartitionBy::Date]);
+    let mut total = 0;
+    for vm in 0..50 {
+        let name = format!("vm-{vm}");
+        let series = owned("vm.cpu.usage", &vm_tags(&name), &points);
+        total += t.push_series(&borrow(&series), t0, t0 + 86_400_000);
+    }
+    assert_eq!(total, 50 * 4320);
+    let parts = t.finish().unwrap();
+    assert_eq!(parts.len(), 1);
+    let b = &parts[0].1;
+    assert_eq!(b.num_rows(), 50 * 4320);
+    let vms = strs(b, "vm");
+    assert!(vms.windows(2).all(|w| w[0] <= w[1]), "sorted by vm");
+    assert_eq!(times(b, "ts")[..2], [t0, t0 + 20_000]);
+}
