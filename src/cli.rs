@@ -237,7 +237,7 @@ fn execute(command: Command, printer: &Printer) -> anyhow::Result<ExitCode> {
 
 fn load_job(path: &PathBuf) -> anyhow::Result<Job> {
     let job = job::load(path)?;
-    for warning in job_warnings(&job) {
+    for warning in &job.warnings {
         tracing::warn!(file = %path.display(), key = %warning.key, "{}", warning.message);
     }
     Ok(job)
@@ -307,7 +307,7 @@ fn validate(paths: &[PathBuf], printer: &Printer) -> anyhow::Result<ExitCode> {
     for path in paths {
         match job::load(path) {
             Ok(job) => {
-                for w in job_warnings(&job) {
+                for w in &job.warnings {
                     printer.line(&format!(
                         "warning: {}: {}: {}",
                         path.display(),
@@ -564,9 +564,4 @@ impl run::Observer for ProgressBar {
 
 fn format_elapsed(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
-}
-
-// TODO(lead): replace with the job's own warnings once the job module exposes them.
-fn job_warnings(_job: &Job) -> Vec<job::Problem> {
-    Vec::new()
 }

@@ -10,6 +10,8 @@
 //! half of either. A partition left with no rows has the job's file removed rather than an empty
 //! file written.
 
+pub mod state;
+
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -45,6 +47,14 @@ pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    #[error("{path} is not what this tool wrote: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("job {job} is already running on this output ({holder}); lock file {path}")]
+    Locked {
+        job: String,
+        path: PathBuf,
+        holder: String,
+    },
     #[error("output {path} is not a folder")]
     NotADirectory { path: PathBuf },
     #[error("cannot use output folder {path}")]

@@ -1,0 +1,270 @@
+//! What makes re-runs safe beyond the data files: the job state (`_state/<job>.json`, the end of
+//! the last fully committed window), the per-(output, job) lock, and the run manifests
+//! (`_runs/<run-id>.json`). Names start with `_`, so hive readers skip them.
+//!
+//! The lock is an OS file lock (`flock`) on `_state/<job>.lock`: the kernel releases it when the
+//! process dies, however it dies, so a lock left by a killed run never blocks the next one. The
+//! file keeps the holder's pid and start time only to say who holds it.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::LoadError;
+
+/// Folder of job states and locks, below the output root.
+pub const STATE_DIR: &str = "_state";
+/// Folder of run manifests, below the output root.
+pub const RUNS_DIR: &str = "_runs";
+
+/// `_state/<job>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobState {
+    pub job: String,
+    /// Everything before this instant (UTC) is committed; `last-run` windows start here.
+    pub committed_until: DateTime<Utc>,
+    /// The run that moved it last.
+    pub run_id: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Held while a run of a job writes to an output; released on drop or when the process dies.
+#[derive(Debug)]
+pub struct JobLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl JobLock {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a hidden temporary file in the same folder, fsynced,
+/// renamed over `path`, and the folder fsynced so the rename survives a crash.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let io = |source| LoadError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    fs::create_dir_all(dir).map_err(io)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result.map_err(io)
+}
+
+/// The state and manifests of one output folder.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    root: PathBuf,
+}
+
+impl StateStore {
+    pub fn new(root: &Path) -> StateStore {
+        StateStore {
+            root: root.to_path_buf(),
+        }
+    }
+
+    fn state_path(&self, job: &str) -> PathBuf {
+        self.root.join(STATE_DIR).join(format!("{job}.json"))
+    }
+
+    /// The job's state, or `None` before its first committed run.
+    pub fn read(&self, job: &str) -> Result<Option<JobState>, LoadError> {
+        let path = self.state_path(job);
+        let text = match fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(LoadError::Write { path, source }),
+        };
+        serde_json::from_slice(&text)
+            .map(Some)
+            .map_err(|source| LoadError::Corrupt {
+                path,
+                message: source.to_string(),
+            })
+    }
+
+    pub fn write(&self, state: &JobState) -> Result<(), LoadError> {
+        let bytes = serde_json::to_vec_pretty(state).map_err(|source| LoadError::Corrupt {
+            path: self.state_path(&state.job),
+            message: source.to_string(),
+        })?;
+        write_atomic(&self.state_path(&state.job), &bytes)
+    }
+
+    /// Forgets the job's state (`vscope-export state reset`): its next `last-run` window starts
+    /// at `initial_start` again. Returns whether there was one.
+    pub fn reset(&self, job: &str) -> Result<bool, LoadError> {
+        let path = self.state_path(job);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(LoadError::Write { path, source }),
+        }
+    }
+
+    /// Takes the job's lock, or fails at once naming the run that holds it.
+    pub fn lock(&self, job: &str, run_id: &str) -> Result<JobLock, LoadError> {
+        let path = self.root.join(STATE_DIR).join(format!("{job}.lock"));
+        let io = |source| LoadError::Write {
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(self.root.join(STATE_DIR)).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(LoadError::Locked {
+                    job: job.to_string(),
+                    path: path.clone(),
+                    holder: holder.trim().to_string(),
+                });
+            }
+            Err(TryLockError::Error(source)) => return Err(io(source)),
+        }
+        // Who holds it, for the message a second run prints; the lock itself is the flock.
+        let holder = format!(
+            "run {run_id} (pid {}) since {}",
+            std::process::id(),
+            Utc::now().to_rfc3339()
+        );
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(holder.as_bytes()))
+            .map_err(io)?;
+        Ok(JobLock { _file: file, path })
+    }
+
+    /// Writes a run's manifest last thing in a run: its presence means the run completed.
+    pub fn write_manifest<T: Serialize>(
+        &self,
+        run_id: &str,
+        manifest: &T,
+    ) -> Result<PathBuf, LoadError> {
+        let path = self.root.join(RUNS_DIR).join(format!("{run_id}.json"));
+        let bytes = serde_json::to_vec_pretty(manifest).map_err(|source| LoadError::Corrupt {
+            path: path.clone(),
+            message: source.to_string(),
+        })?;
+        write_atomic(&path, &bytes)?;
+        Ok(path)
+    }
+
+    /// The manifests of past runs, newest first (run ids start with a UTC timestamp).
+    pub fn manifests(&self) -> Result<Vec<(PathBuf, serde_json::Value)>, LoadError> {
+        let dir = self.root.join(RUNS_DIR);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(LoadError::Write { path: dir, source }),
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json") && !is_hidden(p))
+            .collect();
+        paths.sort();
+        paths.reverse();
+        let mut out = Vec::new();
+        for path in paths {
+            let text = fs::read(&path).map_err(|source| LoadError::Write {
+                path: path.clone(),
+                source,
+            })?;
+            let value = serde_json::from_slice(&text).map_err(|source| LoadError::Corrupt {
+                path: path.clone(),
+                message: source.to_string(),
+            })?;
+            out.push((path, value));
+        }
+        Ok(out)
+    }
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_reset_forgets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        assert_eq!(store.read("nightly").unwrap(), None);
+        let state = JobState {
+            job: "nightly".into(),
+            committed_until: "2026-11-24T00:00:00Z".parse().unwrap(),
+            run_id: "r1".into(),
+            updated_at: "2026-11-24T02:00:00Z".parse().unwrap(),
+        };
+        store.write(&state).unwrap();
+        assert_eq!(store.read("nightly").unwrap(), Some(state));
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join(STATE_DIR))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers, ["nightly.json"], "no temporary file left");
+        assert!(store.reset("nightly").unwrap());
+        assert!(!store.reset("nightly").unwrap());
+        assert_eq!(store.read("nightly").unwrap(), None);
+    }
+
+    #[test]
+    fn a_corrupt_state_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join(STATE_DIR)).unwrap();
+        fs::write(dir.path().join(STATE_DIR).join("j.json"), "{not json").unwrap();
+        let err = StateStore::new(dir.path()).read("j").unwrap_err();
+        assert!(err.to_string().contains("j.json"), "{err}");
+    }
+
+    #[test]
+    fn a_second_lock_fails_at_once_and_a_released_lock_is_free_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        let held = store.lock("nightly", "run-a").unwrap();
+        let err = store.lock("nightly", "run-b").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("nightly") && text.contains("run-a"), "{text}");
+        assert!(
+            store.lock("other-job", "run-c").is_ok(),
+            "locks are per job"
+        );
+        drop(held);
+        assert!(store.lock("nightly", "run-b").is_ok());
+    }
+}
