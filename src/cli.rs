@@ -69,6 +69,19 @@ enum Command {
         #[arg(required = true)]
         jobs: Vec<PathBuf>,
     },
+    /// Show or rewind a job's incremental state (the end of its last committed window).
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
+    /// List recent runs of an output folder, newest first (from its run manifests).
+    Runs {
+        /// A job file (its output folder is listed, only its runs) or an output folder.
+        target: PathBuf,
+        /// How many runs to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Serve the built-in simulator of APIv6 and the metrics endpoint on loopback.
     Sim(SimArgs),
     /// Print the columns of the output tables.
@@ -79,6 +92,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum StateAction {
+    /// Print the job's state as JSON.
+    Show(StateArgs),
+    /// Forget the job's state: its next `last-run` window starts at `initial_start` again.
+    Reset(StateArgs),
+}
+
+#[derive(Debug, Args)]
+struct StateArgs {
+    /// Job file (TOML).
+    job: PathBuf,
+    /// Output folder (overrides the job's output.path).
+    #[arg(long, value_name = "DIR")]
+    output: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +259,10 @@ fn execute(command: Command, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan_job(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Validate { jobs } => validate(&jobs, printer),
         Command::Sim(args) => serve_sim(args, printer).map(|()| ExitCode::SUCCESS),
+        Command::State { action } => state(action, printer).map(|()| ExitCode::SUCCESS),
+        Command::Runs { target, limit } => {
+            runs(&target, limit, printer).map(|()| ExitCode::SUCCESS)
+        }
         Command::Schema { table, json } => {
             print_schema(table.as_deref(), json, printer).map(|()| ExitCode::SUCCESS)
         }
@@ -290,7 +324,10 @@ fn plan_job(args: PlanArgs, printer: &Printer) -> anyhow::Result<()> {
         ..Overrides::default()
     };
     run::apply_overrides(&mut job, &overrides)?;
-    let window = run::resolve_window(&job, Utc::now())?;
+    let state = crate::load::Destination::open(&job.output.path)?
+        .state()
+        .read(&job.name)?;
+    let window = run::resolve_window(&job, Utc::now(), state.as_ref())?;
     let sizes = ServiceScope {
         service_name: "(every service)".to_string(),
         datacenter_tags: Vec::new(),
@@ -328,6 +365,76 @@ fn validate(paths: &[PathBuf], printer: &Printer) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+fn state(action: StateAction, printer: &Printer) -> anyhow::Result<()> {
+    let (StateAction::Show(args) | StateAction::Reset(args)) = &action;
+    let job = load_job(&args.job)?;
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| job.output.path.clone());
+    let store = crate::load::Destination::open(&output)?.state();
+    match action {
+        StateAction::Show(_) => match store.read(&job.name)? {
+            Some(state) => printer.line(&serde_json::to_string_pretty(&state)?),
+            None => printer.line(&format!(
+                "job {} has no state in {output}: its next run starts at its window's start",
+                job.name
+            )),
+        },
+        StateAction::Reset(_) => {
+            // Under the job's lock, so a running export cannot write it back a moment later.
+            let _lock = store.lock(&job.name, "state-reset")?;
+            if store.reset(&job.name)? {
+                printer.line(&format!(
+                    "job {}: state removed; its next last-run window starts at initial_start",
+                    job.name
+                ))
+            } else {
+                printer.line(&format!("job {} had no state in {output}", job.name))
+            }
+        }
+    }
+}
+
+fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Result<()> {
+    let (output, only_job) = if target.is_dir() {
+        (target.display().to_string(), None)
+    } else {
+        let job = load_job(&target.to_path_buf())?;
+        (job.output.path.clone(), Some(job.name))
+    };
+    let manifests = crate::load::Destination::open(&output)?
+        .state()
+        .manifests()?;
+    let mut text = format!(
+        "{:<44} {:<10} {:<25} {:<25} {:>12} {:>8}\n",
+        "run", "outcome", "window start", "window end", "rows", "seconds"
+    );
+    let mut shown = 0;
+    for (_, m) in manifests {
+        if only_job.as_deref().is_some_and(|j| m["job"] != j) {
+            continue;
+        }
+        if shown == limit {
+            break;
+        }
+        shown += 1;
+        text.push_str(&format!(
+            "{:<44} {:<10} {:<25} {:<25} {:>12} {:>8.1}\n",
+            m["run_id"].as_str().unwrap_or("?"),
+            m["outcome"].as_str().unwrap_or("?"),
+            m["window"]["start"].as_str().unwrap_or("?"),
+            m["window"]["end"].as_str().unwrap_or("?"),
+            m["rows"].as_u64().unwrap_or(0),
+            m["duration_secs"].as_f64().unwrap_or(0.0),
+        ));
+    }
+    if shown == 0 {
+        return printer.line(&format!("no runs recorded in {output}"));
+    }
+    printer.line(text.trim_end())
 }
 
 fn serve_sim(args: SimArgs, printer: &Printer) -> anyhow::Result<()> {
@@ -440,6 +547,12 @@ impl Printer {
             ));
         }
         text.push_str(&format!("  output: {}\n", r.output));
+        if let Some(until) = r.committed_until {
+            text.push_str(&format!(
+                "  committed until {} (the next last-run window starts there)\n",
+                until.to_rfc3339()
+            ));
+        }
         for skipped in &r.skipped_partitions {
             text.push_str(&format!("  kept as it was (a page failed): {skipped}\n"));
         }

@@ -42,6 +42,40 @@ const PARTITION_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
+/// The partition columns a job may use, as they appear in folder names.
+pub const PARTITION_COLUMNS: [&str; 3] = ["service_name", "date", "month"];
+
+/// The name of the one file a job owns in a partition.
+pub fn job_file_name(job: &str) -> String {
+    format!("part-{job}-0.parquet")
+}
+
+/// Every file below `dir` (none if it does not exist), depth first.
+fn walk(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = match fs::read_dir(&d) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(LoadError::Folder { path: d, source }),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|source| LoadError::Folder {
+                path: d.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(_) => files.push(path),
+                Err(source) => return Err(LoadError::Folder { path, source }),
+            }
+        }
+    }
+    Ok(files)
+}
+
 /// The hive name of a null (or empty) partition value.
 pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
@@ -168,16 +202,96 @@ impl Destination {
             }
         }
         let root = PathBuf::from(location.strip_prefix("file://").unwrap_or(location));
-        if root.exists() && !root.is_dir() {
-            return Err(LoadError::NotADirectory { path: root });
+        // Checked now, created only when the run is about to write: a run that fails before
+        // (bad credentials, unreachable API) leaves nothing behind.
+        let mut existing = root.as_path();
+        loop {
+            match fs::metadata(existing) {
+                Ok(meta) if meta.is_dir() => break,
+                Ok(_) => {
+                    return Err(LoadError::NotADirectory {
+                        path: existing.to_path_buf(),
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match existing.parent() {
+                    Some(parent) if !parent.as_os_str().is_empty() => existing = parent,
+                    _ => break,
+                },
+                Err(source) => {
+                    return Err(LoadError::Folder {
+                        path: existing.to_path_buf(),
+                        source,
+                    })
+                }
+            }
         }
-        fs::create_dir_all(&root).map_err(|source| LoadError::Folder {
-            path: root.clone(),
-            source,
-        })?;
         Ok(Destination { root })
     }
 
+    /// Creates the output folder (and its parents) if it does not exist yet.
+    pub fn create(&self) -> Result<(), LoadError> {
+        fs::create_dir_all(&self.root).map_err(|source| LoadError::Folder {
+            path: self.root.clone(),
+            source,
+        })
+    }
+
+    /// The job states, lock and run manifests of this output.
+    pub fn state(&self) -> state::StateStore {
+        state::StateStore::new(&self.root)
+    }
+
+    /// Removes what a killed run of `job` left: its hidden temporary files, anywhere in the
+    /// output. Never touches another job's files. Returns how many were removed.
+    pub fn remove_leftovers(&self, job: &str) -> Result<usize, LoadError> {
+        let prefix = format!(".{}.", job_file_name(job));
+        let mut removed = 0;
+        for path in walk(&self.root)? {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.starts_with(&prefix) && name.ends_with(".tmp") {
+                remove_if_present(&path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The partitions of `table` in which `job` has a file, read back from the folder names.
+    pub fn job_partitions(&self, table: &str, job: &str) -> Result<Vec<PartitionKey>, LoadError> {
+        let table_dir = self.root.join(table);
+        let file_name = job_file_name(job);
+        let mut keys = Vec::new();
+        for path in walk(&table_dir)? {
+            if path.file_name().is_none_or(|n| n != file_name.as_str()) {
+                continue;
+            }
+            let Some(dir) = path.parent().and_then(|d| d.strip_prefix(&table_dir).ok()) else {
+                continue;
+            };
+            let mut key = Vec::new();
+            for segment in dir.iter() {
+                let segment = segment.to_string_lossy();
+                let Some((column, value)) = segment.split_once('=') else {
+                    continue;
+                };
+                let Some(column) = PARTITION_COLUMNS.iter().copied().find(|c| *c == column) else {
+                    continue;
+                };
+                let value = (value != HIVE_DEFAULT_PARTITION).then(|| {
+                    percent_encoding::percent_decode_str(value)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                });
+                key.push((column, value));
+            }
+            keys.push(PartitionKey(key));
+        }
+        keys.sort();
+        Ok(keys)
+    }
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -193,7 +307,7 @@ impl Destination {
             .root
             .join(table)
             .join(key.relative_dir()?)
-            .join(format!("part-{job}-0.parquet")))
+            .join(job_file_name(job)))
     }
 
     /// The rows the job wrote to this partition before, or nothing when it has no file there.

@@ -7,12 +7,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use arrow::array::RecordBatch;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use futures_util::StreamExt;
+use serde::Serialize;
 
 use crate::extract::{self, PageStats, RetryPolicy};
 use crate::job::{Api, Component, Job, TimeExpr, TokenSource, Window};
-use crate::load::{Destination, FileProvenance, PartitionKey, WrittenFile};
+use crate::load::state::JobState;
+use crate::load::{Destination, FileProvenance, PartitionKey, TableLayout, WrittenFile};
 use crate::ovh::{self, inventory::Inventory, Auth};
 use crate::plan::{self, Plan, ServiceScope};
 use crate::secret::Secret;
@@ -52,6 +55,10 @@ pub struct RunReport {
     /// Partitions left as they were because a page that covers them failed.
     pub skipped_partitions: Vec<String>,
     pub failed: Vec<FailedPage>,
+    /// The job's state after the run: everything before it is committed.
+    pub committed_until: Option<DateTime<Utc>>,
+    /// Temporary files of an interrupted earlier run that were removed.
+    pub leftovers_removed: usize,
     pub elapsed: std::time::Duration,
 }
 
@@ -90,9 +97,14 @@ pub fn apply_overrides(job: &mut Job, overrides: &Overrides) -> anyhow::Result<(
     Ok(())
 }
 
-/// Resolves a job's window at `now`.
-pub fn resolve_window(job: &Job, now: DateTime<Utc>) -> anyhow::Result<Window> {
-    Window::resolve(&job.window, now, None).with_context(|| format!("job {}: window", job.name))
+/// Resolves a job's window at `now`, `last-run` from the job's state.
+pub fn resolve_window(
+    job: &Job,
+    now: DateTime<Utc>,
+    state: Option<&JobState>,
+) -> anyhow::Result<Window> {
+    Window::resolve(&job.window, now, state.map(|s| s.committed_until))
+        .with_context(|| format!("job {} ({}): window", job.name, job.path.display()))
 }
 
 /// The service scopes of an inventory, for the plan.
@@ -145,20 +157,17 @@ async fn start_simulator(config: sim::SimConfig) -> anyhow::Result<RunningSim> {
     })
 }
 
-/// Runs a job. `Err` means nothing was done (bad credentials, unreachable API, bad output…);
-/// `Ok` with failed pages means part of the window could not be fetched and was left as it was.
-pub async fn run(
-    job: &Job,
-    overrides: &Overrides,
-    now: DateTime<Utc>,
-    observer: &dyn Observer,
-) -> anyhow::Result<RunReport> {
-    let started = Instant::now();
-    let window = resolve_window(job, now)?;
-    let destination = Destination::open(&job.output.path)
-        .with_context(|| format!("job {}: output.path", job.name))?;
+/// What connecting produced: the inventory and one metrics client per service.
+struct Connected {
+    /// Keeps the in-process simulator alive for the run.
+    _simulator: Option<RunningSim>,
+    inventory: Inventory,
+    clients: Vec<tsdb::Client>,
+}
 
-    // Connect to APIv6: the simulator's public credentials, or the user's.
+/// Connects to APIv6 (the simulator's public credentials, or the user's), snapshots the
+/// inventory and gets the metrics clients. Touches no file.
+async fn connect(job: &Job, now: DateTime<Utc>) -> anyhow::Result<Connected> {
     let simulator = match &job.source.api {
         Api::Simulator(config) => Some(start_simulator(config.clone()).await?),
         Api::Ovh { .. } => None,
@@ -181,7 +190,6 @@ pub async fn run(
     let api = ovh::Client::connect(&base_url, auth)
         .await
         .with_context(|| format!("cannot connect to APIv6 at {base_url}"))?;
-
     let inventory = api
         .snapshot(&job.source.services, job.source.datacenters.as_deref(), now)
         .await
@@ -190,20 +198,56 @@ pub async fn run(
         bail!("APIv6 at {base_url} lists no Hosted Private Cloud service for this account");
     }
     let clients = metrics_clients(&api, &job.source.token, &inventory).await?;
+    Ok(Connected {
+        _simulator: simulator,
+        inventory,
+        clients,
+    })
+}
 
-    let scopes = scopes(&inventory);
-    let plan = Arc::new(plan::build(job, window, &scopes));
+/// Runs a job. `Err` means nothing was committed (bad credentials, unreachable API, a job
+/// already running, a write that failed…); `Ok` with failed pages means part of the window
+/// could not be fetched: the partitions it covers keep their previous files.
+pub async fn run(
+    job: &Job,
+    overrides: &Overrides,
+    now: DateTime<Utc>,
+    observer: &dyn Observer,
+) -> anyhow::Result<RunReport> {
+    let started = Instant::now();
+    let destination = Destination::open(&job.output.path)
+        .with_context(|| format!("job {}: output.path", job.name))?;
+    let store = destination.state();
     let run_id = format!(
         "{}-{}-{}",
         now.format("%Y%m%dT%H%M%SZ"),
         job.name,
         std::process::id()
     );
+
+    // Fail before any request where we can: a bad window, or the job running already.
+    resolve_window(job, now, store.read(&job.name)?.as_ref())?;
+    store.check_unlocked(&job.name)?;
+
+    let connected = connect(job, now).await?;
+
+    destination.create()?;
+    let _lock = store.lock(&job.name, &run_id)?;
+    let leftovers = destination.remove_leftovers(&job.name)?;
+    if leftovers > 0 {
+        tracing::info!(job = %job.name, files = leftovers, "Removed temporary files an interrupted run left.");
+    }
+    // Under the lock, the state is the one to go by.
+    let previous = store.read(&job.name)?;
+    let window = resolve_window(job, now, previous.as_ref())?;
+
+    let inventory = &connected.inventory;
+    let plan = Arc::new(plan::build(job, window, &scopes(inventory)));
     tracing::info!(job = %job.name, run_id = %run_id, pages = plan.pages.len(), "Starting the export.");
     observer.planned(plan.pages.len());
 
     // Extract and transform: each page's series go to their table as the page completes.
-    let index = Arc::new(InventoryIndex::new(&inventory));
+    let index = Arc::new(InventoryIndex::new(inventory));
     let mut tables: BTreeMap<Component, MetricsTable> = job
         .exports
         .iter()
@@ -219,7 +263,7 @@ pub async fn run(
         .unwrap_or(extract::DEFAULT_CONCURRENCY);
     let mut stream = Box::pin(extract::pages(
         Arc::clone(&plan),
-        Arc::new(clients),
+        Arc::new(connected.clients),
         concurrency,
         RetryPolicy::default(),
     ));
@@ -234,26 +278,23 @@ pub async fn run(
                 let component = plan.groups[page.group].component;
                 if let Some(table) = tables.get_mut(&component) {
                     for series in &fetched.series {
-                        let borrowed = tsdb::Series {
-                            metric: &series.metric,
-                            tags: &series.tags,
-                            aggregate_tags: &series.aggregate_tags,
-                            query_index: series.query_index,
-                            timestamps_ms: &series.timestamps_ms,
-                            values: &series.values,
-                        };
-                        table.push_series(&borrowed, page.start_ms, page.end_ms);
+                        table.push_series(&series.as_series(), page.start_ms, page.end_ms);
                     }
                 }
             }
             Err(failure) => {
                 observer.page_done(0);
                 stats += failure.stats;
+                if matches!(failure.error, tsdb::TsdbError::Unauthorized { .. }) {
+                    // A refused token fails every page the same way: stop, commit nothing.
+                    return Err(anyhow::Error::new(failure.error)
+                        .context("the metrics endpoint refused the read token"));
+                }
                 let page = plan.pages[failure.page];
                 let group = &plan.groups[page.group];
                 tracing::error!(
-                    start = page.start_ms,
-                    end = page.end_ms,
+                    start = %millis(page.start_ms),
+                    end = %millis(page.end_ms),
                     error = %failure.error,
                     "A page failed for good; its partitions keep their previous files."
                 );
@@ -276,54 +317,42 @@ pub async fn run(
         window_start: window.start.to_rfc3339(),
         window_end: window.end.to_rfc3339(),
     };
-    let (start_ms, end_ms) = (
-        window.start.timestamp_millis(),
-        window.end.timestamp_millis(),
-    );
-    let mut files = Vec::new();
-    let mut skipped = Vec::new();
+    let mut commit = Commit {
+        destination: &destination,
+        job,
+        window,
+        provenance: &provenance,
+        failed: &failed,
+        files: Vec::new(),
+        skipped: Vec::new(),
+    };
     for (component, table) in tables {
-        let name = component.table_name();
-        let layout =
-            transform::layout(name).with_context(|| format!("no layout for table {name}"))?;
-        for (key, batch) in table.finish()? {
-            if failed
-                .iter()
-                .any(|f| f.table == name && overlaps(&key, f.start, f.end))
-            {
-                skipped.push(format!("{name}/{}", key.relative_dir()?.display()));
-                continue;
-            }
-            let old = destination.read_job_partition(name, &key, &job.name)?;
-            let rows = if old.is_empty() {
-                batch
-            } else {
-                transform::merge_outside_window(name, &old, start_ms, end_ms, &batch)?
-            };
-            let written = destination.replace_job_partition(
-                &layout,
-                &key,
-                &provenance,
-                job.output.compression_level,
-                &[rows],
-            )?;
-            files.extend(written);
-        }
+        commit.metrics_table(component.table_name(), table)?;
     }
-    for (name, key, batch) in transform::inventory_tables(&inventory, &job.output.partitioning)? {
-        let layout =
-            transform::layout(name).with_context(|| format!("no layout for table {name}"))?;
-        let written = destination.replace_job_partition(
-            &layout,
-            &key,
-            &provenance,
-            job.output.compression_level,
-            &[batch],
-        )?;
-        files.extend(written);
+    for (name, key, batch) in transform::inventory_tables(inventory, &job.output.partitioning)? {
+        commit.replace(name, &key, batch)?;
     }
+    let Commit { files, skipped, .. } = commit;
 
-    Ok(RunReport {
+    // The state moves only over what is committed, and never leaves a gap behind it.
+    let committed_until = failed
+        .iter()
+        .map(|f| f.start)
+        .min()
+        .unwrap_or(window.end)
+        .min(window.end);
+    let state = next_state(
+        previous.as_ref(),
+        window,
+        committed_until,
+        &job.name,
+        &run_id,
+        now,
+    );
+    if let Some(state) = &state {
+        store.write(state)?;
+    }
+    let report = RunReport {
         job: job.name.clone(),
         run_id,
         window,
@@ -333,8 +362,236 @@ pub async fn run(
         files,
         skipped_partitions: skipped,
         failed,
+        committed_until: state
+            .map(|s| s.committed_until)
+            .or(previous.map(|p| p.committed_until)),
+        leftovers_removed: leftovers,
         elapsed: started.elapsed(),
+    };
+    // Written last: a manifest's presence means the run completed.
+    store.write_manifest(&report.run_id, &Manifest::new(&report, now))?;
+    Ok(report)
+}
+
+/// The job's next state, or `None` to leave it: it moves forward to `committed_until` when the
+/// window starts at or before the committed end (so nothing between is skipped), never back.
+fn next_state(
+    previous: Option<&JobState>,
+    window: Window,
+    committed_until: DateTime<Utc>,
+    job: &str,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> Option<JobState> {
+    let moves = match previous {
+        None => committed_until > window.start,
+        Some(p) => window.start <= p.committed_until && committed_until > p.committed_until,
+    };
+    moves.then(|| JobState {
+        job: job.to_string(),
+        committed_until,
+        run_id: run_id.to_string(),
+        updated_at: now,
     })
+}
+
+/// Writes a run's partitions.
+struct Commit<'a> {
+    destination: &'a Destination,
+    job: &'a Job,
+    window: Window,
+    provenance: &'a FileProvenance,
+    failed: &'a [FailedPage],
+    files: Vec<WrittenFile>,
+    skipped: Vec<String>,
+}
+
+impl Commit<'_> {
+    /// A metrics table: each partition with new rows gets them, merged with the job's earlier
+    /// rows outside the window; a partition of the window left with no new rows keeps only its
+    /// rows outside the window (its source data is gone).
+    fn metrics_table(&mut self, name: &'static str, table: MetricsTable) -> anyhow::Result<()> {
+        let layout =
+            transform::layout(name).with_context(|| format!("no layout for table {name}"))?;
+        let (start_ms, end_ms) = (
+            self.window.start.timestamp_millis(),
+            self.window.end.timestamp_millis(),
+        );
+        let mut fresh = Vec::new();
+        for (key, batch) in table.finish()? {
+            fresh.push(key.clone());
+            if self.held_back(name, &key)? {
+                continue;
+            }
+            let old = self
+                .destination
+                .read_job_partition(name, &key, &self.job.name)?;
+            let rows = if old.is_empty() {
+                batch
+            } else {
+                transform::merge_outside_window(name, &old, start_ms, end_ms, &batch)?
+            };
+            self.write(&layout, &key, rows)?;
+        }
+        for key in self.destination.job_partitions(name, &self.job.name)? {
+            if fresh.contains(&key)
+                || !overlaps(&key, self.window.start, self.window.end)
+                || self.held_back(name, &key)?
+            {
+                continue;
+            }
+            let old = self
+                .destination
+                .read_job_partition(name, &key, &self.job.name)?;
+            let empty = RecordBatch::new_empty(Arc::clone(&layout.schema));
+            let rows = transform::merge_outside_window(name, &old, start_ms, end_ms, &empty)?;
+            self.write(&layout, &key, rows)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a failed page covers the partition, which then keeps its previous file.
+    fn held_back(&mut self, name: &str, key: &PartitionKey) -> anyhow::Result<bool> {
+        let held = self
+            .failed
+            .iter()
+            .any(|f| f.table == name && overlaps(key, f.start, f.end));
+        if held {
+            self.skipped
+                .push(format!("{name}/{}", key.relative_dir()?.display()));
+        }
+        Ok(held)
+    }
+
+    /// An inventory table's partition: replaced whole by this snapshot.
+    fn replace(
+        &mut self,
+        name: &'static str,
+        key: &PartitionKey,
+        batch: RecordBatch,
+    ) -> anyhow::Result<()> {
+        let layout =
+            transform::layout(name).with_context(|| format!("no layout for table {name}"))?;
+        self.write(&layout, key, batch)
+    }
+
+    fn write(
+        &mut self,
+        layout: &TableLayout,
+        key: &PartitionKey,
+        rows: RecordBatch,
+    ) -> anyhow::Result<()> {
+        let written = self.destination.replace_job_partition(
+            layout,
+            key,
+            self.provenance,
+            self.job.output.compression_level,
+            &[rows],
+        )?;
+        self.files.extend(written);
+        Ok(())
+    }
+}
+
+/// `_runs/<run-id>.json`.
+#[derive(Debug, Serialize)]
+struct Manifest<'a> {
+    run_id: &'a str,
+    job: &'a str,
+    tool_version: &'static str,
+    started_at: DateTime<Utc>,
+    duration_secs: f64,
+    outcome: &'static str,
+    window: ManifestWindow,
+    committed_until: Option<DateTime<Utc>>,
+    pages: usize,
+    requests: u64,
+    retries: u64,
+    splits: u64,
+    points: u64,
+    bytes_fetched: u64,
+    rows: u64,
+    bytes_written: u64,
+    files: Vec<ManifestFile<'a>>,
+    partitions_kept_after_failure: &'a [String],
+    failed_pages: Vec<ManifestFailure<'a>>,
+    leftovers_removed: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct ManifestWindow {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+struct ManifestFile<'a> {
+    table: &'a str,
+    partition: &'a str,
+    rows: u64,
+    bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct ManifestFailure<'a> {
+    table: &'a str,
+    service_name: &'a str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    error: &'a str,
+}
+
+impl<'a> Manifest<'a> {
+    fn new(r: &'a RunReport, started_at: DateTime<Utc>) -> Manifest<'a> {
+        Manifest {
+            run_id: &r.run_id,
+            job: &r.job,
+            tool_version: crate::VERSION,
+            started_at,
+            duration_secs: r.elapsed.as_secs_f64(),
+            outcome: if r.succeeded() {
+                "succeeded"
+            } else {
+                "partial"
+            },
+            window: ManifestWindow {
+                start: r.window.start,
+                end: r.window.end,
+            },
+            committed_until: r.committed_until,
+            pages: r.pages,
+            requests: r.stats.requests,
+            retries: r.stats.retries,
+            splits: r.stats.splits,
+            points: r.stats.points,
+            bytes_fetched: r.stats.bytes,
+            rows: r.files.iter().map(|f| f.rows).sum(),
+            bytes_written: r.files.iter().map(|f| f.bytes).sum(),
+            files: r
+                .files
+                .iter()
+                .map(|f| ManifestFile {
+                    table: f.table,
+                    partition: &f.partition,
+                    rows: f.rows,
+                    bytes: f.bytes,
+                })
+                .collect(),
+            partitions_kept_after_failure: &r.skipped_partitions,
+            failed_pages: r
+                .failed
+                .iter()
+                .map(|f| ManifestFailure {
+                    table: f.table,
+                    service_name: &f.service_name,
+                    start: f.start,
+                    end: f.end,
+                    error: &f.error,
+                })
+                .collect(),
+            leftovers_removed: r.leftovers_removed,
+        }
+    }
 }
 
 /// Reads one metrics client per service of the plan: the service's own token (the guide's flow)

@@ -22,7 +22,7 @@ mod tests;
 mod window;
 
 pub use catalog::{Catalog, Component, MetricDef};
-pub use window::{format_duration, parse_duration, TimeExpr, Window, WindowError};
+pub use window::{format_duration, parse_delay, parse_duration, TimeExpr, Window, WindowError};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

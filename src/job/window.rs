@@ -218,6 +218,18 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     amount.checked_mul(unit_secs).map(Duration::from_secs)
 }
 
+/// `250ms`, `2s`, `5m`: a retry delay or a simulated latency. What [`parse_duration`] reads, plus
+/// milliseconds, which a page length or look-back never needs but a retry delay does.
+pub fn parse_delay(text: &str) -> Option<Duration> {
+    match text.strip_suffix("ms") {
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            digits.parse().ok().map(Duration::from_millis)
+        }
+        Some(_) => None,
+        None => parse_duration(text),
+    }
+}
+
 /// The largest whole unit up to days that divides `d`: `90s`, `15m`, `6h`, `7d`; parses back
 /// with [`parse_duration`] (sub-second parts are dropped).
 pub fn format_duration(d: Duration) -> String {
@@ -404,6 +416,17 @@ mod tests {
             assert_eq!(parse_duration(text), None, "{text:?}");
         }
         assert_eq!(parse_duration("9999999999999999w"), None, "overflow");
+    }
+
+    #[test]
+    fn delays_also_take_milliseconds() {
+        assert_eq!(parse_delay("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_delay("0ms"), Some(Duration::ZERO));
+        assert_eq!(parse_delay("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_delay("5m"), Some(Duration::from_secs(300)));
+        for text in ["ms", "1.5ms", "-1ms", "1 ms", "1MS", "99999999999999999999ms"] {
+            assert_eq!(parse_delay(text), None, "{text:?}");
+        }
     }
 
     #[test]

@@ -123,6 +123,29 @@ impl StateStore {
         }
     }
 
+    /// Fails at once if a run of the job holds its lock now; creates nothing.
+    pub fn check_unlocked(&self, job: &str) -> Result<(), LoadError> {
+        let path = self.root.join(STATE_DIR).join(format!("{job}.lock"));
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(LoadError::Write { path, source }),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(()),
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                Err(LoadError::Locked {
+                    job: job.to_string(),
+                    path,
+                    holder: holder.trim().to_string(),
+                })
+            }
+            Err(TryLockError::Error(source)) => Err(LoadError::Write { path, source }),
+        }
+    }
+
     /// Takes the job's lock, or fails at once naming the run that holds it.
     pub fn lock(&self, job: &str, run_id: &str) -> Result<JobLock, LoadError> {
         let path = self.root.join(STATE_DIR).join(format!("{job}.lock"));

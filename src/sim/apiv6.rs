@@ -17,8 +17,9 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::faults;
 use super::world::SimService;
-use super::AppState;
+use super::{AppState, FaultKind};
 use crate::ovh::model::{BatchItem, MetricsToken};
 use crate::ovh::sign::signature;
 
@@ -27,7 +28,10 @@ use crate::ovh::sign::signature;
 const MAX_CLOCK_SKEW_SECS: i64 = 180;
 
 /// `GET /1.0/auth/time`: the server clock as a bare integer, unauthenticated.
-pub(crate) async fn auth_time(State(st): State<Arc<AppState>>) -> Response {
+pub(crate) async fn auth_time(State(st): State<Arc<AppState>>, uri: Uri) -> Response {
+    if let Some(response) = injected_fault(&st, &Method::GET, &uri, b"").await {
+        return response;
+    }
     let now = server_now(&st);
     with_query_id(&st, json_response(StatusCode::OK, &now))
 }
@@ -40,6 +44,9 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(response) = injected_fault(&st, &method, &uri, &body).await {
+        return response;
+    }
     let response = match authenticate(&st, &method, &uri, &headers, &body) {
         Err(e) => e.into_response(),
         Ok(()) => match route(&st, &method, &uri, &headers) {
@@ -48,6 +55,37 @@ pub(crate) async fn handle(
         },
     };
     with_query_id(&st, response)
+}
+
+/// The answer of an injected fault that replaces the real one, after its delay if it is slow.
+/// The request is identified by method, target and body: not by the signature headers, which
+/// change with the clock on every attempt.
+async fn injected_fault(
+    st: &AppState,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+) -> Option<Response> {
+    let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let fault = st.faults.draw(
+        faults::Api::Apiv6,
+        &[method.as_str().as_bytes(), target.as_bytes(), body],
+    )?;
+    tracing::debug!(kind = ?fault.kind, target, "Injecting a fault into APIv6.");
+    if let FaultKind::Slow(delay) = fault.kind {
+        tokio::time::sleep(delay).await;
+    }
+    let response = faults::answer(fault, faults::Api::Apiv6, st.world.config().flavor)?;
+    // APIv6 itself numbers its answers; a gateway's HTML page or a dropped connection does not.
+    let from_api = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    Some(if from_api {
+        with_query_id(st, response)
+    } else {
+        response
+    })
 }
 
 fn server_now(st: &AppState) -> i64 {

@@ -15,11 +15,18 @@
 //! - `apiv6`: `/1.0/…`, signed-request checks, batch reads, the metrics token.
 //! - `opentsdb`: `/api/query`, `/api/suggest`, `/api/search/lookup`, in OVH's or stock OpenTSDB's
 //!   dialect. Fill `nan` is written as the string `"NaN"`, as stock OpenTSDB's serializer does.
+//! - `faults`: the `faults` spec (5xx, 429, resets, truncated bodies, latency, invalid JSON, a
+//!   lower point cap, APIv6 failures) and the seeded schedule that draws them.
+//!
+//! With `hostile_names`, names and tag values carry what breaks naive code (`/`, `..`, `=`, `%`,
+//! newlines, quotes, backslashes, non-ASCII, a 300-character name); see `world`.
 
 mod apiv6;
+mod faults;
 mod opentsdb;
 mod world;
 
+pub use faults::{FaultKind, FaultSpecError, Faults};
 pub use world::World;
 
 use std::collections::BTreeMap;
@@ -59,6 +66,16 @@ pub struct SimConfig {
     /// Seconds the simulated APIv6 clock runs ahead of this machine's (negative: behind), so that
     /// clients must use `GET /auth/time` as OVH's own clients do.
     pub clock_offset_secs: i64,
+    /// Failures to inject, e.g. `"5xx=0.2,429=0.1,reset=0.05,truncate=0.05,slow=0.1:200ms,cap=500000,apiv6-5xx=0.1"`:
+    /// `kind=rate[:parameter]` items with kinds `5xx`, `429[:Ns]`, `reset`, `truncate`,
+    /// `slow:DELAY`, `invalid-json` (metrics endpoint), `apiv6-5xx`, `apiv6-429[:Ns]`,
+    /// `apiv6-reset`, `apiv6-slow:DELAY` (APIv6), plus `cap=N` (a lower point cap) and `seed=N`.
+    /// Rates are fractions (`0.2`) or percentages (`20%`). Faults never change the data.
+    /// Default: none.
+    pub faults: Option<Faults>,
+    /// Names and tag values full of what breaks naive code: `/`, `..`, `=`, `%`, newlines,
+    /// quotes, backslashes, non-ASCII, and one name of more than 300 characters. Default false.
+    pub hostile_names: bool,
 }
 
 /// The dialect of the metrics endpoint.
@@ -86,6 +103,8 @@ impl Default for SimConfig {
             flavor: Flavor::Ovh,
             gaps_per_mille: 1,
             clock_offset_secs: 0,
+            faults: None,
+            hostile_names: false,
         }
     }
 }
@@ -118,13 +137,25 @@ pub(crate) struct AppState {
     pub world: Arc<World>,
     /// Numbers the `X-Ovh-QueryID` of APIv6 answers.
     pub query_seq: AtomicU64,
+    /// The injected faults, if the configuration asks for any.
+    pub faults: faults::Schedule,
+}
+
+impl AppState {
+    /// The point cap in force: `point_cap`, or the lower one of the fault spec.
+    pub fn point_cap(&self) -> u64 {
+        self.faults.point_cap(self.world.config().point_cap)
+    }
 }
 
 /// The routes of both APIs over `world`.
 pub(crate) fn router(world: Arc<World>) -> Router {
+    let config = world.config();
+    let faults = faults::Schedule::new(config.faults.clone().unwrap_or_default(), config.seed);
     let state = Arc::new(AppState {
         world,
         query_seq: AtomicU64::new(0),
+        faults,
     });
     Router::new()
         .route("/1.0/auth/time", get(apiv6::auth_time))

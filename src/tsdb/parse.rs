@@ -58,6 +58,20 @@ pub struct OwnedSeries {
     pub values: Vec<f64>,
 }
 
+impl OwnedSeries {
+    /// The borrowed view the transform stage takes.
+    pub fn as_series(&self) -> Series<'_> {
+        Series {
+            metric: &self.metric,
+            tags: &self.tags,
+            aggregate_tags: &self.aggregate_tags,
+            query_index: self.query_index,
+            timestamps_ms: &self.timestamps_ms,
+            values: &self.values,
+        }
+    }
+}
+
 /// Receives every series as soon as it is complete.
 pub trait SeriesSink {
     fn series(&mut self, series: Series<'_>);

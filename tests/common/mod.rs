@@ -173,8 +173,13 @@ pub fn f64s(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
 pub type Points = BTreeMap<(String, String, i64), Option<f64>>;
 
 pub fn exported_points(out: &Path, table: &str, entity: &str) -> Points {
+    points_of_files(&parquet_files(&out.join(table)), table, entity)
+}
+
+/// [`exported_points`] of some files of `table` only (e.g. one partition's).
+pub fn points_of_files(files: &[PathBuf], table: &str, entity: &str) -> Points {
     let mut points = Points::new();
-    for file in parquet_files(&out.join(table)) {
+    for file in files {
         for batch in read_parquet(&file) {
             let metric = strings(&batch, "metric");
             let ent = strings(&batch, entity);
@@ -200,4 +205,158 @@ pub fn exported_points(out: &Path, table: &str, entity: &str) -> Points {
         }
     }
     points
+}
+
+impl Workspace {
+    /// The command [`Workspace::run`] runs, for tests that spawn it and watch it (kills, locks).
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+}
+
+/// Every file below `dir` (not folders), sorted; nothing when `dir` does not exist.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(_) => files.push(p),
+                Err(_) => {}
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// What a folder holds: every path below it (relative) with the bytes of files (`None` for
+/// folders). A missing `dir` gives an empty map, a file gives one entry with an empty path.
+pub fn tree(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    match fs::symlink_metadata(dir) {
+        Err(_) => return out,
+        Ok(m) if !m.is_dir() => {
+            out.insert(PathBuf::new(), fs::read(dir).ok());
+            return out;
+        }
+        Ok(_) => {}
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(dir).unwrap_or(&p).to_path_buf();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.insert(rel, None);
+                stack.push(p);
+            } else {
+                out.insert(rel, Some(fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out
+}
+
+/// A `vscope-export sim` child process on a free loopback port, with the test-only credentials
+/// it prints. Killed when dropped.
+pub struct SimProcess {
+    child: std::process::Child,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    pub application_key: String,
+    pub application_secret: String,
+    pub consumer_key: String,
+    pub metrics_user: String,
+    pub token: String,
+}
+
+impl SimProcess {
+    /// Starts `vscope-export sim --listen 127.0.0.1:0 <args>` and reads what it prints.
+    pub fn start(args: &[&str]) -> SimProcess {
+        use std::io::BufRead;
+        let mut cmd = Command::new(BIN);
+        cmd.args(["sim", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn().expect("start vscope-export sim");
+        let stdout = child.stdout.take().expect("sim stdout");
+        let mut sim = SimProcess {
+            child,
+            addr: String::new(),
+            application_key: String::new(),
+            application_secret: String::new(),
+            consumer_key: String::new(),
+            metrics_user: String::new(),
+            token: String::new(),
+        };
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.expect("read sim output");
+            let line = line.trim();
+            let after = |prefix: &str| line.strip_prefix(prefix).map(str::to_string);
+            if let Some(url) = after("export OVH_ENDPOINT=http://") {
+                sim.addr = url.trim_end_matches("/1.0").to_string();
+            } else if let Some(v) = after("export OVH_APPLICATION_KEY=") {
+                sim.application_key = v;
+            } else if let Some(v) = after("export OVH_APPLICATION_SECRET=") {
+                sim.application_secret = v;
+            } else if let Some(v) = after("export OVH_CONSUMER_KEY=") {
+                sim.consumer_key = v;
+            } else if let Some(rest) = after("metrics_user = \"") {
+                let (user, rest) = rest.split_once('"').expect("metrics user");
+                sim.metrics_user = user.to_string();
+                let token = rest.split("token ").nth(1).expect("token");
+                sim.token = token
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+            } else if line.starts_with("Ctrl-C") {
+                break;
+            }
+        }
+        assert!(
+            !sim.addr.is_empty() && !sim.application_secret.is_empty() && !sim.token.is_empty(),
+            "the simulator printed its address and credentials"
+        );
+        sim
+    }
+
+    /// `http://127.0.0.1:<port>/1.0`.
+    pub fn apiv6_url(&self) -> String {
+        format!("http://{}/1.0", self.addr)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn opentsdb_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -20,7 +20,8 @@ use axum::response::Response;
 use base64::Engine;
 use chrono::Utc;
 
-use super::{AppState, Flavor};
+use super::faults::{self, Api};
+use super::{AppState, FaultKind, Flavor};
 use render::Plan;
 
 /// Why a query is refused; rendered in the configured flavor.
@@ -125,7 +126,8 @@ fn authorized(st: &AppState, headers: &HeaderMap) -> Result<(), QueryError> {
     }
 }
 
-/// `/api/query`: POST answers, GET is refused as OVH refuses it.
+/// `/api/query`: POST answers, GET is refused as OVH refuses it. Injected faults (see `faults`)
+/// come before anything else, as they would from a gateway or an overloaded backend.
 pub(crate) async fn query(
     State(st): State<Arc<AppState>>,
     method: Method,
@@ -133,6 +135,18 @@ pub(crate) async fn query(
     body: Bytes,
 ) -> Response {
     let flavor = st.world.config().flavor;
+    let fault = st
+        .faults
+        .draw(Api::Query, &[method.as_str().as_bytes(), &body]);
+    if let Some(fault) = fault {
+        tracing::debug!(kind = ?fault.kind, "Injecting a fault into /api/query.");
+        if let FaultKind::Slow(delay) = fault.kind {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(response) = faults::answer(fault, Api::Query, flavor) {
+            return response;
+        }
+    }
     if method == Method::GET {
         return QueryError::GetNotSupported.into_response(flavor);
     }
@@ -144,7 +158,7 @@ pub(crate) async fn query(
     }
     let plan = authorized(&st, &headers)
         .and_then(|()| request::parse(&body, Utc::now().timestamp_millis(), flavor))
-        .and_then(|req| Plan::new(st.world.clone(), req, flavor));
+        .and_then(|req| Plan::new(st.world.clone(), req, flavor, st.point_cap()));
     let plan = match plan {
         Ok(p) => p,
         Err(e) => return e.into_response(flavor),
@@ -157,7 +171,11 @@ pub(crate) async fn query(
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });
-    json_response(StatusCode::OK, Body::from_stream(stream))
+    let body = match fault {
+        Some(f) if f.kind == FaultKind::Truncate => faults::truncate(Box::pin(stream), f.variant),
+        _ => Body::from_stream(stream),
+    };
+    json_response(StatusCode::OK, body)
 }
 
 #[derive(serde::Deserialize)]

@@ -44,10 +44,15 @@ struct Job {
 }
 
 impl Plan {
-    pub(crate) fn new(world: Arc<World>, req: Request, flavor: Flavor) -> Result<Plan, QueryError> {
+    /// `cap` is the most points one sub-query may fetch.
+    pub(crate) fn new(
+        world: Arc<World>,
+        req: Request,
+        flavor: Flavor,
+        cap: u64,
+    ) -> Result<Plan, QueryError> {
         let (start_ms, end_ms) = (req.start_ms, req.end_ms);
         let grid = world.grid_len(start_ms, end_ms);
-        let cap = world.config().point_cap;
         let mut jobs = Vec::new();
         // One unknown metric fails the whole request, whatever the other sub-queries would do.
         if let Some(q) = req

@@ -1,0 +1,659 @@
+"""`make bench`: vscope-export against the simulator on fixed workloads, beside two baselines.
+
+Starts `vscope-export sim` as its own process on a free loopback port, runs the release binary on
+the workloads below, and measures per run: wall time, the exporter's own CPU (user + sys from the
+rusage of that child only), its peak RSS, points, requests and Parquet bytes. The same JSON
+responses are captured once to files (cached under bench-out/) and converted by DuckDB and by a
+plain Python script, each in its own child process. Several runs, medians, one table; the results
+also go to bench-out/results.json.
+
+    python bench/run.py                 # full (1 day) + 30 days + latency + baselines
+    python bench/run.py --quick         # 100 VMs, about a minute, for development
+    python bench/run.py --only full --runs 5
+    python bench/run.py --only full --perf   # and `perf record` the exporter on one extra run
+
+The minimum number of requests. The endpoint refuses a sub-query that would fetch more than
+`point_cap` points (20 M on OVH, the simulator counts grid points × selected series), and a request
+may carry any number of sub-queries, all over one time range. So a window needs at least
+    min_requests = ceil(max over metrics of (series of the metric × grid points in the window) / cap)
+requests (one request of 13 sub-queries for 1,000 VMs × 1 day; 3 for 30 days). `min_subqueries`
+(the same sum taken per metric) is reported beside it for reference.
+"""
+
+import argparse
+import glob
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import urllib.request
+from base64 import b64encode
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+
+# The issue's bar (issue 4, "Fast at any size").
+TARGET_CPU_NS = 60.0
+TARGET_RSS_MIB = 150.0
+TARGET_SIZE_VS_DUCKDB = 0.70
+TARGET_REQUESTS_VS_MIN = 1.10
+# Reference figures quoted by the issue, for the reader.
+ISSUE_DUCKDB_NS = 580.0
+ISSUE_PYTHON_NS = 2200.0
+
+SEED = 42
+POINT_CAP = 20_000_000
+RESOLUTION_SECS = 60  # the simulator's raw grid
+DAY0 = datetime(2026, 10, 1, tzinfo=timezone.utc)  # any fixed past day: every value is reproducible
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Workloads
+
+
+class Workload:
+    def __init__(self, name, vms, days, concurrency=None, latency_ms=0, page="auto", runs=None,
+                 timeout=1800):
+        self.name, self.vms, self.days = name, vms, days
+        self.concurrency, self.latency_ms, self.page = concurrency, latency_ms, page
+        self.runs, self.timeout = runs, timeout
+
+    @property
+    def start(self):
+        return DAY0
+
+    @property
+    def end(self):
+        return DAY0 + timedelta(days=self.days)
+
+
+def workloads(quick, runs, runs_long):
+    if quick:
+        return [
+            Workload("quick-1d", 100, 1, runs=runs),
+            Workload("quick-7d", 100, 7, runs=1),
+            # 4 h pages: 78 requests, about 4 s of added latency one at a time.
+            Workload("quick-latency-c1", 100, 1, concurrency=1, latency_ms=50, page="4h", runs=1),
+            Workload("quick-latency-cdef", 100, 1, latency_ms=50, page="4h", runs=1),
+        ]
+    return [
+        Workload("full-1d", 1000, 1, runs=runs),
+        Workload("full-30d", 1000, 30, runs=runs_long, timeout=3 * 3600),
+        # 100 VMs with 1 h pages: 312 small requests, so that the added latency (at least 15.6 s
+        # one request at a time) dominates the transfer and shows what concurrency hides.
+        Workload("latency-c1", 100, 1, concurrency=1, latency_ms=50, page="1h", runs=runs_long),
+        Workload("latency-cdef", 100, 1, latency_ms=50, page="1h", runs=runs_long),
+    ]
+
+
+def vm_metrics():
+    with open(ROOT / "schemas" / "metrics.toml", "rb") as f:
+        catalog = tomllib.load(f)
+    return [m["name"] for m in catalog["metric"] if m["component"] == "vm"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+def proc_cpu_secs(pid):
+    """user + sys seconds of a live process, from /proc (used for the simulator)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_child(argv, timeout, env=None, stdout=subprocess.PIPE, cwd=None):
+    """Runs argv to completion; returns (exit code, stdout, wall s, cpu s, peak RSS MiB) from the
+    rusage of that child alone (os.wait4)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    out_chunks, err_chunks = [], []
+    readers = []
+    for stream, sink in ((p.stdout, out_chunks), (p.stderr, err_chunks)):
+        if stream is not None:
+            t = threading.Thread(target=lambda s=stream, k=sink: k.append(s.read()), daemon=True)
+            t.start()
+            readers.append(t)
+    killer = threading.Timer(timeout, lambda: _kill(p))
+    killer.start()
+    try:
+        _, status, ru = os.wait4(p.pid, 0)
+    except BaseException:
+        _kill(p)
+        raise
+    finally:
+        killer.cancel()
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    for t in readers:
+        t.join()
+    out = b"".join(out_chunks).decode(errors="replace")
+    err = b"".join(err_chunks).decode(errors="replace")
+    if p.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited with {p.returncode} (timeout {timeout}s?):\n{err[-3000:]}")
+    return out, err, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+
+
+def _kill(p):
+    if p.poll() is None:
+        try:
+            p.kill()
+        except ProcessLookupError:
+            pass
+
+
+class Sim:
+    """`vscope-export sim` in its own process on 127.0.0.1:0."""
+
+    def __init__(self, binary, vms, log_path, extra=()):
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [str(binary), "sim", "--listen", "127.0.0.1:0", "--seed", str(SEED),
+             "--services", "1", "--datacenters", "1", "--vms", str(vms), "--hosts", "8",
+             "--filers", "4", "--point-cap", str(POINT_CAP), *extra],
+            stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL,
+        )
+        self.vms = vms
+        text = ""
+        deadline = time.monotonic() + 60
+        while "Ctrl-C" not in text:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"the simulator did not start:\n{text}")
+            line = self.proc.stdout.readline().decode()
+            if not line and self.proc.poll() is not None:
+                continue
+            text += line
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # keep draining
+        self.addr = re.search(r"simulator on http://([\d.:]+)", text).group(1)
+        self.env = dict(re.findall(r"export (OVH_\w+)=(\S+)", text))
+        self.token = re.search(r"or token (\S+) with", text).group(1)
+        self.metrics_user = re.search(r'metrics_user = "([^"]+)"', text).group(1)
+        self.apiv6 = f"http://{self.addr}/1.0"
+        self.opentsdb = f"http://{self.addr}"
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{self.apiv6}/auth/time", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    def cpu_secs(self):
+        return proc_cpu_secs(self.proc.pid)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class DelayProxy:
+    """An HTTP proxy on loopback that holds every request `delay_ms` before passing it to the
+    simulator's OpenTSDB endpoint: the latency scenario, for simulators without `--faults`."""
+
+    def __init__(self, upstream_addr, delay_ms):
+        import http.client
+
+        host, port = upstream_addr.rsplit(":", 1)
+        delay = delay_ms / 1000
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(delay)
+                conn = getattr(self.server.local, "conn", None)
+                if conn is None:
+                    conn = self.server.local.conn = http.client.HTTPConnection(host, int(port))
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "connection", "accept-encoding")}
+                conn.request("POST", self.path, body=body, headers=headers)
+                r = conn.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.local = threading.local()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def sim_has_faults(binary):
+    out = subprocess.run([str(binary), "sim", "--help"], capture_output=True, text=True).stdout
+    return "--faults" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# The exporter
+
+
+def iso(dt):
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_job(path, sim, w, out_dir, opentsdb_url=None):
+    if opentsdb_url:
+        token = f'token_env = "VSCOPE_BENCH_TOKEN"\nopentsdb_url = "{opentsdb_url}"'
+    else:
+        token = f'metrics_user = "{sim.metrics_user}"'
+    path.write_text(f"""\
+# Written by bench/run.py for workload {w.name}.
+name = "bench"
+
+[source]
+endpoint = "{sim.apiv6}"
+services = "all"
+{token}
+
+[window]
+start = "{iso(w.start)}"
+end = "{iso(w.end)}"
+page = "{w.page}"
+
+[[export]]
+table = "vm_metrics"
+metrics = "all"
+
+[output]
+path = "{out_dir}"
+partitioning = ["date"]
+""")
+
+
+SUMMARY = re.compile(r"(\d+) requests \((\d+) retried, (\d+) split\), (\d+) points, (\d+) pages")
+
+
+def parquet_stats(folder):
+    """(files, bytes, rows) of every *.parquet under folder (rows from the footers)."""
+    import pyarrow.parquet as pq
+
+    files = sorted(glob.glob(f"{folder}/**/*.parquet", recursive=True))
+    size = sum(os.path.getsize(f) for f in files)
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    return len(files), size, rows
+
+
+def series_per_metric(folder):
+    """{metric: distinct series} in an exported vm_metrics table."""
+    import duckdb
+
+    rows = duckdb.connect().execute(
+        "SELECT metric, count(DISTINCT (datacenter, vm)) FROM read_parquet(?) GROUP BY metric",
+        [f"{folder}/**/*.parquet"],
+    ).fetchall()
+    return dict(rows)
+
+
+def min_requests(series, w):
+    grid = int((w.end - w.start).total_seconds()) // RESOLUTION_SECS
+    per_metric = [math.ceil(n * grid / POINT_CAP) for n in series.values()]
+    return (max(per_metric) if per_metric else 0), sum(per_metric)
+
+
+def run_exporter(binary, sim, w, work, opentsdb_url=None, perf=None):
+    out_dir = work / "out"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    job = work / "job.toml"
+    write_job(job, sim, w, out_dir, opentsdb_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OVH_", "VSCOPE_"))}
+    env.update(sim.env)
+    env["OVH_ENDPOINT"] = sim.apiv6
+    env["HOME"] = str(work)  # no ~/.ovh.conf of the person running the benchmark
+    env["VSCOPE_BENCH_TOKEN"] = sim.token
+    argv = [str(binary), "run", str(job), "--output", str(out_dir), "--progress", "never"]
+    if w.concurrency:
+        argv += ["--concurrency", str(w.concurrency)]
+    if perf:
+        argv = ["perf", "record", "-F", "499", "-g", "--call-graph", "dwarf,16384",
+                "-o", str(perf), "--"] + argv
+    sim_cpu0 = sim.cpu_secs()
+    out, err, wall, cpu, rss = run_child(argv, w.timeout, env=env)
+    sim_cpu = sim.cpu_secs() - sim_cpu0
+    m = SUMMARY.search(out)
+    if not m:
+        raise RuntimeError(f"no summary line in the exporter's output:\n{out}\n{err[-2000:]}")
+    requests, retried, split, points, pages = map(int, m.groups())
+    table = out_dir / "vm_metrics"
+    files, size, rows = parquet_stats(table)
+    if rows != points:
+        log(f"{w.name}: the summary says {points} points, the Parquet holds {rows} rows")
+    return {
+        "wall_s": wall, "cpu_s": cpu, "rss_mib": rss, "points": rows, "summary_points": points,
+        "requests": requests, "retried": retried, "split": split, "pages": pages,
+        "files": files, "bytes": size, "sim_cpu_s": sim_cpu,
+        "cpu_ns_per_point": cpu * 1e9 / max(rows, 1), "bytes_per_point": size / max(rows, 1),
+        "sim_cpu_ns_per_point": sim_cpu * 1e9 / max(rows, 1),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Baselines
+
+
+def capture(sim, w, metrics, cache):
+    """The `/api/query` responses the exporter's plan asks for (one per metric per day), saved once
+    per (seed, VMs, window) under bench-out/capture/."""
+    key = f"seed{SEED}-vms{w.vms}-{w.start:%Y%m%d}-{w.days}d"
+    folder = cache / key
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    auth = "Basic " + b64encode(f"read:{sim.token}".encode()).decode()
+    for d in range(w.days):
+        start = w.start + timedelta(days=d)
+        for m in metrics:
+            body = json.dumps({
+                "start": int(start.timestamp() * 1000),
+                "end": int((start + timedelta(days=1)).timestamp() * 1000) - 1,
+                "msResolution": True,
+                "queries": [{"metric": m, "aggregator": "none",
+                             "tags": {"datacenter": "*", "vm": "*"}}],
+            }).encode()
+            req = urllib.request.Request(f"{sim.opentsdb}/api/query", data=body, method="POST",
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": auth})
+            with urllib.request.urlopen(req, timeout=600) as r, \
+                    open(folder / f"{start:%Y%m%d}-{m}.json", "wb") as f:
+                shutil.copyfileobj(r, f, 1 << 20)
+    done.touch()
+    return folder
+
+
+def run_baseline(kind, folder, work):
+    out_dir = work / f"{kind}-out"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    py = sys.executable
+    files = sorted(str(p) for p in folder.glob("*.json"))
+    if kind == "duckdb":
+        argv = [py, str(HERE / "baseline_duckdb.py"), str(out_dir), str(folder / "*.json")]
+    else:
+        argv = [py, str(HERE / "baseline_python.py"), str(out_dir)] + files
+    out, err, wall, cpu, rss = run_child(argv, 3600)
+    nfiles, size, rows = parquet_stats(out_dir)
+    return {
+        "wall_s": wall, "cpu_s": cpu, "rss_mib": rss, "points": rows, "bytes": size,
+        "files": nfiles, "cpu_ns_per_point": cpu * 1e9 / max(rows, 1),
+        "bytes_per_point": size / max(rows, 1),
+        "json_bytes": sum(os.path.getsize(f) for f in files),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def median_of(runs):
+    out = {}
+    for k, v in runs[0].items():
+        if isinstance(v, (int, float)):
+            out[k] = statistics.median(r[k] for r in runs)
+        else:
+            out[k] = v
+    return out
+
+
+def verdict(ok):
+    return "PASS" if ok else "FAIL"
+
+
+def print_table(results):
+    base = results.get("baselines", {})
+    duck, pyb = base.get("duckdb"), base.get("python")
+    head = (f"{'workload':<20} {'points':>11} {'requests (min)':>15} {'wall s':>8} "
+            f"{'CPU ns/pt':>10} {'RSS MiB':>8} {'B/pt':>6} {'CPU/duckdb':>10} {'CPU/python':>10} "
+            f"{'size/duckdb':>11} {'sim ns/pt':>9}")
+    lines = ["", head, "-" * len(head)]
+    for name, r in results["workloads"].items():
+        m = r["median"]
+        req = f"{m['requests']:.0f} ({r['min_requests']})"
+        cd = f"{m['cpu_ns_per_point'] / duck['cpu_ns_per_point']:.2f}x" if duck else "-"
+        cp = f"{m['cpu_ns_per_point'] / pyb['cpu_ns_per_point']:.2f}x" if pyb else "-"
+        sd = f"{m['bytes_per_point'] / duck['bytes_per_point']:.2f}x" if duck else "-"
+        lines.append(
+            f"{name:<20} {m['points']:>11,.0f} {req:>15} {m['wall_s']:>8.2f} "
+            f"{m['cpu_ns_per_point']:>10.0f} {m['rss_mib']:>8.1f} {m['bytes_per_point']:>6.2f} "
+            f"{cd:>10} {cp:>10} {sd:>11} {m['sim_cpu_ns_per_point']:>9.0f}")
+    for kind, b in (("duckdb", duck), ("python", pyb)):
+        if b:
+            lines.append(
+                f"{'baseline ' + kind:<20} {b['points']:>11,.0f} {'-':>15} {b['wall_s']:>8.2f} "
+                f"{b['cpu_ns_per_point']:>10.0f} {b['rss_mib']:>8.1f} {b['bytes_per_point']:>6.2f}")
+    lines.append("")
+    lines.append(f"runs per workload: {results['runs']} (medians); CPU = user+sys of the process "
+                 f"alone; sim ns/pt = the simulator's own CPU for the same run")
+    lines.append(f"issue's reference: DuckDB ~{ISSUE_DUCKDB_NS:.0f} ns/pt, plain Python "
+                 f"~{ISSUE_PYTHON_NS:.0f} ns/pt")
+    lines.append("")
+    lines.append("targets (issue 4):")
+    for name, t in results["targets"].items():
+        for label, (ok, detail) in t.items():
+            lines.append(f"  {verdict(ok)}  {name:<20} {label:<34} {detail}")
+    lat = results.get("latency")
+    if lat:
+        lines.append("")
+        lines.append(f"latency ({lat['latency_ms']} ms added per request via {lat['how']}): "
+                     f"concurrency 1 {lat['c1_wall_s']:.2f} s, default {lat['cdef_wall_s']:.2f} s "
+                     f"({lat['speedup']:.1f}x faster); {lat['requests']:.0f} requests need "
+                     f">= {lat['serial_floor_s']:.1f} s one at a time")
+    print("\n".join(lines))
+
+
+def targets(results):
+    duck = results.get("baselines", {}).get("duckdb")
+    out = {}
+    for name, r in results["workloads"].items():
+        if "latency" in name:
+            continue
+        m = r["median"]
+        t = {
+            "CPU <= 60 ns/point": (m["cpu_ns_per_point"] <= TARGET_CPU_NS,
+                                   f"{m['cpu_ns_per_point']:.0f} ns/point"),
+            "peak RSS <= 150 MiB": (m["rss_mib"] <= TARGET_RSS_MIB, f"{m['rss_mib']:.1f} MiB"),
+            "requests <= 1.1 x minimum": (
+                m["requests"] <= TARGET_REQUESTS_VS_MIN * r["min_requests"],
+                f"{m['requests']:.0f} vs min {r['min_requests']} "
+                f"({m['requests'] / max(r['min_requests'], 1):.1f}x; "
+                f"min sub-queries {r['min_subqueries']})"),
+        }
+        if duck and r.get("same_rows_as_baseline"):
+            ratio = m["bytes_per_point"] / duck["bytes_per_point"]
+            t["bytes <= 70 % of DuckDB's"] = (ratio <= TARGET_SIZE_VS_DUCKDB,
+                                              f"{ratio * 100:.0f} % of DuckDB's bytes")
+        out[name] = t
+    flat = [n for n in results["workloads"] if n.endswith("-1d")]
+    for n in flat:
+        long_name = n.replace("-1d", "-30d" if n.startswith("full") else "-7d")
+        if long_name in results["workloads"]:
+            a = results["workloads"][n]["median"]["rss_mib"]
+            b = results["workloads"][long_name]["median"]["rss_mib"]
+            out.setdefault(long_name, {})["RSS flat vs 1 day (<= 1.2x)"] = (
+                b <= 1.2 * a, f"{b:.1f} MiB vs {a:.1f} MiB ({b / a:.2f}x)")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="100 VMs, for development (~1 min)")
+    ap.add_argument("--runs", type=int, default=3, help="runs of the 1-day workload and baselines")
+    ap.add_argument("--runs-long", type=int, default=1,
+                    help="runs of the 30-day and latency workloads (default 1)")
+    ap.add_argument("--only", default="",
+                    help="comma-separated subset: 1d, 30d, latency, baselines (default: all)")
+    ap.add_argument("--bin", default=str(ROOT / "target" / "release" / "vscope-export"))
+    ap.add_argument("--out", default=str(ROOT / "bench-out"))
+    ap.add_argument("--perf", action="store_true",
+                    help="one extra 1-day run under `perf record` into bench-out/perf.data")
+    args = ap.parse_args()
+
+    binary = Path(args.bin)
+    if not binary.exists():
+        sys.exit(f"error: {binary} does not exist: run `make build` first")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    only = set(filter(None, args.only.split(",")))
+    want = lambda part: not only or part in only  # noqa: E731
+
+    all_w = workloads(args.quick, args.runs, args.runs_long)
+    selected = [w for w in all_w if want("latency" if "latency" in w.name else
+                                         ("1d" if w.name.endswith("-1d") else "30d"))]
+    metrics = vm_metrics()
+    results = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "mode": "quick" if args.quick else "full", "runs": args.runs,
+               "runs_long": args.runs_long, "binary": str(binary),
+               "binary_mtime": datetime.fromtimestamp(binary.stat().st_mtime, timezone.utc)
+               .isoformat(timespec="seconds"),
+               "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},
+               "point_cap": POINT_CAP, "seed": SEED, "workloads": {}, "baselines": {}}
+    faults = sim_has_faults(binary)
+    sims = {}
+    proxy = None
+    try:
+        def sim_for(vms, latency_ms=0):
+            key = (vms, latency_ms if faults else 0)
+            if key not in sims:
+                log(f"starting the simulator: {vms} VMs")
+                extra = ["--faults", f"slow=1.0:{latency_ms}ms"] if key[1] else []
+                sims[key] = Sim(binary, vms, out / f"sim-{vms}-{key[1]}ms.log", extra)
+            return sims[key]
+
+        series_cache = {}
+        for w in selected:
+            sim = sim_for(w.vms, w.latency_ms)
+            work = out / "runs" / w.name
+            work.mkdir(parents=True, exist_ok=True)
+            url = None
+            how = None
+            if w.latency_ms:
+                if faults:
+                    how = "simulator --faults"
+                else:
+                    if proxy is None:
+                        proxy = DelayProxy(sim.addr, w.latency_ms)
+                    url, how = proxy.url, "a delaying proxy (bench/run.py)"
+            runs = []
+            for i in range(w.runs):
+                log(f"{w.name}: run {i + 1}/{w.runs}")
+                r = run_exporter(binary, sim, w, work, opentsdb_url=url)
+                log(f"{w.name}: {r['points']:,} points, {r['requests']} requests, "
+                    f"{r['wall_s']:.2f} s, {r['cpu_ns_per_point']:.0f} ns/point, "
+                    f"{r['rss_mib']:.1f} MiB")
+                runs.append(r)
+            if (w.vms, w.days) not in series_cache:
+                series_cache[(w.vms, w.days)] = series_per_metric(work / "out" / "vm_metrics")
+            mn, msub = min_requests(series_cache[(w.vms, w.days)], w)
+            results["workloads"][w.name] = {
+                "vms": w.vms, "days": w.days, "page": w.page, "concurrency": w.concurrency,
+                "latency_ms": w.latency_ms, "latency_via": how,
+                "min_requests": mn, "min_subqueries": msub, "runs": runs, "median": median_of(runs),
+            }
+
+        if args.perf:
+            w = next(w for w in all_w if w.name.endswith("-1d"))
+            log(f"{w.name}: one run under perf record")
+            run_exporter(binary, sim_for(w.vms), w, out / "runs" / "perf",
+                         perf=out / "perf.data")
+
+        if want("baselines"):
+            w = next(w for w in all_w if w.name.endswith("-1d"))
+            sim = sim_for(w.vms)
+            log(f"capturing the responses of {w.name} (cached under {out / 'capture'})")
+            folder = capture(sim, w, metrics, out / "capture")
+            for kind in ("duckdb", "python"):
+                runs = []
+                for i in range(args.runs):
+                    log(f"baseline {kind}: run {i + 1}/{args.runs}")
+                    runs.append(run_baseline(kind, folder, out / "runs" / "baselines"))
+                    log(f"baseline {kind}: {runs[-1]['points']:,} points, "
+                        f"{runs[-1]['cpu_ns_per_point']:.0f} ns/point")
+                results["baselines"][kind] = median_of(runs) | {"runs": runs}
+            bw = results["workloads"].get(w.name)
+            if bw:
+                bw["same_rows_as_baseline"] = (
+                    bw["median"]["points"] == results["baselines"]["duckdb"]["points"])
+                if not bw["same_rows_as_baseline"]:
+                    log(f"{w.name}: {bw['median']['points']:,} rows exported but the baseline has "
+                        f"{results['baselines']['duckdb']['points']:,}: no size comparison")
+    finally:
+        if proxy:
+            proxy.stop()
+        for s in sims.values():
+            s.stop()
+
+    lat = [results["workloads"].get(n) for n in results["workloads"] if "latency" in n]
+    if len(lat) == 2:
+        c1, cd = lat
+        results["latency"] = {
+            "latency_ms": c1["latency_ms"], "how": c1["latency_via"],
+            "c1_wall_s": c1["median"]["wall_s"], "cdef_wall_s": cd["median"]["wall_s"],
+            "speedup": c1["median"]["wall_s"] / cd["median"]["wall_s"],
+            "requests": c1["median"]["requests"],
+            "serial_floor_s": c1["median"]["requests"] * c1["latency_ms"] / 1000,
+        }
+    results["targets"] = {n: {k: list(v) for k, v in t.items()}
+                          for n, t in targets(results).items()}
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    print(f"\nresults: {out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    def _term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
