@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 import tomllib
+import urllib.parse
 import urllib.request
 from base64 import b64encode
 from datetime import datetime, timedelta, timezone
@@ -87,18 +88,19 @@ def workloads(quick, runs, runs_long):
     if quick:
         return [
             Workload("quick-1d", 100, 1, runs=runs),
-            Workload("quick-7d", 100, 7, runs=1),
-            # 4 h pages: 78 requests, about 4 s of added latency one at a time.
-            Workload("quick-latency-c1", 100, 1, concurrency=1, latency_ms=50, page="4h", runs=1),
-            Workload("quick-latency-cdef", 100, 1, latency_ms=50, page="4h", runs=1),
+            Workload("quick-3d", 100, 3, runs=1),
+            # 15 min pages: at least 96 requests, about 5 s of added latency one at a time.
+            Workload("quick-latency-c1", 100, 1, concurrency=1, latency_ms=50, page="15m", runs=1),
+            Workload("quick-latency-cdef", 100, 1, latency_ms=50, page="15m", runs=1),
         ]
     return [
         Workload("full-1d", 1000, 1, runs=runs),
         Workload("full-30d", 1000, 30, runs=runs_long, timeout=3 * 3600),
-        # 100 VMs with 1 h pages: 312 small requests, so that the added latency (at least 15.6 s
-        # one request at a time) dominates the transfer and shows what concurrency hides.
-        Workload("latency-c1", 100, 1, concurrency=1, latency_ms=50, page="1h", runs=runs_long),
-        Workload("latency-cdef", 100, 1, latency_ms=50, page="1h", runs=runs_long),
+        # 100 VMs with 5 min pages: at least 288 small requests (however metrics are grouped), so
+        # that the added latency (at least 14.4 s one request at a time) dominates the transfer
+        # and shows what concurrency hides.
+        Workload("latency-c1", 100, 1, concurrency=1, latency_ms=50, page="5m", runs=runs_long),
+        Workload("latency-cdef", 100, 1, latency_ms=50, page="5m", runs=runs_long),
     ]
 
 
@@ -119,43 +121,72 @@ def proc_cpu_secs(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def proc_rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+def proc_status_mib(pid, field="VmHWM:"):
+    """A memory line of /proc/PID/status in MiB (VmHWM: peak RSS; VmRSS: now); 0 once gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
-def run_child(argv, timeout, env=None, stdout=subprocess.PIPE, cwd=None):
-    """Runs argv to completion; returns (exit code, stdout, wall s, cpu s, peak RSS MiB) from the
-    rusage of that child alone (os.wait4)."""
+class Killed(RuntimeError):
+    """The child was stopped by the benchmark: over its time or memory limit."""
+
+
+# Stops a run whose resident memory passes this (MiB): a non-streaming exporter on the 30-day
+# workload would otherwise take the machine down with it. `--rss-limit-mib` changes it.
+RSS_LIMIT_MIB = 10 * 1024
+
+
+def run_child(argv, timeout, env=None, rss_limit_mib=None):
+    """Runs argv to completion; returns (stdout, stderr, wall s, cpu s, peak RSS MiB) from the
+    rusage of that child alone (os.wait4). Raises Killed past `timeout` s or `rss_limit_mib`."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                         stdin=subprocess.DEVNULL)
     out_chunks, err_chunks = [], []
     readers = []
     for stream, sink in ((p.stdout, out_chunks), (p.stderr, err_chunks)):
-        if stream is not None:
-            t = threading.Thread(target=lambda s=stream, k=sink: k.append(s.read()), daemon=True)
-            t.start()
-            readers.append(t)
-    killer = threading.Timer(timeout, lambda: _kill(p))
-    killer.start()
+        t = threading.Thread(target=lambda s=stream, k=sink: k.append(s.read()), daemon=True)
+        t.start()
+        readers.append(t)
+    why = []
+    done = threading.Event()
+
+    def watch():
+        while not done.wait(0.2):
+            if time.perf_counter() - t0 > timeout:
+                why.append(f"over the time limit of {timeout} s")
+            elif rss_limit_mib and proc_status_mib(p.pid, "VmRSS:") > rss_limit_mib:
+                why.append(f"over the memory limit of {rss_limit_mib} MiB RSS after "
+                           f"{time.perf_counter() - t0:.0f} s")
+            if why:
+                _kill(p)
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     try:
         _, status, ru = os.wait4(p.pid, 0)
     except BaseException:
         _kill(p)
         raise
     finally:
-        killer.cancel()
+        done.set()
     wall = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
     for t in readers:
         t.join()
     out = b"".join(out_chunks).decode(errors="replace")
     err = b"".join(err_chunks).decode(errors="replace")
+    if why:
+        raise Killed(f"stopped: {why[0]}")
     if p.returncode != 0:
-        raise RuntimeError(f"{argv[0]} exited with {p.returncode} (timeout {timeout}s?):\n{err[-3000:]}")
+        raise RuntimeError(f"{argv[0]} exited with {p.returncode}:\n{err[-3000:]}")
     return out, err, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
 
 
@@ -320,15 +351,17 @@ def parquet_stats(folder):
     return len(files), size, rows
 
 
-def series_per_metric(folder):
-    """{metric: distinct series} in an exported vm_metrics table."""
-    import duckdb
-
-    rows = duckdb.connect().execute(
-        "SELECT metric, count(DISTINCT (datacenter, vm)) FROM read_parquet(?) GROUP BY metric",
-        [f"{folder}/**/*.parquet"],
-    ).fetchall()
-    return dict(rows)
+def series_per_metric(sim, metrics):
+    """{metric: series the endpoint holds}, from `/api/search/lookup` (what the point cap counts)."""
+    auth = "Basic " + b64encode(f"read:{sim.token}".encode()).decode()
+    out = {}
+    for m in metrics:
+        q = urllib.parse.quote(f"{m}{{datacenter=*,vm=*}}")
+        req = urllib.request.Request(f"{sim.opentsdb}/api/search/lookup?m={q}&limit=10000000",
+                                     headers={"Authorization": auth})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            out[m] = json.load(r)["totalResults"]
+    return out
 
 
 def min_requests(series, w):
@@ -337,9 +370,10 @@ def min_requests(series, w):
     return (max(per_metric) if per_metric else 0), sum(per_metric)
 
 
-def run_exporter(binary, sim, w, work, opentsdb_url=None, perf=None):
+def run_exporter(binary, sim, w, work, opentsdb_url=None, perf=None, rss_limit_mib=None):
     out_dir = work / "out"
     shutil.rmtree(out_dir, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
     job = work / "job.toml"
     write_job(job, sim, w, out_dir, opentsdb_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OVH_", "VSCOPE_"))}
@@ -351,15 +385,27 @@ def run_exporter(binary, sim, w, work, opentsdb_url=None, perf=None):
     if w.concurrency:
         argv += ["--concurrency", str(w.concurrency)]
     if perf:
-        argv = ["perf", "record", "-F", "499", "-g", "--call-graph", "dwarf,16384",
+        argv = ["perf", "record", "-F", "199", "--call-graph", "dwarf,8192",
                 "-o", str(perf), "--"] + argv
     sim_cpu0 = sim.cpu_secs()
-    out, err, wall, cpu, rss = run_child(argv, w.timeout, env=env)
+    out, err, wall, cpu, rss = run_child(argv, w.timeout, env=env, rss_limit_mib=rss_limit_mib)
     sim_cpu = sim.cpu_secs() - sim_cpu0
-    m = SUMMARY.search(out)
-    if not m:
-        raise RuntimeError(f"no summary line in the exporter's output:\n{out}\n{err[-2000:]}")
-    requests, retried, split, points, pages = map(int, m.groups())
+    # The run manifest (_runs/<run-id>.json) is the machine-readable record; the summary line
+    # on standard output is the fallback for builds that do not write one.
+    manifests = sorted(glob.glob(f"{out_dir}/_runs/*.json"), key=os.path.getmtime)
+    if manifests:
+        with open(manifests[-1]) as f:
+            man = json.load(f)
+        requests, retried, split, points, pages = (
+            man["requests"], man["retries"], man["splits"], man["points"], man["pages"])
+        fetched = man.get("bytes_fetched", 0)
+    else:
+        m = SUMMARY.search(out)
+        if not m:
+            raise RuntimeError(f"no manifest and no summary line in the exporter's output:\n"
+                               f"{out}\n{err[-2000:]}")
+        requests, retried, split, points, pages = map(int, m.groups())
+        fetched = 0
     table = out_dir / "vm_metrics"
     files, size, rows = parquet_stats(table)
     if rows != points:
@@ -367,7 +413,7 @@ def run_exporter(binary, sim, w, work, opentsdb_url=None, perf=None):
     return {
         "wall_s": wall, "cpu_s": cpu, "rss_mib": rss, "points": rows, "summary_points": points,
         "requests": requests, "retried": retried, "split": split, "pages": pages,
-        "files": files, "bytes": size, "sim_cpu_s": sim_cpu,
+        "files": files, "bytes": size, "sim_cpu_s": sim_cpu, "json_bytes_fetched": fetched,
         "cpu_ns_per_point": cpu * 1e9 / max(rows, 1), "bytes_per_point": size / max(rows, 1),
         "sim_cpu_ns_per_point": sim_cpu * 1e9 / max(rows, 1),
     }
@@ -411,6 +457,7 @@ def capture(sim, w, metrics, cache):
 def run_baseline(kind, folder, work):
     out_dir = work / f"{kind}-out"
     shutil.rmtree(out_dir, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     files = sorted(str(p) for p in folder.glob("*.json"))
     if kind == "duckdb":
@@ -454,6 +501,10 @@ def print_table(results):
     lines = ["", head, "-" * len(head)]
     for name, r in results["workloads"].items():
         m = r["median"]
+        if m is None:
+            lines.append(f"{name:<20} {'-':>11} {'- (' + str(r['min_requests']) + ')':>15}   "
+                         f"{r['error']}")
+            continue
         req = f"{m['requests']:.0f} ({r['min_requests']})"
         cd = f"{m['cpu_ns_per_point'] / duck['cpu_ns_per_point']:.2f}x" if duck else "-"
         cp = f"{m['cpu_ns_per_point'] / pyb['cpu_ns_per_point']:.2f}x" if pyb else "-"
@@ -494,6 +545,9 @@ def targets(results):
         if "latency" in name:
             continue
         m = r["median"]
+        if m is None:
+            out[name] = {"completed": (False, r["error"])}
+            continue
         t = {
             "CPU <= 60 ns/point": (m["cpu_ns_per_point"] <= TARGET_CPU_NS,
                                    f"{m['cpu_ns_per_point']:.0f} ns/point"),
@@ -511,8 +565,9 @@ def targets(results):
         out[name] = t
     flat = [n for n in results["workloads"] if n.endswith("-1d")]
     for n in flat:
-        long_name = n.replace("-1d", "-30d" if n.startswith("full") else "-7d")
-        if long_name in results["workloads"]:
+        long_name = n.replace("-1d", "-30d" if n.startswith("full") else "-3d")
+        if long_name in results["workloads"] and results["workloads"][long_name]["median"] \
+                and results["workloads"][n]["median"]:
             a = results["workloads"][n]["median"]["rss_mib"]
             b = results["workloads"][long_name]["median"]["rss_mib"]
             out.setdefault(long_name, {})["RSS flat vs 1 day (<= 1.2x)"] = (
@@ -530,9 +585,12 @@ def main():
     ap.add_argument("--runs-long", type=int, default=1,
                     help="runs of the 30-day and latency workloads (default 1)")
     ap.add_argument("--only", default="",
-                    help="comma-separated subset: 1d, 30d, latency, baselines (default: all)")
+                    help="comma-separated subset: 1d, 30d, latency, baselines (default: all); "
+                         "e.g. --only perf --perf for the profile alone")
     ap.add_argument("--bin", default=str(ROOT / "target" / "release" / "vscope-export"))
     ap.add_argument("--out", default=str(ROOT / "bench-out"))
+    ap.add_argument("--rss-limit-mib", type=int, default=RSS_LIMIT_MIB,
+                    help="stop an exporter run whose RSS passes this (default %(default)s)")
     ap.add_argument("--perf", action="store_true",
                     help="one extra 1-day run under `perf record` into bench-out/perf.data")
     args = ap.parse_args()
@@ -582,21 +640,28 @@ def main():
                     if proxy is None:
                         proxy = DelayProxy(sim.addr, w.latency_ms)
                     url, how = proxy.url, "a delaying proxy (bench/run.py)"
-            runs = []
+            runs, error = [], None
             for i in range(w.runs):
                 log(f"{w.name}: run {i + 1}/{w.runs}")
-                r = run_exporter(binary, sim, w, work, opentsdb_url=url)
+                try:
+                    r = run_exporter(binary, sim, w, work, opentsdb_url=url,
+                                     rss_limit_mib=args.rss_limit_mib)
+                except Killed as e:
+                    error = str(e)
+                    log(f"{w.name}: {error}")
+                    break
                 log(f"{w.name}: {r['points']:,} points, {r['requests']} requests, "
                     f"{r['wall_s']:.2f} s, {r['cpu_ns_per_point']:.0f} ns/point, "
                     f"{r['rss_mib']:.1f} MiB")
                 runs.append(r)
-            if (w.vms, w.days) not in series_cache:
-                series_cache[(w.vms, w.days)] = series_per_metric(work / "out" / "vm_metrics")
-            mn, msub = min_requests(series_cache[(w.vms, w.days)], w)
+            if w.vms not in series_cache:
+                series_cache[w.vms] = series_per_metric(sim, metrics)
+            mn, msub = min_requests(series_cache[w.vms], w)
             results["workloads"][w.name] = {
                 "vms": w.vms, "days": w.days, "page": w.page, "concurrency": w.concurrency,
-                "latency_ms": w.latency_ms, "latency_via": how,
-                "min_requests": mn, "min_subqueries": msub, "runs": runs, "median": median_of(runs),
+                "latency_ms": w.latency_ms, "latency_via": how, "series": series_cache[w.vms],
+                "min_requests": mn, "min_subqueries": msub, "runs": runs,
+                "median": median_of(runs) if runs else None, "error": error,
             }
 
         if args.perf:
@@ -628,11 +693,13 @@ def main():
     finally:
         if proxy:
             proxy.stop()
+        results["simulator_peak_rss_mib"] = {
+            f"{k[0]} VMs": proc_status_mib(s.proc.pid) for k, s in sims.items() if s.proc.poll() is None}
         for s in sims.values():
             s.stop()
 
     lat = [results["workloads"].get(n) for n in results["workloads"] if "latency" in n]
-    if len(lat) == 2:
+    if len(lat) == 2 and all(x["median"] for x in lat):
         c1, cd = lat
         results["latency"] = {
             "latency_ms": c1["latency_ms"], "how": c1["latency_via"],
@@ -643,9 +710,13 @@ def main():
         }
     results["targets"] = {n: {k: list(v) for k, v in t.items()}
                           for n, t in targets(results).items()}
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    # Quick runs keep their own file, so a development loop does not overwrite the full figures.
+    # and a partial run (--only) its own, so that it never overwrites a complete one.
+    path = out / ("results" + ("-quick" if args.quick else "")
+                  + "".join(f"-{part}" for part in sorted(only)) + ".json")
+    path.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
-    print(f"\nresults: {out / 'results.json'}")
+    print(f"\nresults: {path}")
 
 
 if __name__ == "__main__":

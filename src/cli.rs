@@ -183,6 +183,17 @@ struct SimArgs {
     /// Most points one sub-query may fetch (OVH: 20,000,000).
     #[arg(long, default_value_t = SimConfig::default().point_cap)]
     point_cap: u64,
+    /// Failures to inject, e.g. "5xx=0.2,429=0.1,reset=0.05,slow=0.1:200ms,apiv6-5xx=0.1".
+    ///
+    /// Comma-separated kind=rate[:parameter] items; a rate is a fraction (0.2) or a percentage
+    /// (20%), and the rates of one API add up to at most 1. On POST /api/query: 5xx (500, 502,
+    /// 503), 429[:Ns] (Retry-After, default 1 s), reset (connection closed without an answer),
+    /// truncate (the real body cut short), slow:DELAY (e.g. slow=0.1:200ms), invalid-json (an
+    /// HTML page with 200). On APIv6: apiv6-5xx, apiv6-429[:Ns], apiv6-reset, apiv6-slow:DELAY.
+    /// Also cap=N (a lower point cap: larger sub-queries are answered "too large") and seed=N
+    /// (default: --seed). A retried request draws again; faults never change the data.
+    #[arg(long, value_name = "SPEC")]
+    faults: Option<crate::sim::Faults>,
 }
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
@@ -239,7 +250,8 @@ fn init_logging(args: &LogArgs) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr);
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal());
     let _ = match args.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.with_target(false).try_init(),
@@ -454,6 +466,7 @@ fn serve_sim(args: SimArgs, printer: &Printer) -> anyhow::Result<()> {
         vms: args.vms,
         filers: args.filers,
         point_cap: args.point_cap,
+        faults: args.faults,
         ..SimConfig::default()
     };
     let world = std::sync::Arc::new(World::new(config));

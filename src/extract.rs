@@ -11,6 +11,9 @@ use futures_util::stream::{self, Stream, StreamExt};
 use crate::plan::Plan;
 use crate::tsdb::{self, OwnedSeries, QueryRequest, Series, SeriesSink, SubQuery, TsdbError};
 
+#[cfg(test)]
+mod tests;
+
 /// Pages in flight at once by default. The endpoint serves each request from its own storage
 /// scan, so a few parallel requests hide network latency, while more would only queue there.
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -107,7 +110,8 @@ pub fn pages(
                 let client = &clients[plan.groups[page.group].service];
                 let request = plan.request(&page);
                 let mut stats = PageStats::default();
-                match fetch(client, request, policy, &mut stats).await {
+                let shard_tag = plan.groups[page.group].component.entity_tag();
+                match fetch(client, request, shard_tag, policy, &mut stats).await {
                     Ok(series) => Ok(Fetched {
                         page: index,
                         series,
@@ -131,50 +135,232 @@ pub fn pages(
         .buffer_unordered(concurrency.max(1))
 }
 
-/// Fetches one request, splitting it while the endpoint says it is too large.
+/// A page that is too large is cut by series at most this many times over (11^4 shards).
+const MAX_SHARD_DEPTH: usize = 4;
+
+/// Character classes that split tag values by one trailing character; with the exact match of
+/// the suffix so far, they partition every possible value. One class per digit, since entity
+/// names end in numbers (`vm-1254`, `172.17.86.51`, `pcc-000443`), often consecutive ones.
+const SHARD_CLASSES: [&str; 11] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "[^0-9]"];
+
+/// A subset of the series of a sub-query, by the trailing characters of one tag's values: the
+/// series whose value ends with `suffix` (or, `exact`, is `suffix`). Needs no list of names, so
+/// series that are in no inventory (a deleted VM) are never lost to a split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Shard {
+    suffix: Vec<&'static str>,
+    exact: bool,
+}
+
+impl Shard {
+    fn regexp(&self) -> String {
+        let body: String = self.suffix.concat();
+        if self.exact {
+            format!("^{body}$")
+        } else {
+            format!("^.*{body}$")
+        }
+    }
+
+    /// The shards that together hold exactly this one's series.
+    fn split(shard: Option<&Shard>) -> Vec<Shard> {
+        let suffix = shard.map(|s| s.suffix.clone()).unwrap_or_default();
+        let mut children: Vec<Shard> = SHARD_CLASSES
+            .iter()
+            .map(|class| {
+                let mut longer = vec![*class];
+                longer.extend(&suffix);
+                Shard {
+                    suffix: longer,
+                    exact: false,
+                }
+            })
+            .collect();
+        if !suffix.is_empty() {
+            children.push(Shard {
+                suffix,
+                exact: true,
+            });
+        }
+        children
+    }
+}
+
+/// What is left to fetch of a request.
+struct Work {
+    queries: Vec<SubQuery>,
+    start: i64,
+    /// Inclusive, as on the wire.
+    end: i64,
+    shard: Option<Shard>,
+}
+
+/// Fetches one request, splitting it while the endpoint says it is too large: in time down to
+/// [`SPLIT_FLOOR_MS`], then by sub-query, then by series of `shard_tag` (e.g. `vm`).
 pub async fn fetch(
     client: &tsdb::Client,
     request: QueryRequest,
+    shard_tag: &str,
     policy: RetryPolicy,
     stats: &mut PageStats,
 ) -> Result<Vec<OwnedSeries>, TsdbError> {
     let mut series = Vec::new();
-    // Work still to do, as (sub-queries, first ms, last ms inclusive); a stack keeps the
-    // halves of a split in time order.
-    let mut todo: Vec<(Vec<SubQuery>, i64, i64)> =
-        vec![(request.queries, request.start_ms, request.end_ms)];
-    while let Some((queries, start, end)) = todo.pop() {
+    // A stack keeps the pieces of a split in time order.
+    let mut todo = vec![Work {
+        queries: request.queries,
+        start: request.start_ms,
+        end: request.end_ms,
+        shard: None,
+    }];
+    while let Some(work) = todo.pop() {
+        let mut queries = work.queries.clone();
+        if let Some(shard) = &work.shard {
+            for q in &mut queries {
+                q.regexp = Some((shard_tag.to_string(), shard.regexp()));
+            }
+        }
         let request = QueryRequest {
-            start_ms: start,
-            end_ms: end,
+            start_ms: work.start,
+            end_ms: work.end,
             queries,
         };
-        match fetch_with_retries(client, &request, policy, stats).await {
-            Ok(mut got) => series.append(&mut got),
-            Err(TsdbError::TooLarge { .. }) if end - start + 1 > SPLIT_FLOOR_MS => {
-                stats.splits += 1;
-                let mid = start + (end - start + 1) / 2;
-                tracing::info!(start, end, mid, "Request too large; splitting it in time.");
-                todo.push((request.queries.clone(), mid, end));
-                todo.push((request.queries, start, mid - 1));
+        let error = match fetch_with_retries(client, &request, policy, page_retryable, stats).await
+        {
+            Ok(mut got) => {
+                series.append(&mut got);
+                continue;
             }
-            Err(TsdbError::TooLarge { .. }) if request.queries.len() > 1 => {
-                stats.splits += 1;
-                tracing::info!(
+            Err(error @ TsdbError::TooLarge { .. }) => error,
+            Err(error) => return Err(error),
+        };
+        let Work {
+            queries,
+            start,
+            end,
+            shard,
+        } = work;
+        let pieces = if end - start + 1 > SPLIT_FLOOR_MS {
+            let mid = start + (end - start + 1) / 2;
+            tracing::info!(start, end, mid, "Request too large; splitting it in time.");
+            vec![
+                Work {
+                    queries: queries.clone(),
+                    start,
+                    end: mid - 1,
+                    shard: shard.clone(),
+                },
+                Work {
+                    queries,
+                    start: mid,
+                    end,
+                    shard,
+                },
+            ]
+        } else if queries.len() > 1 {
+            tracing::info!(
+                start,
+                end,
+                queries = queries.len(),
+                "Request too large; splitting its sub-queries."
+            );
+            let mut first = queries;
+            let second = first.split_off(first.len() / 2);
+            vec![
+                Work {
+                    queries: first,
                     start,
                     end,
-                    queries = request.queries.len(),
-                    "Request too large; splitting its sub-queries."
-                );
-                let mut first = request.queries;
-                let second = first.split_off(first.len() / 2);
-                todo.push((second, start, end));
-                todo.push((first, start, end));
-            }
+                    shard: shard.clone(),
+                },
+                Work {
+                    queries: second,
+                    start,
+                    end,
+                    shard,
+                },
+            ]
+        } else if shard
+            .as_ref()
+            .is_none_or(|s| !s.exact && s.suffix.len() < MAX_SHARD_DEPTH)
+        {
+            tracing::info!(
+                start,
+                end,
+                tag = shard_tag,
+                "Request too large; splitting it by series."
+            );
+            Shard::split(shard.as_ref())
+                .into_iter()
+                .map(|s| Work {
+                    queries: queries.clone(),
+                    start,
+                    end,
+                    shard: Some(s),
+                })
+                .collect()
+        } else {
+            return Err(error);
+        };
+        stats.splits += 1;
+        todo.extend(pieces.into_iter().rev());
+    }
+    Ok(series)
+}
+
+/// Asks `client` for one metric over one millisecond, with retries for transient failures only:
+/// checks that the endpoint takes the token and answers OpenTSDB's JSON before a run commits to
+/// anything. A query too large or refused is fine here; pages will deal with it.
+pub async fn probe(
+    client: &tsdb::Client,
+    metric: &str,
+    at_ms: i64,
+    policy: RetryPolicy,
+) -> Result<(), TsdbError> {
+    let request = QueryRequest {
+        start_ms: at_ms,
+        end_ms: at_ms,
+        queries: vec![SubQuery {
+            metric: metric.to_string(),
+            aggregator: "none".to_string(),
+            downsample: None,
+            tags: Default::default(),
+            regexp: None,
+        }],
+    };
+    let mut stats = PageStats::default();
+    // A body that is not JSON gets three tries: a proxy's page now and then passes, an
+    // endpoint that never speaks OpenTSDB fails in a moment rather than after the backoff.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match fetch_with_retries(
+            client,
+            &request,
+            policy,
+            TsdbError::is_transient,
+            &mut stats,
+        )
+        .await
+        {
+            Ok(_)
+            | Err(TsdbError::TooLarge { .. })
+            | Err(TsdbError::Http {
+                status: 400..=499, ..
+            }) => return Ok(()),
+            Err(TsdbError::Parse { .. }) if tries < PROBE_TRIES => continue,
             Err(e) => return Err(e),
         }
     }
-    Ok(series)
+}
+
+/// Attempts of the probe at a body that is not JSON.
+const PROBE_TRIES: usize = 3;
+
+/// Worth another attempt during a page: what is transient, and a 200 whose body is not JSON (a
+/// proxy's maintenance page in the middle of a run; an endpoint that never speaks JSON is
+/// caught by [`probe`] before the run starts).
+fn page_retryable(error: &TsdbError) -> bool {
+    error.is_transient() || matches!(error, TsdbError::Parse { .. })
 }
 
 /// Collects a response's series.
@@ -190,6 +376,7 @@ async fn fetch_with_retries(
     client: &tsdb::Client,
     request: &QueryRequest,
     policy: RetryPolicy,
+    retryable: fn(&TsdbError) -> bool,
     stats: &mut PageStats,
 ) -> Result<Vec<OwnedSeries>, TsdbError> {
     let mut requests = 0u64;
@@ -203,7 +390,7 @@ async fn fetch_with_retries(
         }
     })
     .retry(policy.backoff())
-    .when(TsdbError::is_transient)
+    .when(retryable)
     .adjust(|error, delay| {
         // The endpoint's own word on when to come back wins over the backoff, within the cap.
         match (error.retry_after(), delay) {

@@ -257,6 +257,7 @@ fn sub_query(export: &Export, metric: &str, service: &ServiceScope, catalog: &Ca
         aggregator: export.aggregator.clone(),
         downsample: export.downsample.clone(),
         tags,
+        regexp: None,
     }
 }
 

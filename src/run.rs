@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::extract::{self, PageStats, RetryPolicy};
+use crate::extract::{self, PageStats};
 use crate::job::{Api, Component, Job, TimeExpr, TokenSource, Window};
 use crate::load::state::JobState;
 use crate::load::{Destination, FileProvenance, PartitionKey, TableLayout, WrittenFile};
@@ -187,7 +187,11 @@ async fn connect(job: &Job, now: DateTime<Utc>) -> anyhow::Result<Connected> {
         }
         (Api::Simulator(_), None) => unreachable!("the simulator was started above"),
     };
-    let api = ovh::Client::connect(&base_url, auth)
+    let options = ovh::client::ClientOptions {
+        retry: job.source.retry,
+        ..Default::default()
+    };
+    let api = ovh::Client::connect_with(&base_url, auth, options)
         .await
         .with_context(|| format!("cannot connect to APIv6 at {base_url}"))?;
     let inventory = api
@@ -198,6 +202,20 @@ async fn connect(job: &Job, now: DateTime<Utc>) -> anyhow::Result<Connected> {
         bail!("APIv6 at {base_url} lists no Hosted Private Cloud service for this account");
     }
     let clients = metrics_clients(&api, &job.source.token, &inventory).await?;
+    // One tiny query per endpoint before anything is written: a refused token or an endpoint
+    // that does not speak OpenTSDB fails the run here, leaving the output untouched.
+    if let Some(metric) = job.exports.first().and_then(|e| e.metrics.first()) {
+        for client in &clients {
+            extract::probe(client, metric, now.timestamp_millis(), job.source.retry)
+                .await
+                .with_context(|| {
+                    format!(
+                        "the metrics endpoint {} does not answer queries",
+                        client.base_url()
+                    )
+                })?;
+        }
+    }
     Ok(Connected {
         _simulator: simulator,
         inventory,
@@ -265,7 +283,7 @@ pub async fn run(
         Arc::clone(&plan),
         Arc::new(connected.clients),
         concurrency,
-        RetryPolicy::default(),
+        job.source.retry,
     ));
     let mut stats = PageStats::default();
     let mut failed = Vec::new();

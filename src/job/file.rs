@@ -60,6 +60,27 @@ pub(super) struct SourceFile {
     pub opentsdb_url: Option<String>,
     /// The simulated estate, only with `endpoint = "simulator"`; every key has a default.
     pub simulator: Option<SimConfig>,
+    /// How transient failures of both APIs (network errors, timeouts, 408, 429, 5xx) are tried
+    /// again; every key has a default.
+    pub retry: Option<RetryFile>,
+}
+
+/// `[source.retry]`: exponential backoff with jitter, a cap and a budget. Other 4xx answers are
+/// never tried again.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RetryFile {
+    /// Further attempts after a request's first failure, 0 to 100. Default 6.
+    pub max_retries: Option<u32>,
+    /// The first wait, roughly doubled (with jitter) after each failure: `<n><unit>` with units
+    /// ms s m h, e.g. `200ms`. Default `500ms`.
+    pub min_delay: Option<String>,
+    /// The longest wait between two attempts, also the longest a `Retry-After` answer is
+    /// honoured. Default `30s`.
+    pub max_delay: Option<String>,
+    /// A request is given up once this much time was spent waiting between its attempts.
+    /// Default `5m`.
+    pub budget: Option<String>,
 }
 
 /// `[window]`
@@ -210,6 +231,9 @@ pub(super) fn remove_unknown_keys(root: &mut DeTable<'_>, report: &mut Report<'_
                 struct_fields::<SimConfig>(),
                 report,
             );
+        }
+        if let Some(retry) = sub_table(source, "retry") {
+            prune(retry, "source.retry", struct_fields::<RetryFile>(), report);
         }
     }
     if let Some(window) = sub_table(root, "window") {

@@ -56,6 +56,8 @@ pub struct Source {
     pub datacenters: Option<Vec<String>>,
     /// How the metrics read token is obtained.
     pub token: TokenSource,
+    /// How transient failures of both APIs are tried again (`[source.retry]`).
+    pub retry: crate::extract::RetryPolicy,
 }
 
 /// The APIv6 to talk to.

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveTime, TimeDelta};
 
-use super::file::{ExportFile, OutputFile, Sections, Selection, SourceFile, WindowFile};
+use crate::extract::RetryPolicy;
+
+use super::file::{ExportFile, OutputFile, RetryFile, Sections, Selection, SourceFile, WindowFile};
 use super::report::Report;
-use super::window::{parse_duration, TimeExpr};
+use super::window::{format_duration, parse_delay, parse_duration, TimeExpr};
 use super::{
     Api, Catalog, Component, Export, Job, Output, PartitionBy, Services, Source, TokenSource,
     WindowSpec,
@@ -88,6 +90,7 @@ fn name(name: &str, report: &mut Report<'_>) -> Option<String> {
 fn source(s: &SourceFile, report: &mut Report<'_>) -> Option<Source> {
     let before = report.problems.len();
     let simulated = s.endpoint.as_deref() == Some("simulator");
+    let retry = retry(s.retry.as_ref(), report);
     let api = if simulated {
         Api::Simulator(s.simulator.clone().unwrap_or_default())
     } else {
@@ -201,8 +204,88 @@ fn source(s: &SourceFile, report: &mut Report<'_>) -> Option<Source> {
             services,
             datacenters: s.datacenters.clone(),
             token: token?,
+            retry: retry?,
         },
     )
+}
+
+/// Most retries a job may ask for: beyond this a request that keeps failing would hold a run for
+/// hours, which the budget is for.
+const MAX_RETRIES: u32 = 100;
+
+/// `[source.retry]`, each key defaulting to [`RetryPolicy::default`].
+fn retry(file: Option<&RetryFile>, report: &mut Report<'_>) -> Option<RetryPolicy> {
+    let before = report.problems.len();
+    let defaults = RetryPolicy::default();
+    let Some(file) = file else {
+        return Some(defaults);
+    };
+    let delay = |report: &mut Report<'_>, key: &str, text: Option<&String>, default: Duration| {
+        let Some(text) = text else {
+            return Some(default);
+        };
+        let parsed = parse_delay(text);
+        if parsed.is_none() {
+            report.problem(
+                format!("source.retry.{key}"),
+                format!(
+                    "'{text}' is not a duration: use <n><unit> with units ms s m h, e.g. 500ms"
+                ),
+            );
+        }
+        parsed
+    };
+    let min_delay = delay(
+        report,
+        "min_delay",
+        file.min_delay.as_ref(),
+        defaults.min_delay,
+    );
+    let max_delay = delay(
+        report,
+        "max_delay",
+        file.max_delay.as_ref(),
+        defaults.max_delay,
+    );
+    let budget = delay(report, "budget", file.budget.as_ref(), defaults.total_delay);
+    let max_retries = file.max_retries.unwrap_or(defaults.max_retries as u32);
+    if max_retries > MAX_RETRIES {
+        report.problem(
+            "source.retry.max_retries",
+            format!("{max_retries} retries is too many: use 0 to {MAX_RETRIES}, and budget to bound the time"),
+        );
+    }
+    if let (Some(min), Some(max)) = (min_delay, max_delay) {
+        if min > max {
+            report.problem(
+                "source.retry.min_delay",
+                format!(
+                    "the first wait ({}) is longer than max_delay ({})",
+                    show_delay(min),
+                    show_delay(max)
+                ),
+            );
+        }
+    }
+    unless_problems(
+        report,
+        before,
+        RetryPolicy {
+            min_delay: min_delay?,
+            max_delay: max_delay?,
+            max_retries: max_retries as usize,
+            total_delay: budget?,
+        },
+    )
+}
+
+/// `250ms` below a second, else as [`format_duration`] writes it.
+fn show_delay(d: Duration) -> String {
+    if d.subsec_millis() != 0 || d.is_zero() {
+        format!("{}ms", d.as_millis())
+    } else {
+        format_duration(d)
+    }
 }
 
 /// A non-empty list of non-empty, distinct names.

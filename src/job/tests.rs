@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::file::{struct_fields, ExportFile, JobFile, OutputFile, SourceFile, WindowFile};
+use super::file::{
+    struct_fields, ExportFile, JobFile, OutputFile, RetryFile, SourceFile, WindowFile,
+};
 use super::*;
 
 /// A valid job; the table-driven tests below change one thing at a time. Line numbers matter.
@@ -78,6 +80,7 @@ fn the_base_job_resolves_with_defaults() {
             services: Services::All,
             datacenters: None,
             token: TokenSource::MetricsUser("reader".into()),
+            retry: crate::extract::RetryPolicy::default(),
         }
     );
     assert_eq!(
@@ -567,6 +570,11 @@ fn the_schema_names_every_key_the_job_file_accepts() {
             fields::<crate::sim::SimConfig>(),
         ),
         (
+            "[source.retry]",
+            &source["properties"]["retry"],
+            fields::<RetryFile>(),
+        ),
+        (
             "[window]",
             &schema["properties"]["window"],
             fields::<WindowFile>(),
@@ -625,4 +633,88 @@ fn values_of_the_wrong_type_do_not_hide_each_other() {
         ],
         "{found:#?}"
     );
+}
+
+#[test]
+fn retry_settings_resolve_with_defaults_for_what_is_left_out() {
+    let text = with(
+        "metrics_user = \"reader\"\n",
+        "metrics_user = \"reader\"\n\n[source.retry]\nmax_retries = 20\nmin_delay = \"1ms\"\nmax_delay = \"2s\"\n",
+    );
+    let job = parse_text(&text).unwrap();
+    assert_eq!(
+        job.source.retry,
+        crate::extract::RetryPolicy {
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_secs(2),
+            max_retries: 20,
+            total_delay: Duration::from_secs(300),
+        }
+    );
+}
+
+#[test]
+fn bad_retry_settings_are_reported_with_their_key_and_line() {
+    let text = with(
+        "metrics_user = \"reader\"\n",
+        "metrics_user = \"reader\"\n\n[source.retry]\nmax_retries = 500\nmin_delay = \"1 second\"\nmax_delay = \"2x\"\nbudget = \"5m\"\npatience = 3\n",
+    );
+    let found_problems = problems(&text);
+    let found: Vec<(&str, Option<usize>)> = found_problems
+        .iter()
+        .map(|p| (p.key.as_str(), p.line))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("source.retry.max_retries", Some(8)),
+            ("source.retry.min_delay", Some(9)),
+            ("source.retry.max_delay", Some(10)),
+            ("source.retry.patience", Some(12)),
+        ],
+        "{found_problems:#?}"
+    );
+    assert!(
+        found_problems[1].message.contains("ms s m h"),
+        "{found_problems:#?}"
+    );
+
+    let text = with(
+        "metrics_user = \"reader\"\n",
+        "metrics_user = \"reader\"\n\n[source.retry]\nmin_delay = \"40s\"\n",
+    );
+    let problems = problems(&text);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].key, "source.retry.min_delay");
+    assert_eq!(
+        problems[0].message,
+        "the first wait (40s) is longer than max_delay (30s)"
+    );
+}
+
+#[test]
+fn a_bad_fault_spec_is_reported_at_its_key() {
+    let text = with(
+        "endpoint = \"ovh-eu\"\nmetrics_user = \"reader\"",
+        "endpoint = \"simulator\"\n\n[source.simulator]\nfaults = \"5xx=0.2,oops=1\"\nhostile_names = true",
+    );
+    let problems = problems(&text);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].key, "source.simulator.faults");
+    assert_eq!(problems[0].line, Some(7));
+    assert!(
+        problems[0].message.contains("fault `oops=1`: unknown kind"),
+        "{problems:#?}"
+    );
+
+    let text = with(
+        "endpoint = \"ovh-eu\"\nmetrics_user = \"reader\"",
+        "endpoint = \"simulator\"\n\n[source.simulator]\nfaults = \"5xx=0.2,cap=1000\"\nhostile_names = true",
+    );
+    let job = parse_text(&text).unwrap();
+    let Api::Simulator(config) = job.source.api else {
+        panic!("{:?}", job.source.api)
+    };
+    assert!(config.hostile_names);
+    assert_eq!(config.faults.unwrap().cap, Some(1000));
 }

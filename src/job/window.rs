@@ -424,7 +424,14 @@ mod tests {
         assert_eq!(parse_delay("0ms"), Some(Duration::ZERO));
         assert_eq!(parse_delay("2s"), Some(Duration::from_secs(2)));
         assert_eq!(parse_delay("5m"), Some(Duration::from_secs(300)));
-        for text in ["ms", "1.5ms", "-1ms", "1 ms", "1MS", "99999999999999999999ms"] {
+        for text in [
+            "ms",
+            "1.5ms",
+            "-1ms",
+            "1 ms",
+            "1MS",
+            "99999999999999999999ms",
+        ] {
             assert_eq!(parse_delay(text), None, "{text:?}");
         }
     }

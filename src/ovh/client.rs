@@ -1,12 +1,15 @@
 //! The APIv6 HTTP client: signs every request with the server's clock (or carries an OAuth2 bearer
 //! token), paces and bounds its requests, and turns error answers into [`OvhError`]s that name the
-//! call and the query id. Reading many objects (batch reads) is in `batch`, the inventory snapshot
-//! in `inventory`; retry policy belongs to the caller.
+//! call and the query id. Transient failures (network errors, 408, 429 after its `Retry-After`,
+//! 5xx) are tried again with exponential backoff and jitter within the [`RetryPolicy`] of
+//! [`ClientOptions`]; other 4xx never are. Reading many objects (batch reads) is in `batch`, the
+//! inventory snapshot in `inventory`.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -20,6 +23,7 @@ use super::oauth2::TokenCache;
 use super::sign::signature;
 use super::throttle::Throttle;
 use super::Auth;
+use crate::extract::RetryPolicy;
 use crate::secret::Secret;
 
 pub use super::error::OvhError;
@@ -75,6 +79,8 @@ pub struct ClientOptions {
     pub burst: u32,
     pub batch_size: usize,
     pub clock: Clock,
+    /// When and how often a transient failure is tried again (the job's `[source.retry]`).
+    pub retry: RetryPolicy,
 }
 
 impl Default for ClientOptions {
@@ -86,6 +92,7 @@ impl Default for ClientOptions {
             burst: DEFAULT_BURST,
             batch_size: BATCH_SIZE,
             clock: system_clock(),
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -98,6 +105,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("requests_per_second", &self.requests_per_second)
             .field("burst", &self.burst)
             .field("batch_size", &self.batch_size)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +124,7 @@ pub(crate) struct Inner {
     clock: Clock,
     in_flight: Semaphore,
     throttle: Throttle,
+    retry: RetryPolicy,
     pub(crate) batch_size: usize,
     /// Cleared for good once the endpoint answers a batch read with something else.
     pub(crate) batch_works: AtomicBool,
@@ -212,6 +221,7 @@ impl Client {
             clock: options.clock,
             in_flight: Semaphore::new(options.max_in_flight.max(1)),
             throttle: Throttle::new(options.requests_per_second, options.burst),
+            retry: options.retry,
             batch_size: options.batch_size.max(1),
             batch_works: AtomicBool::new(true),
         };
@@ -340,7 +350,7 @@ impl Inner {
     /// `GET /auth/time`: the server's clock, a bare integer.
     async fn server_time(&self) -> Result<i64, OvhError> {
         let answer = self
-            .call_once(Method::GET, "/auth/time", None, false, false)
+            .call_retrying(Method::GET, "/auth/time", None, false, false)
             .await?;
         decode(&Method::GET, &answer, "server time (a bare integer)")
     }
@@ -354,7 +364,7 @@ impl Inner {
         batch: bool,
     ) -> Result<Answer, OvhError> {
         match self
-            .call_once(method.clone(), path, body, batch, true)
+            .call_retrying(method.clone(), path, body, batch, true)
             .await
         {
             Err(OvhError::Api { status: 401, .. }) if matches!(self.auth, AuthState::OAuth2(_)) => {
@@ -362,10 +372,42 @@ impl Inner {
                     tracing::debug!("OAuth2 token refused; fetching a new one.");
                     cache.token(&self.http, self.clock.as_ref(), true).await?;
                 }
-                self.call_once(method, path, body, batch, true).await
+                self.call_retrying(method, path, body, batch, true).await
             }
             other => other,
         }
+    }
+
+    /// One call, tried again while it fails transiently ([`OvhError::is_transient`]: network
+    /// errors, 408, 429, 5xx) within the retry policy. Each attempt is signed afresh, so a retry
+    /// after a long wait still carries a valid timestamp. A `Retry-After` wins over the backoff,
+    /// within the policy's longest delay.
+    async fn call_retrying(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        batch: bool,
+        authenticated: bool,
+    ) -> Result<Answer, OvhError> {
+        let policy = self.retry;
+        let backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_max_times(policy.max_retries)
+            .with_total_delay(Some(policy.total_delay));
+        (|| self.call_once(method.clone(), path, body, batch, authenticated))
+            .retry(backoff)
+            .when(OvhError::is_transient)
+            .adjust(|error, delay| match (error.retry_after(), delay) {
+                (Some(after), Some(_)) => Some(after.min(policy.max_delay)),
+                (_, delay) => delay,
+            })
+            .notify(|error, delay| {
+                tracing::warn!(error = %error, delay_ms = delay.as_millis() as u64, "APIv6 call failed; trying again.");
+            })
+            .await
     }
 
     async fn call_once(
@@ -444,16 +486,19 @@ impl Inner {
             .get(QUERY_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let wait = retry_after(response.headers(), chrono::Utc::now());
         let body = response.bytes().await.map_err(transport)?;
         tracing::debug!(method = %method_text, url = %url_text, status = status.as_u16(), query_id = query_id.as_deref().unwrap_or(""), "APIv6 call.");
         if !status.is_success() {
-            return Err(OvhError::from_answer(
-                &method_text,
-                &url_text,
-                status.as_u16(),
-                query_id,
-                &body,
-            ));
+            let mut error =
+                OvhError::from_answer(&method_text, &url_text, status.as_u16(), query_id, &body);
+            if let OvhError::Api {
+                retry_after_secs, ..
+            } = &mut error
+            {
+                *retry_after_secs = wait.map(|w| u16::try_from(w.as_secs()).unwrap_or(u16::MAX));
+            }
+            return Err(error);
         }
         Ok(Answer {
             body,
@@ -461,6 +506,28 @@ impl Inner {
             url: url_text,
         })
     }
+}
+
+/// `Retry-After` as a delay from `now`: seconds, or an HTTP date (RFC 9110 allows both).
+fn retry_after(
+    headers: &reqwest::header::HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") is an RFC 2822 date.
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// A header value that HTTP/2 must not index and debug output must not show.
@@ -618,6 +685,74 @@ mod tests {
             let text = format!("{e} {e:?}");
             assert!(!text.contains(AS) && !text.contains(CK), "{text}");
         }
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_tried_again_and_other_4xx_are_not() {
+        let (fake, client, _) = signed_fake().await;
+        fake.with(|w| {
+            w.overrides.insert(
+                "/dedicatedCloud".into(),
+                (
+                    403,
+                    "application/json",
+                    r#"{"class":"Client::Forbidden","message":"no"}"#.into(),
+                ),
+            );
+            w.overrides.insert(
+                "/dedicatedCloud/busy".into(),
+                (503, "text/html", "<html>busy</html>".into()),
+            );
+            w.overrides.insert(
+                "/dedicatedCloud/slow-down".into(),
+                (
+                    429,
+                    "application/json",
+                    r#"{"class":"Client::TooManyRequests","message":"slow down"}"#.into(),
+                ),
+            );
+        });
+        let attempts = |path: &str| {
+            fake.seen()
+                .iter()
+                .filter(|s| s.target == format!("/1.0{path}"))
+                .count()
+        };
+        let retries = fake::fast_retry().max_retries;
+        for (path, expected) in [
+            ("/dedicatedCloud", 1),
+            ("/dedicatedCloud/busy", 1 + retries),
+            ("/dedicatedCloud/slow-down", 1 + retries),
+        ] {
+            let err = client
+                .get_json::<serde_json::Value>(path, "service")
+                .await
+                .unwrap_err();
+            assert!(matches!(err, OvhError::Api { .. }), "{err:?}");
+            assert_eq!(attempts(path), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_a_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T08:49:37Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let headers = |value: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(reqwest::header::RETRY_AFTER, value.parse().unwrap());
+            h
+        };
+        assert_eq!(
+            retry_after(&headers("3"), now),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_after(&headers("Tue, 24 Nov 2026 08:49:47 GMT"), now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(retry_after(&headers("soon"), now), None);
+        assert_eq!(retry_after(&reqwest::header::HeaderMap::new(), now), None);
     }
 
     #[tokio::test]

@@ -26,6 +26,9 @@ pub enum OvhError {
         code: Option<String>,
         message: String,
         query_id: Option<String>,
+        /// The answer's `Retry-After` (429, 503) in seconds from when it arrived; 16 bits (18 h)
+        /// keep the error small, and HTTP gives whole seconds anyway.
+        retry_after_secs: Option<u16>,
     },
     #[error("APIv6 {method} {url} failed")]
     Transport {
@@ -92,6 +95,16 @@ impl OvhError {
         }
     }
 
+    /// How long the API asked us to wait (`Retry-After`), if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            OvhError::Api {
+                retry_after_secs, ..
+            } => retry_after_secs.map(|s| std::time::Duration::from_secs(u64::from(s))),
+            _ => None,
+        }
+    }
+
     /// The HTTP status OVH answered, for an API error.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -133,6 +146,7 @@ impl OvhError {
             code,
             message,
             query_id,
+            retry_after_secs: None,
         }
     }
 }

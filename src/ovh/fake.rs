@@ -137,7 +137,18 @@ pub fn options(clock: Clock) -> ClientOptions {
     ClientOptions {
         requests_per_second: 0.0,
         clock,
+        retry: fast_retry(),
         ..ClientOptions::default()
+    }
+}
+
+/// Retries that take milliseconds, so that tests of failing calls stay fast.
+pub fn fast_retry() -> crate::extract::RetryPolicy {
+    crate::extract::RetryPolicy {
+        min_delay: std::time::Duration::from_millis(1),
+        max_delay: std::time::Duration::from_millis(5),
+        max_retries: 2,
+        total_delay: std::time::Duration::from_secs(1),
     }
 }
 

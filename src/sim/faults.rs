@@ -15,7 +15,7 @@
 //! | --- | --- |
 //! | `5xx=R` | 500, 502 or 503 before any work; OVH's plain text, or stock OpenTSDB's JSON error |
 //! | `429=R[:Ns]` | 429 with `Retry-After: N` (default 1 s) |
-//! | `reset=R` | the connection is dropped after the status line, before any byte of the body |
+//! | `reset=R` | the connection is closed without an answer (the client's send fails) |
 //! | `truncate=R` | the real body, cut in its first chunk: the connection is then either aborted or the body ends cleanly (the client sees JSON that stops mid-document) |
 //! | `slow=R:DURATION` | the real answer, after `DURATION` (`200ms`, `2s`) of silence |
 //! | `invalid-json=R` | 200 with an HTML maintenance page instead of JSON |
@@ -27,7 +27,7 @@
 //! | --- | --- |
 //! | `apiv6-5xx=R` | 503 with a gateway's HTML page, or 500 `{"class":"Server::InternalServerError",…}` with a query id |
 //! | `apiv6-429=R[:Ns]` | 429 `{"class":"Client::TooManyRequests",…}` with `Retry-After: N` (default 1 s) |
-//! | `apiv6-reset=R` | the connection is dropped after the status line |
+//! | `apiv6-reset=R` | the connection is closed without an answer |
 //! | `apiv6-slow=R:DURATION` | the real answer, late |
 //!
 //! `seed=N` seeds the schedule (default: the simulator's seed). Each request draws at most one
@@ -51,6 +51,9 @@ use serde::Deserialize;
 
 use super::world::{hash_str, mix};
 use super::Flavor;
+
+/// How long a truncated answer waits between its last byte and dropping the connection.
+const FLUSH_BEFORE_ABORT: Duration = Duration::from_millis(20);
 
 /// Rates are kept in parts per million, so that a spec compares exactly (and `SimConfig` stays
 /// `Eq`) and a draw is an integer comparison.
@@ -152,9 +155,8 @@ impl FromStr for Faults {
                 (_, "429") => FaultKind::TooManyRequests {
                     retry_after_secs: match param {
                         None => DEFAULT_RETRY_AFTER_SECS,
-                        Some(p) => parse_seconds(p).ok_or_else(|| {
-                            bad("Retry-After is whole seconds, e.g. 429=0.1:2s")
-                        })?,
+                        Some(p) => parse_seconds(p)
+                            .ok_or_else(|| bad("Retry-After is whole seconds, e.g. 429=0.1:2s"))?,
                     },
                 },
                 (_, "reset") => no_param(param, FaultKind::Reset).map_err(|r| bad(&r))?,
@@ -366,7 +368,7 @@ fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
 }
 
 /// The answer of a fault that replaces the real one (`None` for `slow` and `truncate`, which
-/// alter the real answer instead). `query_id` is for APIv6 answers that carry one.
+/// alter the real answer instead).
 pub(crate) fn answer(fault: Fault, api: Api, flavor: Flavor) -> Option<Response> {
     match (fault.kind, api) {
         (FaultKind::ServerError, Api::Query) => Some(query_server_error(fault.variant, flavor)),
@@ -434,7 +436,7 @@ fn query_server_error(variant: u64, flavor: Flavor) -> Response {
 
 /// A gateway's HTML 503, or APIv6's own JSON 500.
 fn apiv6_server_error(variant: u64) -> Response {
-    if variant % 2 == 0 {
+    if variant.is_multiple_of(2) {
         response(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/html",
@@ -449,8 +451,9 @@ fn apiv6_server_error(variant: u64) -> Response {
     }
 }
 
-/// A 200 whose body fails before its first byte: the server drops the connection, and the
-/// client sees a transport error, as after a reset.
+/// An answer whose body fails before its first byte: hyper then drops the connection with the
+/// status line still unsent, so the client sees the connection closed without an answer, as
+/// after a reset.
 fn reset() -> Response {
     let stream = stream::once(async {
         Err::<Bytes, std::io::Error>(std::io::Error::new(
@@ -486,7 +489,7 @@ where
         Abort,
         Done,
     }
-    let abort = variant % 2 == 0;
+    let abort = variant.is_multiple_of(2);
     // 10 % to 90 % of the first chunk.
     let fraction = 0.1 + 0.8 * ((mix(variant) >> 11) as f64 / (1u64 << 53) as f64);
     let cut = stream::unfold(State::First(inner), move |state| async move {
@@ -503,13 +506,18 @@ where
                 let next = if abort { State::Abort } else { State::Done };
                 Some((Ok(chunk.slice(..keep)), next))
             }
-            State::Abort => Some((
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionAborted,
-                    "simulated truncated response",
-                )),
-                State::Done,
-            )),
+            State::Abort => {
+                // Give the server time to send what was kept: aborting at once would drop the
+                // still-buffered status line and bytes with the connection.
+                tokio::time::sleep(FLUSH_BEFORE_ABORT).await;
+                Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "simulated truncated response",
+                    )),
+                    State::Done,
+                ))
+            }
             State::Done => None,
         }
     });

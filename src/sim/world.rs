@@ -25,6 +25,35 @@ const VM_ROLES: [&str; 10] = [
     "web", "db", "app", "cache", "mq", "build", "proxy", "mail", "ci", "backup",
 ];
 
+/// With `hostile_names`: what names and tag values get appended, each breaking some naive
+/// handling (paths, `key=value` splitting, percent-decoding, line-based formats, quoting, escaping,
+/// byte-length assumptions).
+const HOSTILE: [&str; 8] = [
+    "/../../etc",
+    " a=b,c=d",
+    " 100% %2F%00",
+    "\nsecond line\r\n",
+    " \"quoted\" 'single'",
+    " back\\slash\\",
+    " café 日本語",
+    "\t=/%\"\\é日本\n..",
+];
+
+/// With `hostile_names`: the suffix of the one VM moRef and datastore name per datacenter that
+/// become hostile (both are also tag values: `vm`, `datastore`).
+const HOSTILE_ID: &str = "/../x=1%2F\"q\"\\é日本\n";
+
+/// With `hostile_names`: the `env` tag OVH adds to every series.
+const HOSTILE_ENV: &str = "prod/..=%\"\\\n日本";
+
+/// The `i`-th hostile suffix; one in nine is a name of more than 300 characters.
+fn hostile(i: usize) -> String {
+    match HOSTILE.get(i % (HOSTILE.len() + 1)) {
+        Some(s) => (*s).to_string(),
+        None => format!(" {}", "long/name=é日本%\"\\ ".repeat(20)),
+    }
+}
+
 /// splitmix64's finalizer: a cheap, well-mixed 64-bit hash step.
 pub(crate) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -144,7 +173,11 @@ impl World {
             for d in 0..config.datacenters {
                 let dc_id = dc_ids.take();
                 let dc_name = format!("datacenter{dc_id}");
-                let cluster = format!("Cluster{}", d + 1);
+                let cluster = if config.hostile_names {
+                    format!("Cluster{}{}", d + 1, hostile(d))
+                } else {
+                    format!("Cluster{}", d + 1)
+                };
                 let hosts: Vec<Host> = (0..config.hosts)
                     .map(|h| {
                         let host = host(
@@ -179,9 +212,12 @@ impl World {
                     host.vm_total = Some(on.len() as i64);
                     host.vm_vcpu_total = Some(on.iter().filter_map(|v| v.cpu_num).sum());
                 }
-                let filers: Vec<Filer> = (0..config.filers)
+                let mut filers: Vec<Filer> = (0..config.filers)
                     .map(|_| filer(seed, filer_ids.take(), filer_numbers.take()))
                     .collect();
+                if config.hostile_names {
+                    make_hostile(&mut hosts, &mut vms, &mut filers);
+                }
                 vms.sort_by_key(|v| v.vm_id);
                 datacenters.push(DatacenterInventory {
                     datacenter: datacenter(dc_id, dc_name),
@@ -206,10 +242,15 @@ impl World {
             let deleted_moref = format!("vm-{}", morefs.take());
             for (d, dc) in inventory.datacenters.iter().enumerate() {
                 let dc_tag = datacenter_tag(&sn, &dc.datacenter.name);
+                let env = if config.hostile_names {
+                    HOSTILE_ENV
+                } else {
+                    ENV_TAG
+                };
                 let base_tags = |entity: &[(&str, &str)]| -> BTreeMap<String, String> {
                     let mut tags = BTreeMap::from([
                         ("datacenter".to_string(), dc_tag.clone()),
-                        ("env".to_string(), ENV_TAG.to_string()),
+                        ("env".to_string(), env.to_string()),
                         ("servicename".to_string(), sn.clone()),
                         ("servicetype".to_string(), SERVICE_TYPE_TAG.to_string()),
                     ]);
@@ -615,6 +656,32 @@ fn host(seed: u64, host_id: i64, ip_index: usize, cluster: &str, index: usize) -
     }
 }
 
+/// Gives one datacenter's objects hostile names: every VM name and folder and host profile, the
+/// first VM's moRef and the first datastore's name (so the `vm` and `datastore` tags too). Ids,
+/// host names (IPs, also the `host` tag) and every value stay as they were.
+fn make_hostile(hosts: &mut [Host], vms: &mut [Vm], filers: &mut [Filer]) {
+    for (i, host) in hosts.iter_mut().enumerate() {
+        if let Some(profile) = &mut host.profile {
+            profile.push_str(&hostile(i + 5));
+        }
+    }
+    for (i, vm) in vms.iter_mut().enumerate() {
+        if let Some(name) = &mut vm.name {
+            name.push_str(&hostile(i));
+        }
+        if let Some(folder) = &mut vm.folder_name {
+            folder.push_str(&hostile(i + 3));
+        }
+    }
+    // The first VM is always powered on, so its moRef is a `vm` tag.
+    if let Some(vm) = vms.first_mut() {
+        vm.mo_ref.push_str(HOSTILE_ID);
+    }
+    if let Some(filer) = filers.first_mut() {
+        filer.name.push_str(HOSTILE_ID);
+    }
+}
+
 /// Host addresses look like vSphere management IPs: 172.16.0.0/12, one per host, never repeated.
 fn host_ip(n: usize) -> String {
     let third = (n / 250) % 256;
@@ -806,6 +873,58 @@ mod tests {
         let unique: HashSet<_> = filers.iter().collect();
         assert_eq!(unique.len(), filers.len());
         assert_eq!(inv.vm_count(), 3 * 3 * 300);
+    }
+
+    #[test]
+    fn hostile_names_reach_the_inventory_and_the_tags() {
+        let w = World::new(SimConfig {
+            hostile_names: true,
+            ..world().config().clone()
+        });
+        let inv = w.inventory(Utc::now());
+        let dc = &inv.services[0].datacenters[0];
+        let names: Vec<&str> = dc.vms.iter().filter_map(|v| v.name.as_deref()).collect();
+        for needle in ["/../", "=", "%", "\n", "\"", "\\", "é", "日本"] {
+            assert!(
+                names.iter().any(|n| n.contains(needle)),
+                "{needle:?} in {names:?}"
+            );
+        }
+        assert!(names.iter().any(|n| n.chars().count() > 300));
+        let cluster = dc.vms[0].cluster_name.as_deref().unwrap_or_default();
+        assert!(cluster.starts_with("Cluster1") && cluster.contains("/../"));
+        assert_eq!(dc.hosts[0].cluster_name.as_deref(), Some(cluster));
+        assert!(dc.vms[0].folder_name.as_deref().unwrap_or_default().len() > 26);
+        assert!(dc.hosts[0].profile.as_deref().unwrap_or_default().len() > 3);
+
+        let moref = dc.vms[0].mo_ref.clone();
+        let datastore = dc.filers[0].name.clone();
+        assert!(moref.contains('\n') && datastore.contains("日本"));
+        let vm_tags: Vec<String> = w
+            .series("vscope.vm.cpu.usage.perc")
+            .into_iter()
+            .map(|s| s.tags["vm"].clone())
+            .collect();
+        assert!(vm_tags.contains(&moref), "{vm_tags:?}");
+        let filer_series = w.series("vscope.filer.datastore.diskspace.used");
+        assert!(filer_series
+            .iter()
+            .any(|s| s.tags["datastore"] == datastore));
+        assert!(filer_series.iter().all(|s| s.tags["env"] == HOSTILE_ENV));
+
+        // Everything else is as without hostile names.
+        let plain = world().inventory(Utc::now());
+        let ids = |i: &Inventory| -> Vec<i64> {
+            i.datacenters()
+                .flat_map(|(_, d)| d.vms.iter().map(|v| v.vm_id))
+                .collect()
+        };
+        assert_eq!(ids(&inv), ids(&plain));
+        assert_eq!(
+            World::new(w.config().clone()).inventory(inv.snapshot_ts),
+            inv,
+            "deterministic"
+        );
     }
 
     #[test]

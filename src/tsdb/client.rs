@@ -78,9 +78,11 @@ pub enum TsdbError {
         #[source]
         source: reqwest::Error,
     },
-    #[error("OpenTSDB {url} sent an unreadable response")]
+    #[error("OpenTSDB {url} sent an unreadable response (expected OpenTSDB's JSON array, got {})", content_type.as_deref().unwrap_or("no Content-Type"))]
     Parse {
         url: String,
+        /// The response's `Content-Type`: `text/html` says a proxy or a login page answered.
+        content_type: Option<String>,
         #[source]
         source: ParseError,
     },
@@ -214,22 +216,24 @@ impl Client {
             .await
             .map_err(|source| transport(url, source))?;
         let response = check_status(url, response, &self.token).await?;
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(100).collect::<String>());
+        let parse_error = |source| TsdbError::Parse {
+            url: url.to_string(),
+            content_type: content_type.clone(),
+            source,
+        };
 
         let mut parser = ResponseParser::new();
         let mut body = std::pin::pin!(response.bytes_stream());
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|source| transport(url, source))?;
-            parser
-                .feed(&chunk, sink)
-                .map_err(|source| TsdbError::Parse {
-                    url: url.to_string(),
-                    source,
-                })?;
+            parser.feed(&chunk, sink).map_err(parse_error)?;
         }
-        parser.finish(sink).map_err(|source| TsdbError::Parse {
-            url: url.to_string(),
-            source,
-        })
+        parser.finish(sink).map_err(parse_error)
     }
 
     /// Metric names matching `prefix` (a prefix on OpenTSDB, a substring on OVH), at most `max`.
@@ -537,6 +541,7 @@ mod tests {
                 aggregator: "none".to_string(),
                 downsample: None,
                 tags: BTreeMap::from([("vm".to_string(), "*".to_string())]),
+                regexp: None,
             }],
         }
     }

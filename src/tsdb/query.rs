@@ -27,6 +27,10 @@ pub struct SubQuery {
     pub downsample: Option<String>,
     /// `{"vm": "*"}` groups by vm, `{"vm": "a|b"}` selects and groups by those values.
     pub tags: BTreeMap<String, String>,
+    /// A regular expression the value of a tag must match, on top of `tags` (which it replaces
+    /// for that tag): how a page too large for the endpoint is cut by series. Sent with every
+    /// tag as a `filters` list, since OpenTSDB takes `tags` or `filters`, not both.
+    pub regexp: Option<(String, String)>,
 }
 
 /// The body as OpenTSDB and OVH's proxy read it; field order is the order written.
@@ -46,8 +50,52 @@ struct WireSubQuery<'a> {
     aggregator: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     downsample: Option<&'a str>,
-    /// Sent as the `tags` map rather than `filters`: stock OpenTSDB and OVH both accept it.
-    tags: &'a BTreeMap<String, String>,
+    /// Sent as the `tags` map rather than `filters` when that says it all: stock OpenTSDB and
+    /// OVH both accept it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<&'a BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filters: Option<Vec<WireFilter<'a>>>,
+}
+
+/// `{"type": "wildcard" | "literal_or" | "regexp", "tagk", "filter", "groupBy": true}`: the three
+/// types OVH's endpoint supports.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireFilter<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    tagk: &'a str,
+    filter: &'a str,
+    group_by: bool,
+}
+
+impl SubQuery {
+    fn wire_filters(&self) -> Option<Vec<WireFilter<'_>>> {
+        let (regexp_tag, regexp) = self.regexp.as_ref()?;
+        let mut filters: Vec<WireFilter<'_>> = self
+            .tags
+            .iter()
+            .filter(|(k, _)| *k != regexp_tag)
+            .map(|(tagk, value)| WireFilter {
+                kind: if value.contains('*') {
+                    "wildcard"
+                } else {
+                    "literal_or"
+                },
+                tagk,
+                filter: value,
+                group_by: true,
+            })
+            .collect();
+        filters.push(WireFilter {
+            kind: "regexp",
+            tagk: regexp_tag,
+            filter: regexp,
+            group_by: true,
+        });
+        Some(filters)
+    }
 }
 
 impl QueryRequest {
@@ -64,7 +112,8 @@ impl QueryRequest {
                     metric: &q.metric,
                     aggregator: &q.aggregator,
                     downsample: q.downsample.as_deref(),
-                    tags: &q.tags,
+                    tags: q.regexp.is_none().then_some(&q.tags),
+                    filters: q.wire_filters(),
                 })
                 .collect(),
         };
@@ -88,6 +137,7 @@ mod tests {
                 ("datacenter".to_string(), "*".to_string()),
                 ("vm".to_string(), "*".to_string()),
             ]),
+            regexp: None,
         }
     }
 
@@ -110,6 +160,30 @@ mod tests {
                 r#"{"metric":"vscope.vm.mem.usage.perc","aggregator":"max","downsample":"20m-max-zero","tags":{"datacenter":"*","vm":"*"}}"#,
                 "]}"
             )
+        );
+    }
+
+    #[test]
+    fn a_regexp_turns_every_tag_into_a_filter() {
+        let mut q = vm_query("m");
+        q.regexp = Some(("vm".to_string(), "^.*[0-4]$".to_string()));
+        let request = QueryRequest {
+            start_ms: 0,
+            end_ms: 1,
+            queries: vec![q],
+        };
+        let parsed: serde_json::Value = serde_json::from_slice(&request.to_json()).unwrap();
+        let sub = &parsed["queries"][0];
+        assert!(
+            sub.get("tags").is_none(),
+            "tags and filters are exclusive: {sub}"
+        );
+        assert_eq!(
+            sub["filters"],
+            serde_json::json!([
+                {"type": "wildcard", "tagk": "datacenter", "filter": "*", "groupBy": true},
+                {"type": "regexp", "tagk": "vm", "filter": "^.*[0-4]$", "groupBy": true}
+            ])
         );
     }
 

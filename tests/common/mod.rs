@@ -360,3 +360,47 @@ impl Drop for SimProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A loopback HTTP server that answers every request with `status` (e.g. `200 OK`), the given
+/// content type and body, whatever was asked. Returns `127.0.0.1:<port>`; serves until the test
+/// process ends.
+pub fn canned_server(status: &str, content_type: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    let answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+                // Read the request head and as much of a body as arrives, then answer.
+                let mut buf = [0u8; 65536];
+                let mut seen = Vec::new();
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    if let Some(head_end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&seen[..head_end]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if seen.len() >= head_end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let _ = stream.write_all(answer.as_bytes());
+            });
+        }
+    });
+    format!("127.0.0.1:{}", addr.port())
+}

@@ -464,3 +464,40 @@ async fn a_large_response_streams_intact() {
     assert_eq!(total, expected);
     assert!(total > 100_000, "spans many chunks: {total}");
 }
+
+#[tokio::test]
+async fn hostile_tag_values_are_escaped_and_grouped_by_star() {
+    let server = TestServer::start(SimConfig {
+        hostile_names: true,
+        ..config()
+    })
+    .await;
+    for (metric, tag) in [
+        (CPU, "vm"),
+        ("vscope.filer.datastore.diskspace.used", "datastore"),
+    ] {
+        let results = post_ok(
+            &server,
+            &json!({"start": T0, "end": T0 + 600_000, "msResolution": true,
+                    "queries": [{"metric": metric, "aggregator": "none", "tags": {tag: "*"}}]}),
+        )
+        .await;
+        let served: Vec<BTreeMap<String, String>> = results
+            .iter()
+            .map(|r| serde_json::from_value(r["tags"].clone()).unwrap())
+            .collect();
+        let mut expected: Vec<BTreeMap<String, String>> = server
+            .world
+            .series(metric)
+            .into_iter()
+            .map(|s: SimSeries| s.tags)
+            .collect();
+        let mut served = served;
+        served.sort();
+        expected.sort();
+        assert_eq!(served, expected, "{metric}");
+        assert!(served
+            .iter()
+            .any(|t| t[tag].contains('\n') && t[tag].contains("日本")));
+    }
+}
