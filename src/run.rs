@@ -167,7 +167,7 @@ struct Connected {
 
 /// Connects to APIv6 (the simulator's public credentials, or the user's), snapshots the
 /// inventory and gets the metrics clients. Touches no file.
-async fn connect(job: &Job, now: DateTime<Utc>) -> anyhow::Result<Connected> {
+async fn connect(job: &Job, now: DateTime<Utc>, window: Window) -> anyhow::Result<Connected> {
     let simulator = match &job.source.api {
         Api::Simulator(config) => Some(start_simulator(config.clone()).await?),
         Api::Ovh { .. } => None,
@@ -206,14 +206,19 @@ async fn connect(job: &Job, now: DateTime<Utc>) -> anyhow::Result<Connected> {
     // that does not speak OpenTSDB fails the run here, leaving the output untouched.
     if let Some(metric) = job.exports.first().and_then(|e| e.metrics.first()) {
         for client in &clients {
-            extract::probe(client, metric, now.timestamp_millis(), job.source.retry)
-                .await
-                .with_context(|| {
-                    format!(
-                        "the metrics endpoint {} does not answer queries",
-                        client.base_url()
-                    )
-                })?;
+            extract::probe(
+                client,
+                metric,
+                window.start.timestamp_millis(),
+                job.source.retry,
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "the metrics endpoint {} does not answer queries",
+                    client.base_url()
+                )
+            })?;
         }
     }
     Ok(Connected {
@@ -244,10 +249,10 @@ pub async fn run(
     );
 
     // Fail before any request where we can: a bad window, or the job running already.
-    resolve_window(job, now, store.read(&job.name)?.as_ref())?;
+    let early = resolve_window(job, now, store.read(&job.name)?.as_ref())?;
     store.check_unlocked(&job.name)?;
 
-    let connected = connect(job, now).await?;
+    let connected = connect(job, now, early).await?;
 
     destination.create()?;
     let _lock = store.lock(&job.name, &run_id)?;
@@ -350,15 +355,13 @@ pub async fn run(
     for (name, key, batch) in transform::inventory_tables(inventory, &job.output.partitioning)? {
         commit.replace(name, &key, batch)?;
     }
-    let Commit { files, skipped, .. } = commit;
-
     // The state moves only over what is committed, and never leaves a gap behind it.
-    let committed_until = failed
+    let committed_until = commit.committed_until();
+    let Commit { files, skipped, .. } = commit;
+    let skipped = skipped
         .iter()
-        .map(|f| f.start)
-        .min()
-        .unwrap_or(window.end)
-        .min(window.end);
+        .map(|(name, key)| Ok(format!("{name}/{}", key.relative_dir()?.display())))
+        .collect::<anyhow::Result<Vec<String>>>()?;
     let state = next_state(
         previous.as_ref(),
         window,
@@ -421,7 +424,8 @@ struct Commit<'a> {
     provenance: &'a FileProvenance,
     failed: &'a [FailedPage],
     files: Vec<WrittenFile>,
-    skipped: Vec<String>,
+    /// Partitions left as they were because a failed page covers them.
+    skipped: Vec<(&'static str, PartitionKey)>,
 }
 
 impl Commit<'_> {
@@ -469,16 +473,30 @@ impl Commit<'_> {
     }
 
     /// Whether a failed page covers the partition, which then keeps its previous file.
-    fn held_back(&mut self, name: &str, key: &PartitionKey) -> anyhow::Result<bool> {
+    fn held_back(&mut self, name: &'static str, key: &PartitionKey) -> anyhow::Result<bool> {
         let held = self
             .failed
             .iter()
             .any(|f| f.table == name && overlaps(key, f.start, f.end));
-        if held {
-            self.skipped
-                .push(format!("{name}/{}", key.relative_dir()?.display()));
+        if held && !self.skipped.iter().any(|(n, k)| *n == name && k == key) {
+            self.skipped.push((name, key.clone()));
         }
         Ok(held)
+    }
+
+    /// Everything before this is committed: the window's end, or the start of the earliest
+    /// partition left as it was (within the window).
+    fn committed_until(&self) -> DateTime<Utc> {
+        self.skipped
+            .iter()
+            .map(|(_, key)| {
+                partition_span(key)
+                    .map_or(self.window.start, |(from, _)| from.max(self.window.start))
+            })
+            .chain(self.failed.iter().map(|f| f.start))
+            .min()
+            .unwrap_or(self.window.end)
+            .min(self.window.end)
     }
 
     /// An inventory table's partition: replaced whole by this snapshot.
@@ -656,36 +674,33 @@ fn millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// Whether a partition's time span (from its `date=` or `month=` value) meets `[start, end)`.
-/// A partition without a time column is taken to meet every range.
-fn overlaps(key: &PartitionKey, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-    for (column, value) in &key.0 {
-        let Some(value) = value else { continue };
-        let span = match *column {
-            "date" => NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().map(|d| {
-                let from = Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));
-                (from, from + chrono::Duration::days(1))
-            }),
-            "month" => NaiveDate::parse_from_str(&format!("{value}-01"), "%Y-%m-%d")
-                .ok()
-                .map(|d| {
-                    let from = Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));
-                    let next = if d.month() == 12 {
-                        NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
-                    } else {
-                        NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
-                    };
-                    let to =
-                        next.map(|n| Utc.from_utc_datetime(&n.and_time(chrono::NaiveTime::MIN)));
-                    (from, to.unwrap_or(from))
-                }),
+/// The time a partition covers, from its `date=` or `month=` value; `None` without one.
+fn partition_span(key: &PartitionKey) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let midnight = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));
+    key.0.iter().find_map(|(column, value)| {
+        let value = value.as_deref()?;
+        match *column {
+            "date" => {
+                let day = NaiveDate::parse_from_str(value, "%Y-%m-%d").ok()?;
+                Some((midnight(day), midnight(day.succ_opt()?)))
+            }
+            "month" => {
+                let first = NaiveDate::parse_from_str(&format!("{value}-01"), "%Y-%m-%d").ok()?;
+                let next = if first.month() == 12 {
+                    NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
+                } else {
+                    NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
+                }?;
+                Some((midnight(first), midnight(next)))
+            }
             _ => None,
-        };
-        if let Some((from, to)) = span {
-            return from < end && start < to;
         }
-    }
-    true
+    })
+}
+
+/// Whether a partition meets `[start, end)`; one without a time column meets every range.
+fn overlaps(key: &PartitionKey, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+    partition_span(key).is_none_or(|(from, to)| from < end && start < to)
 }
 
 /// For `vscope-export plan`: the plan of a job without touching the network. A simulator job

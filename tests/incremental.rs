@@ -196,3 +196,84 @@ fn a_partition_whose_rows_vanished_from_the_source_loses_them_on_re_run() {
         "b's rows inside the window are gone"
     );
 }
+
+#[test]
+fn a_page_that_fails_for_good_exits_1_and_holds_back_its_partition_and_the_state() {
+    // Seed 8 of this schedule fails six pages, all on 2026-11-02 or later (two of vm_metrics,
+    // on 2026-11-02), with no retries allowed: the run completes what it can.
+    let ws = Workspace::new();
+    let job = sim_job(
+        "partial",
+        SIZES,
+        "2026-11-01T12:00:00Z",
+        "2026-11-03T12:00:00Z",
+        "6h",
+    )
+    .replace(
+        "filers = 1",
+        "filers = 1\nfaults = \"5xx=0.35,seed=8\"\n\n[source.retry]\nmax_retries = 0",
+    );
+    let job = ws.write("partial.toml", &job);
+    let out = ws.run(&["run", job.to_str().unwrap()], &[]);
+    let summary = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{summary}\n{}", stderr(&out));
+    assert!(summary.contains("FAILED vm_metrics"), "{summary}");
+    assert!(
+        summary.contains("kept as it was (a page failed): vm_metrics/date=2026-11-02"),
+        "{summary}"
+    );
+
+    // The partition a failed page covers is not written; the others are.
+    let day = |d: &str| {
+        ws.out()
+            .join(format!("vm_metrics/date={d}/part-partial-0.parquet"))
+    };
+    assert!(day("2026-11-01").exists() && day("2026-11-03").exists());
+    assert!(!day("2026-11-02").exists());
+
+    // The state stops where the uncommitted time starts: the start of 2026-11-02, not the
+    // failed page's start, since the whole partition was held back.
+    assert_eq!(
+        state_of(&ws, "partial")["committed_until"],
+        "2026-11-02T00:00:00Z"
+    );
+    let manifest = fs::read_dir(ws.out().join("_runs"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(manifest).unwrap()).unwrap();
+    assert_eq!(manifest["outcome"], "partial");
+    assert_eq!(
+        manifest["failed_pages"].as_array().unwrap().len(),
+        6,
+        "{manifest}"
+    );
+
+    // Without faults, a re-run completes the window.
+    let clean = ws.write(
+        "clean.toml",
+        &sim_job(
+            "partial",
+            SIZES,
+            "2026-11-01T12:00:00Z",
+            "2026-11-03T12:00:00Z",
+            "6h",
+        ),
+    );
+    let again = ws.run(&["run", clean.to_str().unwrap()], &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(day("2026-11-02").exists());
+    assert_eq!(
+        state_of(&ws, "partial")["committed_until"],
+        "2026-11-03T12:00:00Z"
+    );
+}
+
+fn state_of(ws: &Workspace, job: &str) -> serde_json::Value {
+    serde_json::from_slice(
+        &fs::read(ws.out().join(format!("_state/{job}.json"))).expect("state file"),
+    )
+    .unwrap()
+}
