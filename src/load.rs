@@ -29,7 +29,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Rows per row group: analytic readers (DuckDB, Spark) prefer large row groups, and a million
 /// rows of this data compress to a few MiB.
-const ROW_GROUP_ROWS: usize = 1 << 20;
+pub const ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// Longest partition folder name most file systems accept (255 bytes on ext4, XFS, APFS, NTFS).
 const MAX_SEGMENT_BYTES: usize = 255;
@@ -115,6 +115,12 @@ pub enum LoadError {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    #[error("cannot produce the rows of {path}")]
+    Rows {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("cannot read the existing file {path}")]
     Read {
         path: PathBuf,
@@ -172,6 +178,12 @@ pub struct TableLayout {
     pub sorted_by: Vec<&'static str>,
     /// Integer timestamp columns that are delta-encoded rather than dictionary-encoded.
     pub delta_columns: Vec<&'static str>,
+    /// Float columns written with `BYTE_STREAM_SPLIT` rather than a dictionary.
+    pub split_columns: Vec<&'static str>,
+    /// Leaf columns (dotted Parquet paths, e.g. `tags.entries.keys`) written without min/max
+    /// statistics: descriptive strings no reader prunes on, whose statistics cost a string
+    /// comparison per row.
+    pub no_stats_columns: Vec<&'static str>,
 }
 
 /// What one commit wrote, for the run summary and manifest.
@@ -346,12 +358,48 @@ impl Destination {
         compression_level: i32,
         batches: &[RecordBatch],
     ) -> Result<Option<WrittenFile>, LoadError> {
+        self.replace_job_partition_stream(
+            layout,
+            key,
+            provenance,
+            compression_level,
+            batches
+                .iter()
+                .cloned()
+                .map(Ok::<_, std::convert::Infallible>),
+        )
+    }
+
+    /// Atomically replaces the job's file in a partition with the rows of `batches` (already
+    /// sorted), written batch by batch: a row group is flushed each time [`ROW_GROUP_ROWS`] rows
+    /// have been written, so memory holds one batch and one row group's encoded pages, whatever
+    /// the partition's size. When `batches` yield no rows the job's file is removed instead. When
+    /// one fails, the temporary file is removed and the previous file stays as it was.
+    pub fn replace_job_partition_stream<E>(
+        &self,
+        layout: &TableLayout,
+        key: &PartitionKey,
+        provenance: &FileProvenance,
+        compression_level: i32,
+        batches: impl Iterator<Item = Result<RecordBatch, E>>,
+    ) -> Result<Option<WrittenFile>, LoadError>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let path = self.job_file(layout.name, key, &provenance.job)?;
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        if rows == 0 {
-            remove_if_present(&path)?;
-            return Ok(None);
-        }
+        let rows_err = |source: E| LoadError::Rows {
+            path: path.clone(),
+            source: Box::new(source),
+        };
+        // Nothing is created until there is a row to write: no empty files.
+        let mut batches = batches.filter(|b| !matches!(b, Ok(b) if b.num_rows() == 0));
+        let first = match batches.next() {
+            None => {
+                remove_if_present(&path)?;
+                return Ok(None);
+            }
+            Some(first) => first.map_err(rows_err)?,
+        };
         let dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -366,12 +414,21 @@ impl Destination {
             .unwrap_or_default();
         let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
 
-        let written = write_parquet(&temp, layout, provenance, compression_level, batches);
-        let bytes = match written {
-            Ok(bytes) => bytes,
+        let written = write_parquet(
+            &temp,
+            layout,
+            provenance,
+            compression_level,
+            std::iter::once(Ok(first)).chain(batches),
+        );
+        let (rows, bytes) = match written {
+            Ok(done) => done,
             Err(e) => {
                 let _ = fs::remove_file(&temp);
-                return Err(e);
+                return Err(match e {
+                    WriteError::Load(e) => e,
+                    WriteError::Rows(e) => rows_err(e),
+                });
             }
         };
         fs::rename(&temp, &path).map_err(|source| {
@@ -390,7 +447,7 @@ impl Destination {
             table: layout.name,
             partition,
             path,
-            rows: rows as u64,
+            rows,
             bytes,
         }))
     }
@@ -468,6 +525,16 @@ pub fn writer_properties(
             .set_column_dictionary_enabled(path.clone(), false)
             .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
     }
+    for column in &layout.split_columns {
+        let path = ColumnPath::from(*column);
+        builder = builder
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
+    }
+    for column in &layout.no_stats_columns {
+        let path = ColumnPath::new(column.split('.').map(str::to_string).collect());
+        builder = builder.set_column_statistics_enabled(path, EnabledStatistics::None);
+    }
     Ok(builder.build())
 }
 
@@ -500,38 +567,53 @@ fn leaf_count(data_type: &DataType) -> usize {
     }
 }
 
-/// Writes `batches` to `path`, fsyncs it and returns its size in bytes.
-fn write_parquet(
+/// Why writing a file stopped: the writer, or the rows it was given.
+enum WriteError<E> {
+    Load(LoadError),
+    Rows(E),
+}
+
+/// Writes `batches` to `path`, fsyncs it and returns its rows and size in bytes.
+fn write_parquet<E>(
     path: &Path,
     layout: &TableLayout,
     provenance: &FileProvenance,
     compression_level: i32,
-    batches: &[RecordBatch],
-) -> Result<u64, LoadError> {
-    let io_err = |source| LoadError::Write {
-        path: path.to_path_buf(),
-        source,
+    batches: impl Iterator<Item = Result<RecordBatch, E>>,
+) -> Result<(u64, u64), WriteError<E>> {
+    let io_err = |source| {
+        WriteError::Load(LoadError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     };
-    let pq_err = |source| LoadError::Parquet {
-        path: path.to_path_buf(),
-        source,
+    let pq_err = |source| {
+        WriteError::Load(LoadError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })
     };
     let props = writer_properties(layout, provenance, compression_level).map_err(pq_err)?;
     let file = File::create(path).map_err(io_err)?;
+    // The writer cuts row groups at `ROW_GROUP_ROWS` itself, also within a batch, and frees each
+    // one's pages once it is flushed to the file.
     let mut writer = ArrowWriter::try_new(
         BufWriter::with_capacity(1 << 20, file),
         Arc::clone(&layout.schema),
         Some(props),
     )
     .map_err(pq_err)?;
+    let mut rows = 0u64;
     for batch in batches {
-        writer.write(batch).map_err(pq_err)?;
+        let batch = batch.map_err(WriteError::Rows)?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(pq_err)?;
     }
     let mut buffered = writer.into_inner().map_err(pq_err)?;
     buffered.flush().map_err(io_err)?;
     let file = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
     file.sync_all().map_err(io_err)?;
-    Ok(file.metadata().map_err(io_err)?.len())
+    Ok((rows, file.metadata().map_err(io_err)?.len()))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::ovh::{self, inventory::Inventory, Auth};
 use crate::plan::{self, Plan, ServiceScope};
 use crate::secret::Secret;
 use crate::sim::{self, World};
-use crate::transform::{self, InventoryIndex, MetricsTable};
+use crate::transform::{self, InventoryIndex, MetricsTable, PartitionRows};
 use crate::tsdb;
 
 /// What the command line may change about a job for one run.
@@ -277,7 +277,9 @@ pub async fn run(
         .map(|e| {
             (
                 e.component,
-                MetricsTable::new(e.component, &job.output.partitioning, Arc::clone(&index)),
+                MetricsTable::new(e.component, &job.output.partitioning, Arc::clone(&index))
+                    // Spill beside the output rather than in a /tmp that may be RAM.
+                    .with_spill_dir(destination.root()),
             )
         })
         .collect();
@@ -290,15 +292,26 @@ pub async fn run(
         concurrency,
         job.source.retry,
     ));
+    let provenance = FileProvenance {
+        job: job.name.clone(),
+        run_id: run_id.clone(),
+        window_start: window.start.to_rfc3339(),
+        window_end: window.end.to_rfc3339(),
+    };
+    let mut commit = Commit::new(&destination, job, window, provenance);
+    let mut pending = Pending::new(&plan);
     let mut stats = PageStats::default();
-    let mut failed = Vec::new();
     while let Some(result) = stream.next().await {
+        let index = match &result {
+            Ok(fetched) => fetched.page,
+            Err(failure) => failure.page,
+        };
+        let page = plan.pages[index];
+        let component = plan.groups[page.group].component;
         match result {
             Ok(fetched) => {
                 observer.page_done(fetched.stats.points);
                 stats += fetched.stats;
-                let page = plan.pages[fetched.page];
-                let component = plan.groups[page.group].component;
                 if let Some(table) = tables.get_mut(&component) {
                     for series in &fetched.series {
                         table.push_series(&series.as_series(), page.start_ms, page.end_ms);
@@ -309,11 +322,10 @@ pub async fn run(
                 observer.page_done(0);
                 stats += failure.stats;
                 if matches!(failure.error, tsdb::TsdbError::Unauthorized { .. }) {
-                    // A refused token fails every page the same way: stop, commit nothing.
+                    // A refused token fails every page the same way: stop, commit nothing more.
                     return Err(anyhow::Error::new(failure.error)
                         .context("the metrics endpoint refused the read token"));
                 }
-                let page = plan.pages[failure.page];
                 let group = &plan.groups[page.group];
                 tracing::error!(
                     start = %millis(page.start_ms),
@@ -321,8 +333,8 @@ pub async fn run(
                     error = %failure.error,
                     "A page failed for good; its partitions keep their previous files."
                 );
-                failed.push(FailedPage {
-                    table: group.component.table_name(),
+                commit.failed.push(FailedPage {
+                    table: component.table_name(),
                     service_name: plan.services[group.service].service_name.clone(),
                     start: millis(page.start_ms),
                     end: millis(page.end_ms),
@@ -330,33 +342,35 @@ pub async fn run(
                 });
             }
         }
+        // Partitions no pending page can add to leave memory now, written while fetching goes on.
+        pending.done(component, page.start_ms);
+        if let Some(table) = tables.get_mut(&component) {
+            let until = pending
+                .done_until(component)
+                .unwrap_or(plan.window.end.timestamp_millis());
+            for (key, rows) in table.take_complete(until) {
+                commit.partition(component.table_name(), key, rows).await?;
+            }
+        }
     }
 
-    // Load: commit partition by partition, leaving alone those a failed page covers.
+    // Load: what is left, then the partitions of the window that got no rows, then inventories.
     observer.committing();
-    let provenance = FileProvenance {
-        job: job.name.clone(),
-        run_id: run_id.clone(),
-        window_start: window.start.to_rfc3339(),
-        window_end: window.end.to_rfc3339(),
-    };
-    let mut commit = Commit {
-        destination: &destination,
-        job,
-        window,
-        provenance: &provenance,
-        failed: &failed,
-        files: Vec::new(),
-        skipped: Vec::new(),
-    };
-    for (component, table) in tables {
-        commit.metrics_table(component.table_name(), table)?;
+    for (component, mut table) in tables {
+        for (key, rows) in table.take_all() {
+            commit.partition(component.table_name(), key, rows).await?;
+        }
+    }
+    commit.flush().await?;
+    for component in job.exports.iter().map(|e| e.component) {
+        commit.vanished(component.table_name())?;
     }
     for (name, key, batch) in transform::inventory_tables(inventory, &job.output.partitioning)? {
         commit.replace(name, &key, batch)?;
     }
+    let failed = std::mem::take(&mut commit.failed);
     // The state moves only over what is committed, and never leaves a gap behind it.
-    let committed_until = commit.committed_until();
+    let committed_until = commit.committed_until(&failed);
     let Commit { files, skipped, .. } = commit;
     let skipped = skipped
         .iter()
@@ -416,49 +430,159 @@ fn next_state(
     })
 }
 
-/// Writes a run's partitions.
+/// Pages of each table not done yet, counted by start: a partition is complete once no pending
+/// page starts before its end.
+struct Pending(BTreeMap<Component, BTreeMap<i64, usize>>);
+
+impl Pending {
+    fn new(plan: &Plan) -> Pending {
+        let mut pending: BTreeMap<Component, BTreeMap<i64, usize>> = BTreeMap::new();
+        for page in &plan.pages {
+            *pending
+                .entry(plan.groups[page.group].component)
+                .or_default()
+                .entry(page.start_ms)
+                .or_default() += 1;
+        }
+        Pending(pending)
+    }
+
+    fn done(&mut self, component: Component, start_ms: i64) {
+        if let Some(starts) = self.0.get_mut(&component) {
+            if let Some(count) = starts.get_mut(&start_ms) {
+                *count -= 1;
+                if *count == 0 {
+                    starts.remove(&start_ms);
+                }
+            }
+        }
+    }
+
+    /// The start of the earliest pending page of the table; `None` when none is left.
+    fn done_until(&self, component: Component) -> Option<i64> {
+        self.0
+            .get(&component)
+            .and_then(|starts| starts.keys().next().copied())
+    }
+}
+
+/// Writers of partitions in flight at once. One encodes on its own core while the runtime
+/// fetches and parses on the other; more would only hold more partitions in memory.
+const MAX_WRITERS: usize = 1;
+
+/// Rows per batch handed to the Parquet writer.
+const WRITE_BATCH_ROWS: usize = transform::BATCH_ROWS;
+
+/// Writes a run's partitions, on blocking tasks.
 struct Commit<'a> {
     destination: &'a Destination,
     job: &'a Job,
     window: Window,
-    provenance: &'a FileProvenance,
-    failed: &'a [FailedPage],
+    provenance: Arc<FileProvenance>,
+    failed: Vec<FailedPage>,
     files: Vec<WrittenFile>,
     /// Partitions left as they were because a failed page covers them.
     skipped: Vec<(&'static str, PartitionKey)>,
+    /// Partitions written (or held back) by this run, per table.
+    seen: Vec<(&'static str, PartitionKey)>,
+    writers:
+        std::collections::VecDeque<tokio::task::JoinHandle<anyhow::Result<Option<WrittenFile>>>>,
 }
 
-impl Commit<'_> {
-    /// A metrics table: each partition with new rows gets them, merged with the job's earlier
-    /// rows outside the window; a partition of the window left with no new rows keeps only its
-    /// rows outside the window (its source data is gone).
-    fn metrics_table(&mut self, name: &'static str, table: MetricsTable) -> anyhow::Result<()> {
+impl<'a> Commit<'a> {
+    fn new(
+        destination: &'a Destination,
+        job: &'a Job,
+        window: Window,
+        provenance: FileProvenance,
+    ) -> Commit<'a> {
+        Commit {
+            destination,
+            job,
+            window,
+            provenance: Arc::new(provenance),
+            failed: Vec::new(),
+            files: Vec::new(),
+            skipped: Vec::new(),
+            seen: Vec::new(),
+            writers: Default::default(),
+        }
+    }
+
+    /// Writes one complete partition of a metrics table, merged with the job's earlier rows
+    /// outside the window, unless a failed page covers it.
+    async fn partition(
+        &mut self,
+        name: &'static str,
+        key: PartitionKey,
+        rows: PartitionRows,
+    ) -> anyhow::Result<()> {
+        self.seen.push((name, key.clone()));
+        if self.held_back(name, &key) {
+            return Ok(());
+        }
+        while self.writers.len() >= MAX_WRITERS {
+            self.wait_one().await?;
+        }
+        let layout =
+            transform::layout(name).with_context(|| format!("no layout for table {name}"))?;
+        let destination = self.destination.clone();
+        let provenance = Arc::clone(&self.provenance);
+        let (job, level) = (self.job.name.clone(), self.job.output.compression_level);
+        let (start_ms, end_ms) = (
+            self.window.start.timestamp_millis(),
+            self.window.end.timestamp_millis(),
+        );
+        self.writers.push_back(tokio::task::spawn_blocking(move || {
+            let old = destination.read_job_partition(name, &key, &job)?;
+            let written = if old.is_empty() {
+                destination.replace_job_partition_stream(
+                    &layout,
+                    &key,
+                    &provenance,
+                    level,
+                    rows.into_batches(WRITE_BATCH_ROWS),
+                )
+            } else {
+                let merged =
+                    transform::merge_outside_window_rows(name, old, start_ms, end_ms, rows);
+                destination.replace_job_partition_stream(&layout, &key, &provenance, level, merged)
+            };
+            Ok(written?)
+        }));
+        Ok(())
+    }
+
+    async fn wait_one(&mut self) -> anyhow::Result<()> {
+        if let Some(writer) = self.writers.pop_front() {
+            let written = writer.await.context("a partition writer stopped")??;
+            self.files.extend(written);
+        }
+        Ok(())
+    }
+
+    /// Waits for every writer.
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        while !self.writers.is_empty() {
+            self.wait_one().await?;
+        }
+        Ok(())
+    }
+
+    /// The job's partitions of the window that got no rows this time: their source data is
+    /// gone, so only their rows outside the window stay.
+    fn vanished(&mut self, name: &'static str) -> anyhow::Result<()> {
         let layout =
             transform::layout(name).with_context(|| format!("no layout for table {name}"))?;
         let (start_ms, end_ms) = (
             self.window.start.timestamp_millis(),
             self.window.end.timestamp_millis(),
         );
-        let mut fresh = Vec::new();
-        for (key, batch) in table.finish()? {
-            fresh.push(key.clone());
-            if self.held_back(name, &key)? {
-                continue;
-            }
-            let old = self
-                .destination
-                .read_job_partition(name, &key, &self.job.name)?;
-            let rows = if old.is_empty() {
-                batch
-            } else {
-                transform::merge_outside_window(name, &old, start_ms, end_ms, &batch)?
-            };
-            self.write(&layout, &key, rows)?;
-        }
         for key in self.destination.job_partitions(name, &self.job.name)? {
-            if fresh.contains(&key)
+            let seen = self.seen.iter().any(|(n, k)| *n == name && *k == key);
+            if seen
                 || !overlaps(&key, self.window.start, self.window.end)
-                || self.held_back(name, &key)?
+                || self.held_back(name, &key)
             {
                 continue;
             }
@@ -473,7 +597,7 @@ impl Commit<'_> {
     }
 
     /// Whether a failed page covers the partition, which then keeps its previous file.
-    fn held_back(&mut self, name: &'static str, key: &PartitionKey) -> anyhow::Result<bool> {
+    fn held_back(&mut self, name: &'static str, key: &PartitionKey) -> bool {
         let held = self
             .failed
             .iter()
@@ -481,19 +605,19 @@ impl Commit<'_> {
         if held && !self.skipped.iter().any(|(n, k)| *n == name && k == key) {
             self.skipped.push((name, key.clone()));
         }
-        Ok(held)
+        held
     }
 
     /// Everything before this is committed: the window's end, or the start of the earliest
     /// partition left as it was (within the window).
-    fn committed_until(&self) -> DateTime<Utc> {
+    fn committed_until(&self, failed: &[FailedPage]) -> DateTime<Utc> {
         self.skipped
             .iter()
             .map(|(_, key)| {
                 partition_span(key)
                     .map_or(self.window.start, |(from, _)| from.max(self.window.start))
             })
-            .chain(self.failed.iter().map(|f| f.start))
+            .chain(failed.iter().map(|f| f.start))
             .min()
             .unwrap_or(self.window.end)
             .min(self.window.end)
@@ -520,7 +644,7 @@ impl Commit<'_> {
         let written = self.destination.replace_job_partition(
             layout,
             key,
-            self.provenance,
+            &self.provenance,
             self.job.output.compression_level,
             &[rows],
         )?;

@@ -113,8 +113,25 @@ impl StrBuf {
     pub(crate) fn finish(mut self) -> Result<StringArray, ArrowError> {
         // `None` when no null was appended, as a not-null column needs.
         let nulls = self.nulls.finish();
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
-        StringArray::try_new(offsets, Buffer::from_vec(self.bytes), nulls)
+        let rows = self.offsets.len() - 1;
+        if nulls.as_ref().is_some_and(|n| n.len() != rows) {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "{} nulls for {rows} strings",
+                nulls.map_or(0, |n| n.len())
+            )));
+        }
+        // SAFETY: the offsets start at 0 (`with_capacity`) and every one appended is the
+        // previous plus the byte length of a string appended at the same time (`repeat_seq`;
+        // a null repeats the last offset), so they are non-decreasing and end at
+        // `bytes.len()` <= `i32::MAX` (checked there). Every byte comes from a `&str`, so each
+        // slice between two offsets is one whole `&str`: valid UTF-8, cut on char boundaries.
+        // The null buffer has one entry per string (checked above). Validating again would
+        // read every byte of every row once more.
+        let array = unsafe {
+            let offsets = OffsetBuffer::new_unchecked(ScalarBuffer::from(self.offsets));
+            StringArray::new_unchecked(offsets, Buffer::from_vec(self.bytes), nulls)
+        };
+        Ok(array)
     }
 }
 
@@ -216,35 +233,6 @@ impl ColumnBuilder {
             }
         }
         Ok(())
-    }
-
-    /// Appends per-point timestamps (`ts`).
-    pub(crate) fn extend_ts(&mut self, ts: &[i64]) -> Result<(), ColumnError> {
-        match self {
-            ColumnBuilder::Ts(v) => {
-                v.extend_from_slice(ts);
-                Ok(())
-            }
-            b => Err(ColumnError::Mismatch {
-                expected: b.type_name(),
-            }),
-        }
-    }
-
-    /// Appends per-point values (`value`); NaN becomes null when the column is finished.
-    pub(crate) fn extend_f64(&mut self, values: &[f64]) -> Result<(), ColumnError> {
-        match self {
-            ColumnBuilder::F64(v, nulls) => {
-                v.extend_from_slice(values);
-                for x in values {
-                    nulls.append(!x.is_nan());
-                }
-                Ok(())
-            }
-            b => Err(ColumnError::Mismatch {
-                expected: b.type_name(),
-            }),
-        }
     }
 
     fn type_name(&self) -> &'static str {
@@ -363,15 +351,6 @@ mod tests {
         assert_eq!(m.value_length(2), 0);
         assert_eq!(a.data_type(), &dt);
         assert_eq!(a.null_count(), 0);
-    }
-
-    #[test]
-    fn nan_is_null() {
-        let mut b = ColumnBuilder::for_type(&DataType::Float64, 3).unwrap();
-        b.extend_f64(&[1.0, f64::NAN, 2.5]).unwrap();
-        let a = b.finish(&DataType::Float64).unwrap();
-        assert_eq!(a.null_count(), 1);
-        assert!(a.is_null(1));
     }
 
     #[test]

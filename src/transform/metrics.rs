@@ -4,22 +4,27 @@
 //! time it is seen) and per point only two `memcpy`-able copies: its timestamp and value go into
 //! the buffers of the partition they fall in, as a *run* (series, offset, length). Everything that
 //! is the same for all points of a series (service, datacenter, entity, joined inventory, tags) is
-//! written when the partition is finished, a run at a time. Sorting happens there too, on runs
-//! rather than rows: runs are ordered by the series' rank in (entity…, metric) order, then by
-//! time, and only where two runs of one (entity…, metric) overlap in time are their points merged
-//! one by one.
+//! written when the partition's batches are built, a run at a time (see [`super::rows`]).
+//!
+//! Memory is bounded twice over: a partition leaves the table as soon as its period is over
+//! ([`MetricsTable::take_complete`]), and when the points buffered in all partitions exceed the
+//! table's budget, the largest partition's runs are sorted and spilled to a temporary file
+//! ([`super::spill`]) that the batch builder merges back in.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::columns::{Cell, ColumnBuilder};
+use super::columns::Cell;
 use super::index::InventoryIndex;
 use super::partition::{self, Period};
-use super::schema::{self, TableDef};
+use super::rows::{PartitionRows, Run, TableShape};
+use super::schema;
+use super::spill::{self, SpillFile, SpillRun};
 use super::TransformError;
 use crate::job::{Component, PartitionBy};
 use crate::load::PartitionKey;
@@ -29,64 +34,87 @@ use crate::tsdb::Series;
 /// component. `servicename` feeds `service_name`.
 const COLUMN_TAGS: [&str; 2] = ["datacenter", "servicename"];
 
+/// Points a table buffers in memory before it spills: 4 Mi points are 64 MiB of (ts, value), which
+/// leaves room within the exporter's 150 MiB for the batch being encoded, the Parquet writer's
+/// row group and the HTTP side. A day of 1,000 VMs (~18 M points) spills four or five times.
+pub const DEFAULT_BUDGET_POINTS: usize = 1 << 22;
+
 /// Column buffers of one metrics table, per partition, filled series by series.
 ///
-/// Holds 16 bytes per point (timestamp and value) plus one entry per distinct series until
-/// [`MetricsTable::finish`], which materialises every column: finish a table per window of a
-/// size that fits in memory (a day of a few thousand VMs is a few hundred MB once built).
+/// Holds 16 bytes per buffered point (timestamp and value), at most the budget's worth, plus one
+/// entry per distinct series. Partitions come out with [`MetricsTable::take_complete`] (those
+/// whose period is over) and [`MetricsTable::take_all`]; [`MetricsTable::finish`] builds them all
+/// at once, for small tables and tests.
 #[derive(Debug)]
 pub struct MetricsTable {
     component: Component,
-    def: TableDef,
-    schema: SchemaRef,
+    shape: Arc<TableShape>,
     partitioning: Vec<PartitionBy>,
     period: Period,
     by_service: bool,
     index: Arc<InventoryIndex>,
-    series: Vec<SeriesEntry>,
+    series: Vec<Arc<SeriesEntry>>,
     /// Hash of (metric, tags) → ids of the series with that hash.
     lookup: HashMap<u64, Vec<u32>>,
     hasher: RandomState,
     /// `service_name` values seen, for partitioning by service.
     services: Vec<Option<String>>,
     /// (service id, or `u32::MAX` when not partitioned by service; period id) → partition.
-    partition_ids: HashMap<(u32, i64), usize>,
-    partitions: Vec<PartitionBuf>,
-    /// Error found while resolving a series; reported by [`MetricsTable::finish`].
-    failed: Option<TransformError>,
+    partitions: HashMap<(u32, i64), PartitionBuf>,
+    /// Points pushed since the table was made, including those already taken out.
+    pushed: u64,
+    /// Points held in memory by all partitions.
+    buffered: usize,
+    budget: usize,
+    spill_dir: PathBuf,
+    /// Set when writing a spill file failed: the table then keeps its points in memory rather
+    /// than retrying on every push.
+    spill_disabled: bool,
+    spills: u64,
+    /// A column found without a source while resolving a series (a bug in this module, which
+    /// the tests would catch); reported with every partition.
+    failed: Option<&'static str>,
 }
 
 /// One distinct series (metric + tags) and everything its rows share.
 #[derive(Debug)]
-struct SeriesEntry {
+pub(crate) struct SeriesEntry {
     metric: String,
     tags: Vec<(String, String)>,
     /// One per column of the table; [`Cell::Point`] for `ts` and `value`.
-    cells: Vec<Cell>,
+    pub(crate) cells: Vec<Cell>,
     /// The sort columns before `ts`: entity tag(s), then metric.
-    key: Vec<Option<String>>,
+    pub(crate) key: Vec<Option<String>>,
     /// Tie-breakers between series with the same key: datacenter, service_name, tags.
-    tie: Vec<Option<String>>,
+    pub(crate) tie: Vec<Option<String>>,
     service: u32,
+    /// Order of arrival in the table: the last tie-breaker, so the order is total.
+    pub(crate) id: u32,
 }
 
-/// The points of one partition, in runs as they arrived.
+impl SeriesEntry {
+    /// The order of rows between series: (entity…, metric), then the tie-breakers.
+    pub(crate) fn order(&self, other: &SeriesEntry) -> std::cmp::Ordering {
+        self.key
+            .cmp(&other.key)
+            .then_with(|| self.tie.cmp(&other.tie))
+            .then_with(|| self.id.cmp(&other.id))
+    }
+}
+
+/// The points of one partition, in runs as they arrived, plus what was spilled of it.
 #[derive(Debug)]
 struct PartitionBuf {
     service: Option<String>,
     /// Any timestamp within the partition's period, to name it.
     some_ts: i64,
+    /// Where the partition's period ends (exclusive).
+    period_end: i64,
     ts: Vec<i64>,
     values: Vec<f64>,
+    /// Runs of the in-memory buffers; `series` is the table's series id.
     runs: Vec<Run>,
-}
-
-/// `len` consecutive points of one series, from `start` in a partition's buffers.
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    series: u32,
-    start: usize,
-    len: usize,
+    spills: Vec<SpillFile>,
 }
 
 impl MetricsTable {
@@ -96,11 +124,10 @@ impl MetricsTable {
         index: Arc<InventoryIndex>,
     ) -> MetricsTable {
         let def = schema::metrics_table(component);
-        let schema = Arc::new(def.schema());
+        let schema: SchemaRef = Arc::new(def.schema());
         MetricsTable {
             component,
-            def,
-            schema,
+            shape: Arc::new(TableShape { def, schema }),
             partitioning: partitioning.to_vec(),
             period: Period::of(partitioning),
             by_service: partitioning.contains(&PartitionBy::ServiceName),
@@ -109,24 +136,52 @@ impl MetricsTable {
             lookup: HashMap::new(),
             hasher: RandomState::new(),
             services: Vec::new(),
-            partition_ids: HashMap::new(),
-            partitions: Vec::new(),
+            partitions: HashMap::new(),
+            pushed: 0,
+            buffered: 0,
+            budget: DEFAULT_BUDGET_POINTS,
+            spill_dir: std::env::temp_dir(),
+            spill_disabled: false,
+            spills: 0,
             failed: None,
         }
+    }
+
+    /// Sets how many points the table holds in memory before it spills (at least one run is
+    /// always kept, whatever the budget).
+    pub fn with_budget(mut self, points: usize) -> MetricsTable {
+        self.budget = points;
+        self
+    }
+
+    /// Sets the folder of the spill files (the system's temporary folder by default). Where that
+    /// is a RAM file system (`tmpfs`), a folder on disk, such as the output's, keeps spilled
+    /// points out of memory.
+    pub fn with_spill_dir(mut self, dir: impl Into<PathBuf>) -> MetricsTable {
+        self.spill_dir = dir.into();
+        self
     }
 
     pub fn component(&self) -> Component {
         self.component
     }
 
-    /// Points pushed so far.
+    /// Points pushed so far, including those of partitions already taken out.
     pub fn rows(&self) -> u64 {
-        self.partitions.iter().map(|p| p.ts.len() as u64).sum()
+        self.pushed
+    }
+
+    /// Spill files written so far.
+    pub fn spills(&self) -> u64 {
+        self.spills
     }
 
     /// Appends the series' points with `start_ms <= ts < end_ms` (a page keeps `[start, end)`,
     /// so a point on a boundary belongs to exactly one page). Null values (gaps) are kept as null.
     /// Returns the number of rows added.
+    ///
+    /// Points of a partition already taken out make a new partition with the same key: push a
+    /// period's points before taking it.
     pub fn push_series(&mut self, series: &Series<'_>, start_ms: i64, end_ms: i64) -> u64 {
         let n = series.timestamps_ms.len().min(series.values.len());
         let ts = &series.timestamps_ms[..n];
@@ -138,8 +193,10 @@ impl MetricsTable {
         if lo >= hi {
             return 0;
         }
+        self.make_room(hi - lo);
         let id = self.intern(series);
         let service = self.series[id as usize].service;
+        let service = if self.by_service { service } else { u32::MAX };
         let mut i = lo;
         while i < hi {
             let (period, period_end) = self.period.locate(ts[i]);
@@ -148,8 +205,19 @@ impl MetricsTable {
             } else {
                 i + ts[i..hi].partition_point(|&t| t < period_end)
             };
-            let p = self.partition(service, period, ts[i]);
-            let buf = &mut self.partitions[p];
+            let services = &self.services;
+            let buf = self
+                .partitions
+                .entry((service, period))
+                .or_insert_with(|| PartitionBuf {
+                    service: services.get(service as usize).cloned().flatten(),
+                    some_ts: ts[i],
+                    period_end,
+                    ts: Vec::new(),
+                    values: Vec::new(),
+                    runs: Vec::new(),
+                    spills: Vec::new(),
+                });
             buf.runs.push(Run {
                 series: id,
                 start: buf.ts.len(),
@@ -159,7 +227,74 @@ impl MetricsTable {
             buf.values.extend_from_slice(&values[i..j]);
             i = j;
         }
+        self.buffered += hi - lo;
+        self.pushed += (hi - lo) as u64;
         (hi - lo) as u64
+    }
+
+    /// Spills the largest partitions until `incoming` more points fit in the budget.
+    fn make_room(&mut self, incoming: usize) {
+        while !self.spill_disabled && self.buffered > 0 && self.buffered + incoming > self.budget {
+            let Some(key) = self
+                .partitions
+                .iter()
+                .max_by_key(|(_, p)| p.ts.len())
+                .map(|(k, _)| *k)
+            else {
+                return;
+            };
+            if let Err(error) = self.spill(key) {
+                // Losing the budget is better than losing the points: keep them in memory.
+                tracing::warn!(
+                    %error,
+                    dir = %self.spill_dir.display(),
+                    "Cannot write a spill file; keeping the points in memory."
+                );
+                self.spill_disabled = true;
+            }
+        }
+    }
+
+    /// Writes the in-memory runs of a partition to a spill file, in merge order, and frees them.
+    fn spill(&mut self, key: (u32, i64)) -> std::io::Result<()> {
+        let Some(part) = self.partitions.get_mut(&key) else {
+            return Ok(());
+        };
+        if part.runs.is_empty() {
+            return Ok(());
+        }
+        // The rank of each series among this partition's: the same relative order as the ranks
+        // the batch builder computes later, since both sort by `SeriesEntry::order`.
+        let mut ids: Vec<u32> = part.runs.iter().map(|r| r.series).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let series = &self.series;
+        ids.sort_unstable_by(|&a, &b| series[a as usize].order(&series[b as usize]));
+        let rank: HashMap<u32, u32> = ids
+            .iter()
+            .enumerate()
+            .map(|(r, &id)| (id, r as u32))
+            .collect();
+        let ts = &part.ts;
+        let mut runs: Vec<SpillRun> = part
+            .runs
+            .iter()
+            .map(|r| SpillRun {
+                series: r.series,
+                start: r.start,
+                len: r.len,
+            })
+            .collect();
+        runs.sort_unstable_by_key(|r| (rank.get(&r.series).copied(), ts[r.start], r.start));
+        let file = spill::write(&self.spill_dir, &runs, &part.ts, &part.values)?;
+        self.buffered -= part.ts.len();
+        // Freed rather than cleared: the budget is about resident memory.
+        part.ts = Vec::new();
+        part.values = Vec::new();
+        part.runs = Vec::new();
+        part.spills.push(file);
+        self.spills += 1;
+        Ok(())
     }
 
     /// The series' id, resolving and joining it the first time it is seen.
@@ -174,32 +309,15 @@ impl MetricsTable {
             }
         }
         let id = self.series.len() as u32;
-        let entry = self.resolve(series);
-        self.series.push(entry);
+        let entry = self.resolve(series, id);
+        self.series.push(Arc::new(entry));
         self.lookup.entry(hash).or_default().push(id);
         id
     }
 
-    fn partition(&mut self, service: u32, period: i64, ts: i64) -> usize {
-        let service = if self.by_service { service } else { u32::MAX };
-        if let Some(&p) = self.partition_ids.get(&(service, period)) {
-            return p;
-        }
-        let p = self.partitions.len();
-        self.partitions.push(PartitionBuf {
-            service: self.services.get(service as usize).cloned().flatten(),
-            some_ts: ts,
-            ts: Vec::new(),
-            values: Vec::new(),
-            runs: Vec::new(),
-        });
-        self.partition_ids.insert((service, period), p);
-        p
-    }
-
     /// The values every row of this series shares: its tags split into columns, the joined
     /// inventory, the leftover tags.
-    fn resolve(&mut self, series: &Series<'_>) -> SeriesEntry {
+    fn resolve(&mut self, series: &Series<'_>, id: u32) -> SeriesEntry {
         // Linear search: tags are few, and this runs once per distinct series.
         let tag = |k: &str| {
             series
@@ -234,8 +352,9 @@ impl MetricsTable {
             .zip(entity)
             .and_then(|(dc, e)| index.filer(dc, e));
 
-        let mut cells = Vec::with_capacity(self.def.columns.len());
-        for column in &self.def.columns {
+        let def = &self.shape.def;
+        let mut cells = Vec::with_capacity(def.columns.len());
+        for column in &def.columns {
             let cell = match column.name {
                 "ts" | "value" => Cell::Point,
                 "metric" => Cell::str(Some(series.metric)),
@@ -254,10 +373,7 @@ impl MetricsTable {
                     cell.unwrap_or_else(|| {
                         // A column without a source is a bug in this module; the tests build
                         // every table, so it cannot ship. Report it rather than guess.
-                        self.failed.get_or_insert(TransformError::NoSource {
-                            table: self.def.name,
-                            column: column.name,
-                        });
+                        self.failed.get_or_insert(column.name);
                         Cell::Str(None)
                     })
                 }
@@ -294,23 +410,79 @@ impl MetricsTable {
             key,
             tie,
             service,
+            id,
         }
     }
 
-    /// The rows, one sorted batch per partition, in partition order.
-    pub fn finish(self) -> Result<Vec<(PartitionKey, RecordBatch)>, TransformError> {
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
-        let (rank, group) = ranks(&self.series);
-        let mut out = Vec::with_capacity(self.partitions.len());
-        for part in self.partitions {
+    /// Removes and returns every partition whose period (UTC day or month) ends at or before
+    /// `until_ms`, in key order: once every page before `until_ms` is pushed, those partitions
+    /// are complete. A table not partitioned by time has no such partition; see
+    /// [`MetricsTable::take_all`].
+    pub fn take_complete(&mut self, until_ms: i64) -> Vec<(PartitionKey, PartitionRows)> {
+        self.take(|p| p.period_end <= until_ms)
+    }
+
+    /// Removes and returns every partition, in key order.
+    pub fn take_all(&mut self) -> Vec<(PartitionKey, PartitionRows)> {
+        self.take(|_| true)
+    }
+
+    fn take(&mut self, done: impl Fn(&PartitionBuf) -> bool) -> Vec<(PartitionKey, PartitionRows)> {
+        let keys: Vec<(u32, i64)> = self
+            .partitions
+            .iter()
+            .filter(|(_, p)| done(p))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            let Some(part) = self.partitions.remove(&k) else {
+                continue;
+            };
+            self.buffered -= part.ts.len();
             let key = partition::key(&self.partitioning, part.service.as_deref(), part.some_ts);
-            let batch =
-                build_partition(&self.def, &self.schema, &self.series, &rank, &group, part)?;
-            out.push((key, batch));
+            let failed = self.failed.map(|column| TransformError::NoSource {
+                table: self.shape.def.name,
+                column,
+            });
+            let rows = PartitionRows::new(
+                Arc::clone(&self.shape),
+                &self.series,
+                part.ts,
+                part.values,
+                part.runs,
+                part.spills,
+                failed,
+            );
+            out.push((key, rows));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The rows, one sorted batch per partition, in partition order.
+    pub fn finish(mut self) -> Result<Vec<(PartitionKey, RecordBatch)>, TransformError> {
+        if let Some(column) = self.failed {
+            return Err(TransformError::NoSource {
+                table: self.shape.def.name,
+                column,
+            });
+        }
+        let mut out = Vec::new();
+        for (key, rows) in self.take_all() {
+            let batches = rows
+                .into_batches(usize::MAX)
+                .collect::<Result<Vec<_>, _>>()?;
+            let batch = match <[RecordBatch; 1]>::try_from(batches) {
+                Ok([batch]) => batch,
+                Err(batches) => arrow::compute::concat_batches(&self.shape.schema, &batches)
+                    .map_err(|source| TransformError::Arrow {
+                        table: self.shape.def.name,
+                        source,
+                    })?,
+            };
+            out.push((key, batch));
+        }
         Ok(out)
     }
 }
@@ -352,130 +524,4 @@ fn filer_cell(name: &str, filer: Option<&crate::ovh::model::Filer>) -> Option<Ce
         "size_unit" => Cell::str(filer.and_then(|f| f.size.as_ref()).map(|s| s.unit.as_str())),
         _ => return None,
     })
-}
-
-/// Each series' rank in (key, tie) order, and the id of its group of equal keys.
-fn ranks(series: &[SeriesEntry]) -> (Vec<u32>, Vec<u32>) {
-    let mut order: Vec<u32> = (0..series.len() as u32).collect();
-    order.sort_by(|&a, &b| {
-        let (a, b) = (&series[a as usize], &series[b as usize]);
-        a.key.cmp(&b.key).then_with(|| a.tie.cmp(&b.tie))
-    });
-    let mut rank = vec![0; series.len()];
-    let mut group = vec![0; series.len()];
-    let mut g = 0;
-    for (r, &id) in order.iter().enumerate() {
-        if r > 0 && series[order[r - 1] as usize].key != series[id as usize].key {
-            g += 1;
-        }
-        rank[id as usize] = r as u32;
-        group[id as usize] = g;
-    }
-    (rank, group)
-}
-
-/// Sorts a partition's runs into row order and writes its batch.
-fn build_partition(
-    def: &TableDef,
-    schema: &SchemaRef,
-    series: &[SeriesEntry],
-    rank: &[u32],
-    group: &[u32],
-    mut part: PartitionBuf,
-) -> Result<RecordBatch, TransformError> {
-    let ts = &part.ts;
-    part.runs
-        .sort_unstable_by_key(|r| (rank[r.series as usize], ts[r.start], r.start));
-    let segments = order_runs(&part.runs, ts, rank, group);
-
-    let rows = ts.len();
-    let table = def.name;
-    let column_err = |column: &'static str| {
-        move |source| TransformError::Column {
-            table,
-            column,
-            source,
-        }
-    };
-    let mut builders = Vec::with_capacity(def.columns.len());
-    for c in &def.columns {
-        builders.push(ColumnBuilder::for_type(&c.data_type, rows).ok_or(
-            TransformError::Column {
-                table,
-                column: c.name,
-                source: super::ColumnError::Mismatch {
-                    expected: "a supported type",
-                },
-            },
-        )?);
-    }
-    for seg in &segments {
-        let range = seg.start..seg.start + seg.len;
-        let cells = &series[seg.series as usize].cells;
-        for ((builder, cell), column) in builders.iter_mut().zip(cells).zip(&def.columns) {
-            match (cell, column.name) {
-                (Cell::Point, "ts") => builder.extend_ts(&part.ts[range.clone()]),
-                (Cell::Point, _) => builder.extend_f64(&part.values[range.clone()]),
-                (cell, _) => builder.repeat(cell, seg.len),
-            }
-            .map_err(column_err(column.name))?;
-        }
-    }
-    // The point buffers are no longer needed: free them before the columns are assembled.
-    drop(part);
-    let mut columns = Vec::with_capacity(builders.len());
-    for (builder, column) in builders.into_iter().zip(&def.columns) {
-        columns.push(
-            builder
-                .finish(&column.data_type)
-                .map_err(column_err(column.name))?,
-        );
-    }
-    RecordBatch::try_new(Arc::clone(schema), columns)
-        .map_err(|source| TransformError::Arrow { table, source })
-}
-
-/// Turns runs sorted by (rank, first ts) into row order: runs of one (entity…, metric) group
-/// that follow each other in time are taken whole; a group whose runs overlap in time (two series
-/// of one VM and metric in two services, or a page pushed twice) is merged point by point by
-/// (ts, rank).
-fn order_runs(runs: &[Run], ts: &[i64], rank: &[u32], group: &[u32]) -> Vec<Run> {
-    let mut out = Vec::with_capacity(runs.len());
-    let mut i = 0;
-    while i < runs.len() {
-        let g = group[runs[i].series as usize];
-        let mut j = i + 1;
-        let mut in_order = true;
-        while j < runs.len() && group[runs[j].series as usize] == g {
-            let prev = runs[j - 1];
-            if ts[prev.start + prev.len - 1] > ts[runs[j].start] {
-                in_order = false;
-            }
-            j += 1;
-        }
-        if in_order {
-            out.extend_from_slice(&runs[i..j]);
-        } else {
-            let mut points: Vec<(i64, u32, usize, u32)> = runs[i..j]
-                .iter()
-                .flat_map(|r| {
-                    (r.start..r.start + r.len)
-                        .map(move |p| (ts[p], rank[r.series as usize], p, r.series))
-                })
-                .collect();
-            points.sort_unstable();
-            for (_, _, p, s) in points {
-                match out.last_mut() {
-                    Some(last) if last.series == s && last.start + last.len == p => last.len += 1,
-                    _ => out.push(Run {
-                        series: s,
-                        start: p,
-                        len: 1,
-                    }),
-                }
-            }
-        }
-        i = j;
-    }
-    out
 }

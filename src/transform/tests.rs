@@ -825,3 +825,341 @@ fn a_day_of_many_series_comes_out_whole_and_sorted() {
     assert!(vms.windows(2).all(|w| w[0] <= w[1]), "sorted by vm");
     assert_eq!(times(b, "ts")[..2], [t0, t0 + 20_000]);
 }
+
+/// Every row of `batches` concatenated into one batch.
+fn concat(batches: &[RecordBatch]) -> RecordBatch {
+    arrow::compute::concat_batches(&batches[0].schema(), batches).unwrap()
+}
+
+/// Pages of a day and a half over many VMs and metrics, pushed out of order, with a VM whose
+/// series in two datacenters overlap in time and a page delivered twice.
+fn busy_pages() -> Vec<(i64, i64, Vec<OwnedSeries>)> {
+    let t0 = ms("2026-11-24T00:00:00Z");
+    let hour = 3_600_000;
+    let mut other = vm_tags("vm-7");
+    other[0] = ("datacenter", "pcc-9-9-9-9_datacenter1");
+    let mut pages = Vec::new();
+    for page in [3i64, 0, 1, 5, 2, 4, 1] {
+        let (start, end) = (t0 + page * 6 * hour, t0 + (page + 1) * 6 * hour);
+        let mut series = Vec::new();
+        for vm in ["vm-7", "vm-1254", "vm-3", "vm-40"] {
+            for (m, metric) in ["vm.cpu.usage", "vm.mem.usage", "vm.net.rx"]
+                .iter()
+                .enumerate()
+            {
+                let points: Vec<(i64, f64)> = (0..36)
+                    .map(|i| (start + i * 600_000, (page * 100 + i + m as i64) as f64))
+                    .collect();
+                series.push(owned(metric, &vm_tags(vm), &points));
+            }
+        }
+        let shifted: Vec<(i64, f64)> = (0..36)
+            .map(|i| (start + i * 600_000 + 300_000, -(i as f64)))
+            .collect();
+        series.push(owned("vm.cpu.usage", &other, &shifted));
+        pages.push((start, end, series));
+    }
+    pages
+}
+
+fn push_pages(t: &mut MetricsTable, pages: &[(i64, i64, Vec<OwnedSeries>)]) {
+    for (start, end, series) in pages {
+        for s in series {
+            t.push_series(&borrow(s), *start, *end);
+        }
+    }
+}
+
+#[test]
+fn spilled_partitions_come_out_sorted_and_equal_to_unspilled_ones() {
+    let pages = busy_pages();
+    let expected = {
+        let mut t = table(Component::Vm, &[PartitionBy::Date]);
+        push_pages(&mut t, &pages);
+        t.finish().unwrap()
+    };
+    assert_eq!(expected.len(), 2, "a day and a half");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = table(Component::Vm, &[PartitionBy::Date])
+        .with_budget(200)
+        .with_spill_dir(dir.path());
+    push_pages(&mut t, &pages);
+    assert!(t.spills() >= 10, "{} spills", t.spills());
+    let parts = t.take_all();
+    assert_eq!(parts.len(), 2);
+    for ((key, rows), (expected_key, expected)) in parts.into_iter().zip(&expected) {
+        assert_eq!(&key, expected_key);
+        assert_eq!(rows.rows(), expected.num_rows() as u64);
+        let batches: Vec<RecordBatch> = rows.into_batches(37).collect::<Result<_, _>>().unwrap();
+        assert!(batches.iter().all(|b| b.num_rows() <= 37));
+        assert!(batches.len() > 10, "built in several batches");
+        let got = concat(&batches);
+        assert_eq!(got.columns(), expected.columns(), "{key:?}");
+        // The sort order, checked independently of the no-spill path.
+        let rows: Vec<(Option<String>, Option<String>, i64)> = strs(&got, "vm")
+            .into_iter()
+            .zip(strs(&got, "metric"))
+            .zip(times(&got, "ts"))
+            .map(|((v, m), t)| (v, m, t))
+            .collect();
+        assert!(rows.windows(2).all(|w| w[0] <= w[1]), "sorted");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no spill file is left"
+    );
+}
+
+#[test]
+fn dropping_spilled_rows_unbuilt_is_fine() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = table(Component::Vm, &[PartitionBy::Date])
+        .with_budget(100)
+        .with_spill_dir(dir.path());
+    push_pages(&mut t, &busy_pages());
+    assert!(t.spills() > 0);
+    let mut parts = t.take_all();
+    let mut batches = parts.remove(0).1.into_batches(10);
+    assert!(batches.next().unwrap().is_ok());
+    drop(batches);
+    drop(parts);
+    drop(t);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn take_complete_returns_exactly_the_finished_partitions() {
+    let day = 86_400_000;
+    let t0 = ms("2026-11-24T00:00:00Z");
+    let mut t = table(Component::Vm, &[PartitionBy::Date]);
+    let pts = |d: i64| [(t0 + d * day, 1.0), (t0 + d * day + day - 1, 2.0)];
+    for d in 0..3 {
+        t.push_series(
+            &borrow(&owned("vm.cpu.usage", &vm_tags("vm-7"), &pts(d))),
+            t0,
+            t0 + 3 * day,
+        );
+    }
+    assert!(t.take_complete(t0 + day - 1).is_empty(), "day 1 not over");
+    let done = t.take_complete(t0 + day);
+    assert_eq!(
+        done.iter().map(|d| d.0.clone()).collect::<Vec<_>>(),
+        vec![date_key("2026-11-24")]
+    );
+    assert_eq!(done[0].1.rows(), 2);
+    assert!(t.take_complete(t0 + day).is_empty(), "taken once");
+    let done = t.take_complete(t0 + 2 * day + 1);
+    assert_eq!(done[0].0, date_key("2026-11-25"));
+    assert_eq!(t.rows(), 6, "pushed, including what was taken");
+    let rest = t.take_all();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].0, date_key("2026-11-26"));
+    assert!(t.take_all().is_empty());
+
+    // Months end on the calendar, and a table without a time partition never completes.
+    let mut m = table(Component::Vm, &[PartitionBy::Month]);
+    m.push_series(
+        &borrow(&owned("vm.cpu.usage", &vm_tags("vm-7"), &pts(0))),
+        t0,
+        t0 + day,
+    );
+    assert!(m.take_complete(ms("2026-11-30T23:59:59Z")).is_empty());
+    assert_eq!(m.take_complete(ms("2026-12-01T00:00:00Z")).len(), 1);
+    let mut s = table(Component::Vm, &[PartitionBy::ServiceName]);
+    s.push_series(
+        &borrow(&owned("vm.cpu.usage", &vm_tags("vm-7"), &pts(0))),
+        t0,
+        t0 + day,
+    );
+    assert!(s.take_complete(i64::MAX - 1).is_empty());
+    assert_eq!(s.take_all().len(), 1);
+}
+
+#[test]
+fn streaming_merge_equals_the_whole_merge() {
+    let pages = busy_pages();
+    let hour = 3_600_000;
+    let t0 = ms("2026-11-24T00:00:00Z");
+    let (start, end) = (t0 + 7 * hour, t0 + 15 * hour);
+    let old = {
+        let mut t = table(Component::Vm, &[PartitionBy::Date]);
+        push_pages(&mut t, &pages);
+        t.finish().unwrap().remove(0).1
+    };
+    // A re-run over part of the day, with different values and one VM fewer.
+    let rerun = |t: &mut MetricsTable| {
+        for (_, _, series) in &pages {
+            for s in series
+                .iter()
+                .filter(|s| !s.tags.iter().any(|t| t.1 == "vm-3"))
+            {
+                let mut s = s.clone();
+                s.values.iter_mut().for_each(|v| *v += 0.5);
+                t.push_series(&borrow(&s), start, end);
+            }
+        }
+    };
+    let mut whole = table(Component::Vm, &[PartitionBy::Date]);
+    rerun(&mut whole);
+    let new = whole.finish().unwrap().remove(0).1;
+    let expected =
+        merge_outside_window("vm_metrics", std::slice::from_ref(&old), start, end, &new).unwrap();
+
+    let mut t = table(Component::Vm, &[PartitionBy::Date]).with_budget(300);
+    rerun(&mut t);
+    let rows = t.take_all().remove(0).1;
+    let old_in_two = vec![old.slice(0, 100), old.slice(100, old.num_rows() - 100)];
+    let batches: Vec<RecordBatch> =
+        merge_outside_window_rows("vm_metrics", old_in_two, start, end, rows)
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let got = concat(&batches);
+    assert_eq!(got.num_rows(), expected.num_rows());
+    assert_eq!(got.columns(), expected.columns());
+
+    // Nothing kept from the old file: the new rows as they are.
+    let mut t = table(Component::Vm, &[PartitionBy::Date]);
+    rerun(&mut t);
+    let rows = t.take_all().remove(0).1;
+    let got: Vec<RecordBatch> = merge_outside_window_rows("vm_metrics", vec![], start, end, rows)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(concat(&got).columns(), new.columns());
+
+    // A file with another schema is refused, as by the whole merge.
+    let mut t = table(Component::Vm, &[PartitionBy::Date]);
+    rerun(&mut t);
+    let rows = t.take_all().remove(0).1;
+    let mut it = merge_outside_window_rows(
+        "vm_metrics",
+        vec![old.project(&[0, 1, 2]).unwrap()],
+        start,
+        end,
+        rows,
+    );
+    assert!(matches!(
+        it.next(),
+        Some(Err(TransformError::SchemaMismatch { .. }))
+    ));
+    assert!(it.next().is_none());
+}
+
+#[test]
+fn a_streamed_write_that_fails_midway_keeps_the_previous_file() {
+    use crate::load::{Destination, FileProvenance, LoadError};
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::open(dir.path().to_str().unwrap()).unwrap();
+    let provenance = FileProvenance {
+        job: "t".into(),
+        run_id: "r1".into(),
+        window_start: "2026-11-24T00:00:00Z".into(),
+        window_end: "2026-11-25T00:00:00Z".into(),
+    };
+    let layout = layout("vm_metrics").unwrap();
+    let mut t = table(Component::Vm, &[PartitionBy::Date]);
+    push_pages(&mut t, &busy_pages());
+    let (key, rows) = t.take_all().remove(0);
+    let n = rows.rows();
+    let file = dest
+        .replace_job_partition_stream(&layout, &key, &provenance, 3, rows.into_batches(100))
+        .unwrap()
+        .unwrap();
+    assert_eq!(file.rows, n);
+    let before = std::fs::read(&file.path).unwrap();
+
+    let mut t = table(Component::Vm, &[PartitionBy::Date]);
+    push_pages(&mut t, &busy_pages());
+    let (_, rows) = t.take_all().remove(0);
+    let failing = rows.into_batches(100).enumerate().map(|(i, b)| {
+        if i == 3 {
+            Err(TransformError::UnknownTable {
+                table: "boom".into(),
+            })
+        } else {
+            b
+        }
+    });
+    let err = dest
+        .replace_job_partition_stream(&layout, &key, &provenance, 3, failing)
+        .unwrap_err();
+    assert!(matches!(err, LoadError::Rows { .. }), "{err}");
+    assert!(err.to_string().contains("part-t-0.parquet"), "{err}");
+    let folder = file.path.parent().unwrap();
+    let names: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["part-t-0.parquet"], "no temporary file left");
+    assert_eq!(
+        std::fs::read(&file.path).unwrap(),
+        before,
+        "the old file is intact"
+    );
+
+    // No rows at all: the job's file goes away rather than an empty one being written.
+    let none = std::iter::empty::<Result<RecordBatch, TransformError>>();
+    assert!(dest
+        .replace_job_partition_stream(&layout, &key, &provenance, 3, none)
+        .unwrap()
+        .is_none());
+    assert!(!file.path.exists());
+}
+
+#[test]
+fn descriptive_strings_are_written_without_statistics_and_keys_with() {
+    use crate::load::{Destination, FileProvenance};
+    use parquet::file::reader::FileReader;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::open(dir.path().to_str().unwrap()).unwrap();
+    let provenance = FileProvenance {
+        job: "t".into(),
+        run_id: "r1".into(),
+        window_start: "2026-11-24T00:00:00Z".into(),
+        window_end: "2026-11-25T00:00:00Z".into(),
+    };
+    let mut t = table(Component::Vm, &[PartitionBy::Date]);
+    push_pages(&mut t, &busy_pages());
+    let (key, rows) = t.take_all().remove(0);
+    let layout = layout("vm_metrics").unwrap();
+    let file = dest
+        .replace_job_partition_stream(&layout, &key, &provenance, 3, rows.into_batches(1000))
+        .unwrap()
+        .unwrap();
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(
+        std::fs::File::open(&file.path).unwrap(),
+    )
+    .unwrap();
+    let rg = reader.metadata().row_group(0);
+    let has_stats = |path: &str| {
+        (0..rg.num_columns())
+            .find(|&i| rg.column(i).column_path().string() == path)
+            .map(|i| {
+                rg.column(i)
+                    .statistics()
+                    .is_some_and(|s| s.min_bytes_opt().is_some())
+            })
+            .unwrap_or_else(|| panic!("no column {path}"))
+    };
+    for kept in [
+        "ts",
+        "metric",
+        "value",
+        "service_name",
+        "datacenter",
+        "vm",
+        "vm_id",
+    ] {
+        assert!(has_stats(kept), "{kept} keeps its statistics");
+    }
+    for dropped in [
+        "vm_name",
+        "host_name",
+        "power_state",
+        "tags.entries.keys",
+        "tags.entries.values",
+    ] {
+        assert!(!has_stats(dropped), "{dropped} has no statistics");
+    }
+}

@@ -1,0 +1,503 @@
+//! The rows of one finished partition of a metrics table, and the batches they become.
+//!
+//! A partition's points sit in *sources*: the in-memory buffers it had when it was taken out of
+//! the table, and the spill files written before. Each source holds runs (consecutive points of
+//! one series, ascending in time) ordered by the series' rank. The batch builder walks the
+//! partition one *group* at a time — the series that share an (entity…, metric) key, usually one
+//! — taking that group's runs from every source; runs that follow each other in time are emitted
+//! whole, and only a group whose runs overlap (two series of one VM and metric in two services, or
+//! a page pushed twice) is merged point by point. Rows therefore come out in the total order
+//! (entity…, metric, ts, series rank, arrival), the same whatever was spilled.
+//!
+//! Batches are built one at a time, at most `max_rows` each, so memory holds one batch of
+//! materialised columns, one group, and a read buffer per spill file.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, TimestampMillisecondArray};
+use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, SchemaRef};
+
+use super::columns::{Cell, ColumnBuilder, ColumnError};
+use super::metrics::SeriesEntry;
+use super::schema::TableDef;
+use super::spill::{SpillFile, SpillReader};
+use super::TransformError;
+
+/// Rows per batch handed to the Parquet writer: 64 Ki rows of `vm_metrics` materialise to about
+/// 15 MB (every string column repeated per row), small enough to keep the exporter's memory
+/// flat, large enough that per-batch costs (setting up columns, the writer's bookkeeping) vanish.
+/// The writer still cuts row groups at [`crate::load::ROW_GROUP_ROWS`].
+pub const BATCH_ROWS: usize = 1 << 16;
+
+/// A table's definition and its Arrow schema, shared by the table and the partitions it hands out.
+#[derive(Debug)]
+pub(crate) struct TableShape {
+    pub(crate) def: TableDef,
+    pub(crate) schema: SchemaRef,
+}
+
+/// `len` consecutive points of one series, from `start` in a partition's buffers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run {
+    pub(crate) series: u32,
+    pub(crate) start: usize,
+    pub(crate) len: usize,
+}
+
+/// The rows of one partition, taken out of a [`super::MetricsTable`]: owned, and ready to be
+/// turned into sorted batches on another thread.
+#[derive(Debug)]
+pub struct PartitionRows {
+    shape: Arc<TableShape>,
+    /// The partition's series by rank.
+    series: Vec<Arc<SeriesEntry>>,
+    /// Rank → group (series with equal (entity…, metric) share one).
+    group: Vec<u32>,
+    /// The table's series id → rank.
+    rank: HashMap<u32, u32>,
+    ts: Vec<i64>,
+    values: Vec<f64>,
+    /// In-memory runs; `series` is the table's series id.
+    runs: Vec<Run>,
+    spills: Vec<SpillFile>,
+    rows: u64,
+    failed: Option<TransformError>,
+}
+
+impl PartitionRows {
+    pub(crate) fn new(
+        shape: Arc<TableShape>,
+        all_series: &[Arc<SeriesEntry>],
+        ts: Vec<i64>,
+        values: Vec<f64>,
+        runs: Vec<Run>,
+        spills: Vec<SpillFile>,
+        failed: Option<TransformError>,
+    ) -> PartitionRows {
+        let mut ids: Vec<u32> = runs.iter().map(|r| r.series).collect();
+        for s in &spills {
+            ids.extend_from_slice(&s.series);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids.sort_unstable_by(|&a, &b| all_series[a as usize].order(&all_series[b as usize]));
+        let series: Vec<Arc<SeriesEntry>> = ids
+            .iter()
+            .map(|&id| Arc::clone(&all_series[id as usize]))
+            .collect();
+        let mut group = Vec::with_capacity(series.len());
+        let mut g = 0;
+        for (r, s) in series.iter().enumerate() {
+            if r > 0 && series[r - 1].key != s.key {
+                g += 1;
+            }
+            group.push(g);
+        }
+        let rank = ids
+            .iter()
+            .enumerate()
+            .map(|(r, &id)| (id, r as u32))
+            .collect();
+        let rows = ts.len() as u64 + spills.iter().map(|s| s.points).sum::<u64>();
+        PartitionRows {
+            shape,
+            series,
+            group,
+            rank,
+            ts,
+            values,
+            runs,
+            spills,
+            rows,
+            failed,
+        }
+    }
+
+    /// How many rows the partition holds.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The table's Arrow schema, which every batch has.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.shape.schema)
+    }
+
+    /// The rows sorted by (entity…, metric, ts), at most `max_rows` per batch, built lazily one
+    /// batch at a time. An error (reading a spill file back) ends the iteration.
+    pub fn into_batches(
+        self,
+        max_rows: usize,
+    ) -> impl Iterator<Item = Result<RecordBatch, TransformError>> + Send {
+        Batches::new(self, max_rows.max(1))
+    }
+}
+
+/// One source of a partition's runs.
+#[derive(Debug)]
+enum Source {
+    /// The in-memory buffers; `runs` sorted by (rank, first ts, start), `series` being the rank.
+    Memory {
+        ts: Vec<i64>,
+        values: Vec<f64>,
+        runs: Vec<Run>,
+        next: usize,
+    },
+    Spill(SpillReader),
+}
+
+/// A run of the group being ordered: `len` points from `off` in the group's buffers.
+#[derive(Debug, Clone, Copy)]
+struct GroupRun {
+    rank: u32,
+    src: u32,
+    /// Arrival position of its first point within its source.
+    pos: u64,
+    off: usize,
+    len: usize,
+}
+
+impl GroupRun {
+    /// The sort key of its `i`-th point: (ts, rank, source, arrival).
+    fn key(&self, ts: &[i64], i: usize) -> (i64, u32, u32, u64) {
+        (ts[self.off + i], self.rank, self.src, self.pos + i as u64)
+    }
+}
+
+/// A stretch of rows of one series in the group's buffers, in output order.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    rank: u32,
+    off: usize,
+    len: usize,
+}
+
+/// The iterator behind [`PartitionRows::into_batches`].
+struct Batches {
+    shape: Arc<TableShape>,
+    series: Vec<Arc<SeriesEntry>>,
+    group: Vec<u32>,
+    rank: HashMap<u32, u32>,
+    sources: Vec<Source>,
+    max_rows: usize,
+    remaining: u64,
+    /// The current group: its points, its runs, and its segments in output order.
+    g_ts: Vec<i64>,
+    g_values: Vec<f64>,
+    g_runs: Vec<GroupRun>,
+    segments: Vec<Segment>,
+    /// Next segment to emit, and how much of it was emitted already.
+    seg_next: usize,
+    seg_done: usize,
+    /// Set after an error or the last batch.
+    done: bool,
+    failed: Option<TransformError>,
+}
+
+impl Batches {
+    fn new(rows: PartitionRows, max_rows: usize) -> Batches {
+        let table = rows.shape.def.name;
+        let mut failed = rows.failed;
+        let mut sources = Vec::with_capacity(rows.spills.len() + 1);
+        // Spills first: they hold the earlier arrivals, and the source index breaks ties between
+        // equal points in arrival order.
+        for spill in rows.spills {
+            match SpillReader::open(spill) {
+                Ok(reader) => sources.push(Source::Spill(reader)),
+                Err(source) => {
+                    failed.get_or_insert(TransformError::Spill { table, source });
+                }
+            }
+        }
+        let rank = &rows.rank;
+        let mut runs: Vec<Run> = rows
+            .runs
+            .iter()
+            .map(|r| Run {
+                // Every series of the runs was ranked when the rows were made.
+                series: rank.get(&r.series).copied().unwrap_or(u32::MAX),
+                ..*r
+            })
+            .collect();
+        let ts = &rows.ts;
+        runs.sort_unstable_by_key(|r| (r.series, ts[r.start], r.start));
+        sources.push(Source::Memory {
+            ts: rows.ts,
+            values: rows.values,
+            runs,
+            next: 0,
+        });
+        Batches {
+            shape: rows.shape,
+            series: rows.series,
+            group: rows.group,
+            rank: rows.rank,
+            sources,
+            max_rows,
+            remaining: rows.rows,
+            g_ts: Vec::new(),
+            g_values: Vec::new(),
+            g_runs: Vec::new(),
+            segments: Vec::new(),
+            seg_next: 0,
+            seg_done: 0,
+            done: false,
+            failed,
+        }
+    }
+
+    fn spill_err(&self, source: std::io::Error) -> TransformError {
+        TransformError::Spill {
+            table: self.shape.def.name,
+            source,
+        }
+    }
+
+    /// The rank of a source's next run, if it has one.
+    fn peek(&self, source: &Source) -> Result<Option<u32>, TransformError> {
+        match source {
+            Source::Memory { runs, next, .. } => Ok(runs.get(*next).map(|r| r.series)),
+            Source::Spill(reader) => match reader.peek() {
+                None => Ok(None),
+                Some(h) => match self.rank.get(&h.series) {
+                    Some(&r) => Ok(Some(r)),
+                    None => Err(self.spill_err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("spill file names series {} unknown here", h.series),
+                    ))),
+                },
+            },
+        }
+    }
+
+    /// Loads the next group from every source and orders it. `false` when all are exhausted.
+    fn load_group(&mut self) -> Result<bool, TransformError> {
+        let mut next_group = None;
+        for s in &self.sources {
+            if let Some(r) = self.peek(s)? {
+                let g = self.group[r as usize];
+                next_group = Some(next_group.map_or(g, |n: u32| n.min(g)));
+            }
+        }
+        let Some(g) = next_group else {
+            return Ok(false);
+        };
+        self.g_ts.clear();
+        self.g_values.clear();
+        self.g_runs.clear();
+        for src in 0..self.sources.len() {
+            loop {
+                let Some(rank) = self.peek(&self.sources[src])? else {
+                    break;
+                };
+                if self.group[rank as usize] != g {
+                    break;
+                }
+                let off = self.g_ts.len();
+                let pos = match &mut self.sources[src] {
+                    Source::Memory {
+                        ts,
+                        values,
+                        runs,
+                        next,
+                    } => {
+                        let run = runs[*next];
+                        *next += 1;
+                        let range = run.start..run.start + run.len;
+                        self.g_ts.extend_from_slice(&ts[range.clone()]);
+                        self.g_values.extend_from_slice(&values[range]);
+                        run.start as u64
+                    }
+                    Source::Spill(reader) => {
+                        let pos = reader.peek().map_or(0, |h| h.pos);
+                        reader
+                            .read_run(&mut self.g_ts, &mut self.g_values)
+                            .map_err(|source| TransformError::Spill {
+                                table: self.shape.def.name,
+                                source,
+                            })?;
+                        pos
+                    }
+                };
+                self.g_runs.push(GroupRun {
+                    rank,
+                    src: src as u32,
+                    pos,
+                    off,
+                    len: self.g_ts.len() - off,
+                });
+            }
+        }
+        self.order_group();
+        self.seg_next = 0;
+        self.seg_done = 0;
+        Ok(true)
+    }
+
+    /// Puts the group's runs in output order: whole when they follow each other, else merged
+    /// point by point.
+    fn order_group(&mut self) {
+        let ts = &self.g_ts;
+        let runs = &mut self.g_runs;
+        self.segments.clear();
+        runs.retain(|r| r.len > 0);
+        runs.sort_unstable_by_key(|r| r.key(ts, 0));
+        let in_order = runs
+            .windows(2)
+            .all(|w| w[0].key(ts, w[0].len - 1) < w[1].key(ts, 0));
+        if in_order {
+            self.segments.extend(runs.iter().map(|r| Segment {
+                rank: r.rank,
+                off: r.off,
+                len: r.len,
+            }));
+            return;
+        }
+        let mut points: Vec<((i64, u32, u32, u64), usize)> = runs
+            .iter()
+            .flat_map(|r| (0..r.len).map(move |i| (r.key(ts, i), r.off + i)))
+            .collect();
+        points.sort_unstable();
+        let ts: Vec<i64> = points.iter().map(|&(_, p)| self.g_ts[p]).collect();
+        let values: Vec<f64> = points.iter().map(|&(_, p)| self.g_values[p]).collect();
+        for (i, &((_, rank, _, _), _)) in points.iter().enumerate() {
+            match self.segments.last_mut() {
+                Some(last) if last.rank == rank => last.len += 1,
+                _ => self.segments.push(Segment {
+                    rank,
+                    off: i,
+                    len: 1,
+                }),
+            }
+        }
+        self.g_ts = ts;
+        self.g_values = values;
+    }
+
+    /// Builds the next batch, or `None` when every row was emitted.
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, TransformError> {
+        let cap = (self.remaining.min(self.max_rows as u64)) as usize;
+        let mut ts: Vec<i64> = Vec::with_capacity(cap);
+        let mut values: Vec<f64> = Vec::with_capacity(cap);
+        // (rank, rows) in output order.
+        let mut segs: Vec<(u32, usize)> = Vec::new();
+        while ts.len() < self.max_rows {
+            let Some(seg) = self.segments.get(self.seg_next).copied() else {
+                if !self.load_group()? {
+                    break;
+                }
+                continue;
+            };
+            let take = (seg.len - self.seg_done).min(self.max_rows - ts.len());
+            let range = seg.off + self.seg_done..seg.off + self.seg_done + take;
+            ts.extend_from_slice(&self.g_ts[range.clone()]);
+            values.extend_from_slice(&self.g_values[range]);
+            match segs.last_mut() {
+                Some((rank, n)) if *rank == seg.rank => *n += take,
+                _ => segs.push((seg.rank, take)),
+            }
+            self.seg_done += take;
+            if self.seg_done == seg.len {
+                self.seg_next += 1;
+                self.seg_done = 0;
+            }
+        }
+        if ts.is_empty() {
+            return Ok(None);
+        }
+        self.remaining = self.remaining.saturating_sub(ts.len() as u64);
+        build_batch(&self.shape, &self.series, &segs, ts, values).map(Some)
+    }
+}
+
+impl Iterator for Batches {
+    type Item = Result<RecordBatch, TransformError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if let Some(e) = self.failed.take() {
+            self.done = true;
+            return Some(Err(e));
+        }
+        match self.next_batch() {
+            Ok(Some(batch)) => Some(Ok(batch)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// One batch: `ts` and `values` per row, every other column repeated per segment of a series.
+fn build_batch(
+    shape: &TableShape,
+    series: &[Arc<SeriesEntry>],
+    segs: &[(u32, usize)],
+    ts: Vec<i64>,
+    values: Vec<f64>,
+) -> Result<RecordBatch, TransformError> {
+    let def = &shape.def;
+    let table = def.name;
+    let rows = ts.len();
+    let column_err = |column: &'static str| {
+        move |source| TransformError::Column {
+            table,
+            column,
+            source,
+        }
+    };
+    let mut ts = Some(ts);
+    let mut values = Some(values);
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(def.columns.len());
+    for (c, column) in def.columns.iter().enumerate() {
+        let array: ArrayRef = match (column.name, &column.data_type) {
+            ("ts", DataType::Timestamp(_, tz)) => Arc::new(
+                TimestampMillisecondArray::new(
+                    ScalarBuffer::from(ts.take().unwrap_or_default()),
+                    None,
+                )
+                .with_timezone_opt(tz.clone()),
+            ),
+            ("value", DataType::Float64) => {
+                let values = values.take().unwrap_or_default();
+                // NaN is "no value" everywhere in this exporter.
+                let valid = BooleanBuffer::collect_bool(values.len(), |i| !values[i].is_nan());
+                let nulls = Some(NullBuffer::new(valid)).filter(|n| n.null_count() > 0);
+                Arc::new(Float64Array::new(ScalarBuffer::from(values), nulls))
+            }
+            (name, data_type) => {
+                let mut builder =
+                    ColumnBuilder::for_type(data_type, rows).ok_or(TransformError::Column {
+                        table,
+                        column: name,
+                        source: ColumnError::Mismatch {
+                            expected: "a supported type",
+                        },
+                    })?;
+                for &(rank, n) in segs {
+                    let cell = &series[rank as usize].cells[c];
+                    if matches!(cell, Cell::Point) {
+                        return Err(TransformError::NoSource {
+                            table,
+                            column: name,
+                        });
+                    }
+                    builder.repeat(cell, n).map_err(column_err(name))?;
+                }
+                builder.finish(data_type).map_err(column_err(name))?
+            }
+        };
+        columns.push(array);
+    }
+    RecordBatch::try_new(Arc::clone(&shape.schema), columns)
+        .map_err(|source| TransformError::Arrow { table, source })
+}

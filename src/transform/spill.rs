@@ -1,0 +1,199 @@
+//! Spill files: when a metrics table holds more points than its memory budget, the runs of its
+//! largest partition are written out, sorted, to an anonymous temporary file and read back run
+//! by run when the partition's batches are built.
+//!
+//! The files are unnamed (`O_TMPFILE` on Linux, created and unlinked at once elsewhere, through
+//! `tempfile::tempfile_in`): they never show up in a folder listing, and the operating system
+//! frees them when the handle is closed — when the partition's rows are done, dropped, fail, or
+//! the process is killed. Nothing can be left behind.
+//!
+//! Format, little endian, one record per run: series id `u32`, arrival position `u64`, length
+//! `u64`, then `length` timestamps (`i64`) and `length` values (`f64`). Plain columns rather than
+//! Arrow IPC: a run is read straight into the merge's buffers, with no schema or framing to parse.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// Buffer size for writing and reading spill files: large sequential I/O, a fixed 1 MiB each.
+const IO_BUFFER: usize = 1 << 20;
+
+/// Bytes of a run's header: series id, arrival position, length.
+const HEADER: usize = 4 + 8 + 8;
+
+/// A run about to be spilled: `len` points of `series` from `start` in the partition's buffers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpillRun {
+    pub(crate) series: u32,
+    pub(crate) start: usize,
+    pub(crate) len: usize,
+}
+
+/// A sealed spill file: its runs, in the order they were given.
+#[derive(Debug)]
+pub(crate) struct SpillFile {
+    file: File,
+    /// The distinct series ids it holds, sorted.
+    pub(crate) series: Vec<u32>,
+    pub(crate) points: u64,
+}
+
+/// Writes `runs` (already in merge order) of the buffers `ts`/`values` to a new anonymous file in
+/// `dir`.
+pub(crate) fn write(
+    dir: &Path,
+    runs: &[SpillRun],
+    ts: &[i64],
+    values: &[f64],
+) -> io::Result<SpillFile> {
+    let file = tempfile::tempfile_in(dir)?;
+    let mut w = BufWriter::with_capacity(IO_BUFFER, file);
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut series = Vec::new();
+    let mut points = 0u64;
+    for run in runs {
+        let range = run.start..run.start + run.len;
+        bytes.clear();
+        bytes.reserve(HEADER + run.len * 16);
+        bytes.extend_from_slice(&run.series.to_le_bytes());
+        bytes.extend_from_slice(&(run.start as u64).to_le_bytes());
+        bytes.extend_from_slice(&(run.len as u64).to_le_bytes());
+        for t in &ts[range.clone()] {
+            bytes.extend_from_slice(&t.to_le_bytes());
+        }
+        for v in &values[range] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        w.write_all(&bytes)?;
+        series.push(run.series);
+        points += run.len as u64;
+    }
+    let mut file = w.into_inner().map_err(|e| e.into_error())?;
+    file.seek(SeekFrom::Start(0))?;
+    series.sort_unstable();
+    series.dedup();
+    Ok(SpillFile {
+        file,
+        series,
+        points,
+    })
+}
+
+/// The header of the next run in a spill file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Header {
+    pub(crate) series: u32,
+    pub(crate) pos: u64,
+    pub(crate) len: usize,
+}
+
+/// Reads a spill file back run by run.
+#[derive(Debug)]
+pub(crate) struct SpillReader {
+    reader: BufReader<File>,
+    next: Option<Header>,
+    bytes: Vec<u8>,
+}
+
+impl SpillReader {
+    pub(crate) fn open(spill: SpillFile) -> io::Result<SpillReader> {
+        let mut r = SpillReader {
+            reader: BufReader::with_capacity(IO_BUFFER, spill.file),
+            next: None,
+            bytes: Vec::new(),
+        };
+        r.next = r.read_header()?;
+        Ok(r)
+    }
+
+    /// The next run's header, or `None` at the end of the file.
+    pub(crate) fn peek(&self) -> Option<Header> {
+        self.next
+    }
+
+    /// Appends the next run's points to `ts` and `values` and moves on to the run after it.
+    pub(crate) fn read_run(&mut self, ts: &mut Vec<i64>, values: &mut Vec<f64>) -> io::Result<()> {
+        let Some(header) = self.next else {
+            return Ok(());
+        };
+        self.bytes.resize(header.len * 8, 0);
+        self.reader.read_exact(&mut self.bytes)?;
+        ts.extend(
+            self.bytes
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default())),
+        );
+        self.reader.read_exact(&mut self.bytes)?;
+        values.extend(
+            self.bytes
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default())),
+        );
+        self.next = self.read_header()?;
+        Ok(())
+    }
+
+    fn read_header(&mut self) -> io::Result<Option<Header>> {
+        let mut h = [0u8; HEADER];
+        // End of file exactly at a record boundary is the normal end; anywhere else it is an
+        // error (`read_exact` reports it).
+        let n = self.reader.read(&mut h[..1])?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.reader.read_exact(&mut h[1..])?;
+        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let u64_at = |i: usize| (u64::from(u32_at(i + 4)) << 32) | u64::from(u32_at(i));
+        let len = usize::try_from(u64_at(12))
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "spill run too long"))?;
+        Ok(Some(Header {
+            series: u32_at(0),
+            pos: u64_at(4),
+            len,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_come_back_as_written_and_leave_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ts = [1, 2, 3, 10, 11];
+        let values = [0.5, f64::NAN, 1.5, -2.0, 3.0];
+        let runs = [
+            SpillRun {
+                series: 7,
+                start: 3,
+                len: 2,
+            },
+            SpillRun {
+                series: 2,
+                start: 0,
+                len: 3,
+            },
+        ];
+        let spill = write(dir.path(), &runs, &ts, &values).unwrap();
+        assert_eq!(spill.series, vec![2, 7]);
+        assert_eq!(spill.points, 5);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the file is anonymous"
+        );
+        let mut r = SpillReader::open(spill).unwrap();
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        let h = r.peek().unwrap();
+        assert_eq!((h.series, h.pos, h.len), (7, 3, 2));
+        r.read_run(&mut t, &mut v).unwrap();
+        let h = r.peek().unwrap();
+        assert_eq!((h.series, h.pos, h.len), (2, 0, 3));
+        r.read_run(&mut t, &mut v).unwrap();
+        assert!(r.peek().is_none());
+        assert_eq!(t, vec![10, 11, 1, 2, 3]);
+        assert_eq!(v[0], -2.0);
+        assert!(v[3].is_nan());
+    }
+}
