@@ -2,6 +2,7 @@
 //! are in flight, retries what is worth retrying, and splits a page the endpoint finds too large.
 //! Hands back the series of each page as it completes; never builds Arrow arrays.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,11 @@ use backon::{ExponentialBuilder, Retryable};
 use futures_util::stream::{self, Stream, StreamExt};
 
 use crate::plan::Plan;
-use crate::tsdb::{self, OwnedSeries, QueryRequest, Series, SeriesSink, SubQuery, TsdbError};
+use crate::tsdb::{self, OwnedSeries, QueryRequest, Series, SubQuery, TsdbError};
+
+mod spool;
+
+pub use spool::Spool;
 
 #[cfg(test)]
 mod tests;
@@ -80,7 +85,8 @@ impl std::ops::AddAssign for PageStats {
 pub struct Fetched {
     /// Index into `plan.pages`.
     pub page: usize,
-    pub series: Vec<OwnedSeries>,
+    /// One spool per request the page took (more than one when it was split).
+    pub spools: Vec<Spool>,
     pub stats: PageStats,
 }
 
@@ -100,21 +106,25 @@ pub fn pages(
     clients: Arc<Vec<tsdb::Client>>,
     concurrency: usize,
     policy: RetryPolicy,
+    spool_dir: PathBuf,
 ) -> impl Stream<Item = Result<Fetched, PageFailure>> {
     stream::iter(0..plan.pages.len())
         .map(move |index| {
             let plan = Arc::clone(&plan);
             let clients = Arc::clone(&clients);
+            let spool_dir = spool_dir.clone();
             let task = tokio::spawn(async move {
                 let page = plan.pages[index];
                 let client = &clients[plan.groups[page.group].service];
                 let request = plan.request(&page);
                 let mut stats = PageStats::default();
                 let shard_tag = plan.groups[page.group].component.entity_tag();
-                match fetch(client, request, shard_tag, policy, &mut stats).await {
-                    Ok(series) => Ok(Fetched {
+                match fetch_spooled(client, request, shard_tag, policy, &mut stats, &spool_dir)
+                    .await
+                {
+                    Ok(spools) => Ok(Fetched {
                         page: index,
-                        series,
+                        spools,
                         stats,
                     }),
                     Err(error) => Err(PageFailure {
@@ -204,6 +214,33 @@ pub async fn fetch(
     policy: RetryPolicy,
     stats: &mut PageStats,
 ) -> Result<Vec<OwnedSeries>, TsdbError> {
+    let spools = fetch_spooled(
+        client,
+        request,
+        shard_tag,
+        policy,
+        stats,
+        &std::env::temp_dir(),
+    )
+    .await?;
+    let mut series = Vec::new();
+    for spool in spools {
+        spool
+            .replay(&mut |s: Series<'_>| series.push(s.to_owned_series()))
+            .map_err(|source| TsdbError::Spool { source })?;
+    }
+    Ok(series)
+}
+
+/// [`fetch`], with each request's series kept in a [`Spool`] (overflowing into `spool_dir`).
+pub async fn fetch_spooled(
+    client: &tsdb::Client,
+    request: QueryRequest,
+    shard_tag: &str,
+    policy: RetryPolicy,
+    stats: &mut PageStats,
+    spool_dir: &Path,
+) -> Result<Vec<Spool>, TsdbError> {
     let mut series = Vec::new();
     // A stack keeps the pieces of a split in time order.
     let mut todo = vec![Work {
@@ -224,15 +261,17 @@ pub async fn fetch(
             end_ms: work.end,
             queries,
         };
-        let error = match fetch_with_retries(client, &request, policy, page_retryable, stats).await
-        {
-            Ok(mut got) => {
-                series.append(&mut got);
-                continue;
-            }
-            Err(error @ TsdbError::TooLarge { .. }) => error,
-            Err(error) => return Err(error),
-        };
+        let error =
+            match fetch_with_retries(client, &request, policy, page_retryable, stats, spool_dir)
+                .await
+            {
+                Ok(spool) => {
+                    series.push(spool);
+                    continue;
+                }
+                Err(error @ TsdbError::TooLarge { .. }) => error,
+                Err(error) => return Err(error),
+            };
         let Work {
             queries,
             start,
@@ -339,6 +378,7 @@ pub async fn probe(
             policy,
             TsdbError::is_transient,
             &mut stats,
+            &std::env::temp_dir(),
         )
         .await
         {
@@ -363,30 +403,23 @@ fn page_retryable(error: &TsdbError) -> bool {
     error.is_transient() || matches!(error, TsdbError::Parse { .. })
 }
 
-/// Collects a response's series.
-struct Collect(Vec<OwnedSeries>);
-
-impl SeriesSink for Collect {
-    fn series(&mut self, series: Series<'_>) {
-        self.0.push(series.to_owned_series());
-    }
-}
-
 async fn fetch_with_retries(
     client: &tsdb::Client,
     request: &QueryRequest,
     policy: RetryPolicy,
     retryable: fn(&TsdbError) -> bool,
     stats: &mut PageStats,
-) -> Result<Vec<OwnedSeries>, TsdbError> {
+    spool_dir: &Path,
+) -> Result<Spool, TsdbError> {
     let mut requests = 0u64;
     let mut retries = 0u64;
     let result = (|| {
         requests += 1;
         async {
-            let mut sink = Collect(Vec::new());
+            // A fresh spool per attempt: what a failed attempt delivered is dropped with it.
+            let mut sink = Spool::new(spool_dir.to_path_buf());
             let parsed = client.query(request, &mut sink).await?;
-            Ok::<_, TsdbError>((sink.0, parsed))
+            Ok::<_, TsdbError>((sink, parsed))
         }
     })
     .retry(policy.backoff())

@@ -656,18 +656,8 @@ mod tests {
 
     #[test]
     fn sorting_columns_use_parquet_leaf_indexes() {
-        use arrow::datatypes::{Field, Fields};
-        let map = DataType::Map(
-            Arc::new(Field::new(
-                "entries",
-                DataType::Struct(Fields::from(vec![
-                    Field::new("keys", DataType::Utf8, false),
-                    Field::new("values", DataType::Utf8, true),
-                ])),
-                false,
-            )),
-            false,
-        );
+        use arrow::datatypes::Field;
+        let map = crate::transform::schema::tags_type();
         let schema = Schema::new(vec![
             Field::new("a", DataType::Int64, false),
             Field::new("tags", map, false),

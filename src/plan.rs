@@ -16,10 +16,10 @@ use crate::tsdb::{QueryRequest, SubQuery};
 /// Raw vScope series have one point a minute; the page length is chosen on that assumption.
 pub const RAW_RESOLUTION_SECS: i64 = 60;
 
-/// Points one request may bring back at most. OVH refuses a sub-query over 20 M points; a
-/// smaller request keeps a retry cheap, spreads the work over the concurrent requests and bounds
-/// what a page holds in flight.
-pub const REQUEST_POINT_BUDGET: u64 = 2_000_000;
+/// Points one request may bring back at most, all its sub-queries together: OVH's cap for one
+/// sub-query (20 M), so that no request costs more than one cap's worth to retry. What a page
+/// holds in flight is bounded apart from this, by spooling to disk.
+pub const REQUEST_POINT_BUDGET: u64 = 20_000_000;
 
 /// Automatic page lengths, longest first. Each divides a day or is a whole number of days, so
 /// pages line up with the `date=` partitions.
@@ -126,61 +126,11 @@ fn points_per_series(span_ms: i64) -> u64 {
 /// Builds the plan of a job over a resolved window.
 pub fn build(job: &Job, window: Window, services: &[ServiceScope]) -> Plan {
     let catalog = Catalog::builtin();
-    let mut groups = Vec::new();
-    let mut page_secs = job.window.page.map(|d| d.as_secs() as i64);
-    // Automatic page length: the longest rung on which the largest single metric of any export
-    // still fits the budget; metrics are then packed into requests up to the budget.
-    if page_secs.is_none() {
-        let catalog = &catalog;
-        let widest = services
-            .iter()
-            .flat_map(|s| {
-                job.exports.iter().flat_map(move |e| {
-                    e.metrics
-                        .iter()
-                        .map(move |m| s.series_per_metric(e.component, m, &catalog))
-                })
-            })
-            .max()
-            .unwrap_or(1);
-        page_secs = Some(auto_page_secs(widest, window));
-    }
-    let page_secs = page_secs.unwrap_or(86_400).max(1);
-    let page_points = points_per_series(page_secs * 1000);
-
-    for (service_index, service) in services.iter().enumerate() {
-        for export in &job.exports {
-            let mut current: Vec<SubQuery> = Vec::new();
-            let mut current_series = 0u64;
-            let mut current_points = 0u64;
-            for metric in &export.metrics {
-                let series = service.series_per_metric(export.component, metric, &catalog);
-                let points = series * page_points;
-                if !current.is_empty() && current_points + points > REQUEST_POINT_BUDGET {
-                    groups.push(QueryGroup {
-                        service: service_index,
-                        component: export.component,
-                        queries: std::mem::take(&mut current),
-                        series: current_series,
-                    });
-                    current_series = 0;
-                    current_points = 0;
-                }
-                current.push(sub_query(export, metric, service, &catalog));
-                current_series += series;
-                current_points += points;
-            }
-            if !current.is_empty() {
-                groups.push(QueryGroup {
-                    service: service_index,
-                    component: export.component,
-                    queries: current,
-                    series: current_series,
-                });
-            }
-        }
-    }
-
+    let page_secs = match job.window.page {
+        Some(page) => (page.as_secs() as i64).max(1),
+        None => auto_page_secs(job, window, services, &catalog),
+    };
+    let groups = groups(job, services, page_secs, &catalog);
     let mut pages = Vec::new();
     for (start_ms, end_ms) in page_ranges(window, page_secs) {
         for group in 0..groups.len() {
@@ -200,16 +150,78 @@ pub fn build(job: &Job, window: Window, services: &[ServiceScope]) -> Plan {
     }
 }
 
-/// The longest ladder rung (not longer than the window) whose pages keep one metric of
-/// `series` series under the budget.
-fn auto_page_secs(series: u64, window: Window) -> i64 {
+/// The query groups for pages of `page_secs`: per service and export, metrics packed in
+/// catalog order into requests of at most [`REQUEST_POINT_BUDGET`] points.
+fn groups(
+    job: &Job,
+    services: &[ServiceScope],
+    page_secs: i64,
+    catalog: &Catalog,
+) -> Vec<QueryGroup> {
+    let page_points = points_per_series(page_secs * 1000);
+    let mut groups = Vec::new();
+    for (service_index, service) in services.iter().enumerate() {
+        for export in &job.exports {
+            let mut current: Vec<SubQuery> = Vec::new();
+            let (mut current_series, mut current_points) = (0u64, 0u64);
+            for metric in &export.metrics {
+                let series = service.series_per_metric(export.component, metric, catalog);
+                let points = series * page_points;
+                if !current.is_empty() && current_points + points > REQUEST_POINT_BUDGET {
+                    groups.push(QueryGroup {
+                        service: service_index,
+                        component: export.component,
+                        queries: std::mem::take(&mut current),
+                        series: current_series,
+                    });
+                    (current_series, current_points) = (0, 0);
+                }
+                current.push(sub_query(export, metric, service, catalog));
+                current_series += series;
+                current_points += points;
+            }
+            if !current.is_empty() {
+                groups.push(QueryGroup {
+                    service: service_index,
+                    component: export.component,
+                    queries: current,
+                    series: current_series,
+                });
+            }
+        }
+    }
+    groups
+}
+
+/// The automatic page length: of the ladder's rungs not longer than the window (and on which
+/// every single metric fits a request), the one that needs the fewest requests; on a tie the
+/// shorter, whose partitions complete sooner.
+fn auto_page_secs(job: &Job, window: Window, services: &[ServiceScope], catalog: &Catalog) -> i64 {
     let window_secs = (window.end - window.start).num_seconds().max(1);
+    let shortest = PAGE_LADDER_SECS[PAGE_LADDER_SECS.len() - 1];
+    let widest = services
+        .iter()
+        .flat_map(|s| {
+            job.exports.iter().flat_map(move |e| {
+                e.metrics
+                    .iter()
+                    .map(move |m| s.series_per_metric(e.component, m, catalog))
+            })
+        })
+        .max()
+        .unwrap_or(1);
     PAGE_LADDER_SECS
         .iter()
         .copied()
-        .filter(|&secs| secs <= window_secs.max(PAGE_LADDER_SECS[PAGE_LADDER_SECS.len() - 1]))
-        .find(|&secs| series * points_per_series(secs * 1000) <= REQUEST_POINT_BUDGET)
-        .unwrap_or(PAGE_LADDER_SECS[PAGE_LADDER_SECS.len() - 1])
+        .filter(|&secs| secs <= window_secs.max(shortest))
+        .filter(|&secs| widest * points_per_series(secs * 1000) <= REQUEST_POINT_BUDGET)
+        .map(|secs| {
+            let requests =
+                page_ranges(window, secs).len() * groups(job, services, secs, catalog).len();
+            (requests, secs)
+        })
+        .min()
+        .map_or(shortest, |(_, secs)| secs)
 }
 
 /// `[start, end)` ranges covering the window, cut on multiples of the page length since the
@@ -339,15 +351,51 @@ mod tests {
         assert_eq!((request.start_ms, request.end_ms), (0, 3_599_999));
     }
 
+    fn job(vm_metrics: usize) -> Job {
+        let text = format!(
+            "name = \"p\"\n[source]\nendpoint = \"simulator\"\n[window]\nstart = \"2026-10-01\"\nend = \"2026-10-02\"\n\
+             [[export]]\ntable = \"vm_metrics\"\nmetrics = {:?}\n[output]\npath = \"out\"\n",
+            Catalog::builtin().for_component(Component::Vm).take(vm_metrics).map(|m| m.name.clone()).collect::<Vec<_>>()
+        );
+        crate::job::parse(std::path::Path::new("p.toml"), &text).unwrap()
+    }
+
+    fn scope(vms: u64) -> Vec<ServiceScope> {
+        vec![ServiceScope {
+            service_name: "pcc-1".into(),
+            datacenter_tags: vec![],
+            vms,
+            hosts: 1,
+            filers: 1,
+        }]
+    }
+
     #[test]
-    fn the_automatic_page_keeps_the_widest_metric_under_the_budget() {
-        let day = window("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z");
-        // 300 series × 1440 points a day = 432,000: a whole day fits.
-        assert_eq!(auto_page_secs(300, day), 86_400);
-        // 20,000 series: 2 M / 20,000 = 100 points → the longest rung under 100 minutes is 1 h.
-        assert_eq!(auto_page_secs(20_000, day), 3_600);
+    fn the_automatic_page_needs_the_fewest_requests_the_budget_allows() {
+        let day = window("2026-10-01T00:00:00Z", "2026-10-02T00:00:00Z");
+        let month = window("2026-10-01T00:00:00Z", "2026-10-31T00:00:00Z");
+        // 1,000 VMs × 13 metrics × 1,440 points = 18.7 M: one request carries the whole day.
+        let plan = build(&job(13), day, &scope(1000));
+        assert_eq!(
+            (
+                plan.page_secs,
+                plan.pages.len(),
+                plan.groups[0].queries.len()
+            ),
+            (86_400, 1, 13)
+        );
+        // Thirty days: a day per request (561.6 M points need at least 29 requests of 20 M).
+        let plan = build(&job(13), month, &scope(1000));
+        assert_eq!((plan.page_secs, plan.pages.len()), (86_400, 30));
+        // 20,000 VMs: one metric of a day is 28.8 M points, over the budget. Half days would
+        // take a request per metric (4 requests); 8 h pages carry both metrics (3 requests).
+        let plan = build(&job(2), day, &scope(20_000));
+        assert_eq!(
+            (plan.page_secs, plan.groups.len(), plan.pages.len()),
+            (28_800, 1, 3)
+        );
         // A short window is never paged longer than itself.
-        let hour = window("2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z");
-        assert_eq!(auto_page_secs(10, hour), 3_600);
+        let hour = window("2026-10-01T00:00:00Z", "2026-10-01T01:00:00Z");
+        assert_eq!(build(&job(13), hour, &scope(10)).page_secs, 3_600);
     }
 }

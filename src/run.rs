@@ -291,6 +291,7 @@ pub async fn run(
         Arc::new(connected.clients),
         concurrency,
         job.source.retry,
+        destination.root().to_path_buf(),
     ));
     let provenance = FileProvenance {
         job: job.name.clone(),
@@ -313,8 +314,13 @@ pub async fn run(
                 observer.page_done(fetched.stats.points);
                 stats += fetched.stats;
                 if let Some(table) = tables.get_mut(&component) {
-                    for series in &fetched.series {
-                        table.push_series(&series.as_series(), page.start_ms, page.end_ms);
+                    let mut sink = |series: tsdb::Series<'_>| {
+                        table.push_series(&series, page.start_ms, page.end_ms);
+                    };
+                    for spool in fetched.spools {
+                        spool
+                            .replay(&mut sink)
+                            .context("cannot read back a page's series")?;
                     }
                 }
             }

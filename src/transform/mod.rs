@@ -150,19 +150,11 @@ pub fn merge_outside_window(
     end_ms: i64,
     new: &RecordBatch,
 ) -> Result<RecordBatch, TransformError> {
-    let unknown = || TransformError::UnknownTable {
-        table: table.to_string(),
-    };
-    let def = schema::table(table).ok_or_else(unknown)?;
-    let schema = Arc::new(def.schema());
+    let (def, schema) = merge_inputs(table, old, new.schema().as_ref())?;
     let arrow_err = |source| TransformError::Arrow {
         table: def.name,
         source,
     };
-    check_schema(table, &schema, new.schema().as_ref(), "new rows")?;
-    for batch in old {
-        check_schema(table, &schema, batch.schema().as_ref(), "existing file")?;
-    }
     let new =
         RecordBatch::try_new(Arc::clone(&schema), new.columns().to_vec()).map_err(arrow_err)?;
     let Ok(ts_index) = schema.index_of("ts") else {
@@ -192,6 +184,24 @@ pub fn merge_outside_window(
     parts.push(new);
     let all = concat_batches(&schema, &parts).map_err(arrow_err)?;
     sort_batch(def.name, &all)
+}
+
+/// The table's definition and schema, after checking that the old file's and the new rows'
+/// schemas are that schema.
+fn merge_inputs(
+    table: &str,
+    old: &[RecordBatch],
+    new: &arrow::datatypes::Schema,
+) -> Result<(schema::TableDef, arrow::datatypes::SchemaRef), TransformError> {
+    let def = schema::table(table).ok_or_else(|| TransformError::UnknownTable {
+        table: table.to_string(),
+    })?;
+    let schema = Arc::new(def.schema());
+    check_schema(table, &schema, new, "new rows")?;
+    for batch in old {
+        check_schema(table, &schema, batch.schema().as_ref(), "existing file")?;
+    }
+    Ok((def, schema))
 }
 
 /// The streaming form of [`merge_outside_window`]: the rows of `old` (the job's previous file in
@@ -240,19 +250,11 @@ impl MergeRows {
         end_ms: i64,
         new: &PartitionRows,
     ) -> Result<Option<MergeRows>, TransformError> {
-        let unknown = || TransformError::UnknownTable {
-            table: table.to_string(),
-        };
-        let def = schema::table(table).ok_or_else(unknown)?;
-        let schema = Arc::new(def.schema());
+        let (def, schema) = merge_inputs(table, old, new.schema().as_ref())?;
         let arrow_err = |source| TransformError::Arrow {
             table: def.name,
             source,
         };
-        check_schema(table, &schema, new.schema().as_ref(), "new rows")?;
-        for batch in old {
-            check_schema(table, &schema, batch.schema().as_ref(), "existing file")?;
-        }
         let Some(kept) = kept_outside(def.name, &schema, old, start_ms, end_ms)? else {
             return Ok(None);
         };

@@ -15,8 +15,9 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-/// Buffer size for writing and reading spill files: large sequential I/O, a fixed 1 MiB each.
-const IO_BUFFER: usize = 1 << 20;
+/// Buffer of each spill file's reader and writer: a partition merges one reader per spill, so
+/// this is paid once per spill at the end of a partition.
+const IO_BUFFER: usize = 1 << 18;
 
 /// Bytes of a run's header: series id, arrival position, length.
 const HEADER: usize = 4 + 8 + 8;
