@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::stream::{self, Stream, StreamExt};
+use tokio::sync::Semaphore;
 
 use crate::plan::Plan;
 use crate::tsdb::{self, OwnedSeries, QueryRequest, Series, SubQuery, TsdbError};
@@ -18,6 +19,10 @@ pub use spool::Spool;
 
 #[cfg(test)]
 mod tests;
+
+/// Points that pages in flight may bring back together (estimated from the plan): one
+/// request's budget. Past it, parsing more pages at once only adds memory on two cores.
+const IN_FLIGHT_POINTS: u64 = crate::plan::REQUEST_POINT_BUDGET;
 
 /// Pages in flight at once by default. The endpoint serves each request from its own storage
 /// scan, so a few parallel requests hide network latency, while more would only queue there.
@@ -108,13 +113,19 @@ pub fn pages(
     policy: RetryPolicy,
     spool_dir: PathBuf,
 ) -> impl Stream<Item = Result<Fetched, PageFailure>> {
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT_POINTS as usize));
     stream::iter(0..plan.pages.len())
         .map(move |index| {
             let plan = Arc::clone(&plan);
             let clients = Arc::clone(&clients);
             let spool_dir = spool_dir.clone();
+            let in_flight = Arc::clone(&in_flight);
             let task = tokio::spawn(async move {
                 let page = plan.pages[index];
+                // A page takes its share of the points in flight (one page always fits), so
+                // large pages go one or two at a time and small ones `concurrency` at a time.
+                let share = plan.page_points(&page).clamp(1, IN_FLIGHT_POINTS) as u32;
+                let _permit = in_flight.acquire_many_owned(share).await;
                 let client = &clients[plan.groups[page.group].service];
                 let request = plan.request(&page);
                 let mut stats = PageStats::default();

@@ -109,6 +109,11 @@ impl Plan {
         }
     }
 
+    /// Upper bound of the points one page fetches (raw resolution, every series present).
+    pub fn page_points(&self, page: &Page) -> u64 {
+        points_per_series(page.end_ms - page.start_ms) * self.groups[page.group].series
+    }
+
     /// Upper bound of the points the plan fetches (raw resolution, every series present).
     pub fn estimated_points(&self) -> u64 {
         self.pages
