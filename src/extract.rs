@@ -289,7 +289,10 @@ pub async fn fetch_spooled(
             end,
             shard,
         } = work;
-        let pieces = if end - start + 1 > SPLIT_FLOOR_MS {
+        // A downsampled sub-query is never cut in time: the halves would put their own bucket
+        // grid on the data, and a bucket across the cut would come back twice, half filled.
+        let downsampled = queries.iter().any(|q| q.downsample.is_some());
+        let pieces = if end - start + 1 > SPLIT_FLOOR_MS && !downsampled {
             let mid = start + (end - start + 1) / 2;
             tracing::info!(start, end, mid, "Request too large; splitting it in time.");
             vec![
@@ -393,11 +396,14 @@ pub async fn probe(
         )
         .await
         {
-            Ok(_)
-            | Err(TsdbError::TooLarge { .. })
-            | Err(TsdbError::Http {
-                status: 400..=499, ..
-            }) => return Ok(()),
+            // Too large, or a query refused as such (an unknown metric): the pages' business.
+            // A 403 is the token's, as a 401 is.
+            Ok(_) | Err(TsdbError::TooLarge { .. }) => return Ok(()),
+            Err(TsdbError::Http { status, .. })
+                if (400..500).contains(&status) && status != 403 =>
+            {
+                return Ok(())
+            }
             Err(TsdbError::Parse { .. }) if tries < PROBE_TRIES => continue,
             Err(e) => return Err(e),
         }

@@ -50,6 +50,19 @@ pub fn job_file_name(job: &str) -> String {
     format!("part-{job}-0.parquet")
 }
 
+/// Whether `name` is the temporary file of a manifest of `job`: `.<run id>.json.<pid>.tmp`, with
+/// run ids `<%Y%m%dT%H%M%SZ>-<job>-<pid>` (job names may hold `-`, so the pid must follow).
+fn is_manifest_of(name: &str, job: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.get(17..)) else {
+        return false;
+    };
+    let Some(rest) = rest.strip_prefix(job).and_then(|r| r.strip_prefix('-')) else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && rest[digits..].starts_with(".json.")
+}
+
 /// Every file below `dir` (none if it does not exist), depth first.
 fn walk(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
@@ -256,14 +269,19 @@ impl Destination {
     /// Removes what a killed run of `job` left: its hidden temporary files, anywhere in the
     /// output. Never touches another job's files. Returns how many were removed.
     pub fn remove_leftovers(&self, job: &str) -> Result<usize, LoadError> {
-        let prefix = format!(".{}.", job_file_name(job));
+        // The job's Parquet files, its state and its run manifests, each as
+        // `replace_job_partition` and `state::write_atomic` name their temporary files.
+        let prefixes = [format!(".{}.", job_file_name(job)), format!(".{job}.json.")];
         let mut removed = 0;
         for path in walk(&self.root)? {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            let in_runs = path.parent().is_some_and(|d| d.ends_with(state::RUNS_DIR));
+            let ours = prefixes.iter().any(|p| name.starts_with(p.as_str()))
+                || (in_runs && is_manifest_of(&name, job));
+            if ours && name.ends_with(".tmp") {
                 remove_if_present(&path)?;
                 removed += 1;
             }
@@ -668,6 +686,39 @@ mod tests {
         assert_eq!(parquet_leaf_index(&schema, "b"), Some(3));
         assert_eq!(parquet_leaf_index(&schema, "tags"), None);
         assert_eq!(parquet_leaf_index(&schema, "nope"), None);
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_run_are_removed_and_other_jobs_files_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let part = root.join("vm_metrics/date=2026-11-24");
+        fs::create_dir_all(&part).unwrap();
+        fs::create_dir_all(root.join("_state")).unwrap();
+        fs::create_dir_all(root.join("_runs")).unwrap();
+        let ours = [
+            part.join(".part-a-0.parquet.123.tmp"),
+            root.join("_state/.a.json.123.tmp"),
+            root.join("_runs/.20261124T000000Z-a-123.json.123.tmp"),
+        ];
+        let theirs = [
+            part.join(".part-a-b-0.parquet.123.tmp"),
+            part.join("part-a-0.parquet"),
+            root.join("_state/.a-b.json.123.tmp"),
+            root.join("_runs/.20261124T000000Z-a-b-123.json.123.tmp"),
+            root.join("_runs/20261124T000000Z-a-123.json"),
+        ];
+        for f in ours.iter().chain(&theirs) {
+            fs::write(f, b"x").unwrap();
+        }
+        let destination = Destination::open(root.to_str().unwrap()).unwrap();
+        assert_eq!(destination.remove_leftovers("a").unwrap(), ours.len());
+        for f in &ours {
+            assert!(!f.exists(), "{} removed", f.display());
+        }
+        for f in &theirs {
+            assert!(f.exists(), "{} kept", f.display());
+        }
     }
 
     #[test]

@@ -228,9 +228,11 @@ async fn connect(job: &Job, now: DateTime<Utc>, window: Window) -> anyhow::Resul
     })
 }
 
-/// Runs a job. `Err` means nothing was committed (bad credentials, unreachable API, a job
-/// already running, a write that failed…); `Ok` with failed pages means part of the window
-/// could not be fetched: the partitions it covers keep their previous files.
+/// Runs a job. `Err` means the run stopped: before any work (bad credentials, unreachable API, a
+/// job already running) nothing is written; later (a refused token, a write that failed) the
+/// partitions completed so far are replaced, each whole, but the state does not move and no
+/// manifest is written. `Ok` with failed pages means part of the window could not be fetched:
+/// the partitions it covers keep their previous files.
 pub async fn run(
     job: &Job,
     overrides: &Overrides,
@@ -300,80 +302,95 @@ pub async fn run(
         window_end: window.end.to_rfc3339(),
     };
     let mut commit = Commit::new(&destination, job, window, provenance);
-    let mut pending = Pending::new(&plan);
-    let mut stats = PageStats::default();
-    while let Some(result) = stream.next().await {
-        let index = match &result {
-            Ok(fetched) => fetched.page,
-            Err(failure) => failure.page,
-        };
-        let page = plan.pages[index];
-        let component = plan.groups[page.group].component;
-        match result {
-            Ok(fetched) => {
-                observer.page_done(fetched.stats.points);
-                stats += fetched.stats;
-                if let Some(table) = tables.get_mut(&component) {
-                    let mut sink = |series: tsdb::Series<'_>| {
-                        table.push_series(&series, page.start_ms, page.end_ms);
-                    };
-                    for spool in fetched.spools {
-                        spool
-                            .replay(&mut sink)
-                            .context("cannot read back a page's series")?;
+    // Everything from here may leave a partition writer running on its own thread; on an error
+    // it is waited for before the lock goes, so no file lands after the run has given up (what
+    // it writes is whole, and the partition was complete).
+    let outcome: anyhow::Result<PageStats> = async {
+        let mut pending = Pending::new(&plan);
+        let mut stats = PageStats::default();
+        while let Some(result) = stream.next().await {
+            let index = match &result {
+                Ok(fetched) => fetched.page,
+                Err(failure) => failure.page,
+            };
+            let page = plan.pages[index];
+            let component = plan.groups[page.group].component;
+            match result {
+                Ok(fetched) => {
+                    observer.page_done(fetched.stats.points);
+                    stats += fetched.stats;
+                    if let Some(table) = tables.get_mut(&component) {
+                        let mut sink = |series: tsdb::Series<'_>| {
+                            table.push_series(&series, page.start_ms, page.end_ms);
+                        };
+                        for spool in fetched.spools {
+                            spool
+                                .replay(&mut sink)
+                                .context("cannot read back a page's series")?;
+                        }
                     }
                 }
-            }
-            Err(failure) => {
-                observer.page_done(0);
-                stats += failure.stats;
-                if matches!(failure.error, tsdb::TsdbError::Unauthorized { .. }) {
-                    // A refused token fails every page the same way: stop, commit nothing more.
-                    return Err(anyhow::Error::new(failure.error)
-                        .context("the metrics endpoint refused the read token"));
+                Err(failure) => {
+                    observer.page_done(0);
+                    stats += failure.stats;
+                    if matches!(failure.error, tsdb::TsdbError::Unauthorized { .. }) {
+                        // A refused token fails every page the same way: stop, commit nothing more.
+                        return Err(anyhow::Error::new(failure.error)
+                            .context("the metrics endpoint refused the read token"));
+                    }
+                    let group = &plan.groups[page.group];
+                    tracing::error!(
+                        start = %millis(page.start_ms),
+                        end = %millis(page.end_ms),
+                        error = %failure.error,
+                        "A page failed for good; its partitions keep their previous files."
+                    );
+                    commit.failed.push(FailedPage {
+                        table: component.table_name(),
+                        service_name: plan.services[group.service].service_name.clone(),
+                        start: millis(page.start_ms),
+                        end: millis(page.end_ms),
+                        error: format!("{:#}", anyhow::Error::new(failure.error)),
+                    });
                 }
-                let group = &plan.groups[page.group];
-                tracing::error!(
-                    start = %millis(page.start_ms),
-                    end = %millis(page.end_ms),
-                    error = %failure.error,
-                    "A page failed for good; its partitions keep their previous files."
-                );
-                commit.failed.push(FailedPage {
-                    table: component.table_name(),
-                    service_name: plan.services[group.service].service_name.clone(),
-                    start: millis(page.start_ms),
-                    end: millis(page.end_ms),
-                    error: format!("{:#}", anyhow::Error::new(failure.error)),
-                });
+            }
+            // Partitions no pending page can add to leave memory now, written while fetching goes on.
+            pending.done(component, page.start_ms);
+            if let Some(table) = tables.get_mut(&component) {
+                let until = pending
+                    .done_until(component)
+                    .unwrap_or(plan.window.end.timestamp_millis());
+                for (key, rows) in table.take_complete(until) {
+                    commit.partition(component.table_name(), key, rows).await?;
+                }
             }
         }
-        // Partitions no pending page can add to leave memory now, written while fetching goes on.
-        pending.done(component, page.start_ms);
-        if let Some(table) = tables.get_mut(&component) {
-            let until = pending
-                .done_until(component)
-                .unwrap_or(plan.window.end.timestamp_millis());
-            for (key, rows) in table.take_complete(until) {
+
+        // Load: what is left, then the partitions of the window that got no rows, then inventories.
+        observer.committing();
+        for (component, mut table) in tables {
+            for (key, rows) in table.take_all() {
                 commit.partition(component.table_name(), key, rows).await?;
             }
         }
-    }
-
-    // Load: what is left, then the partitions of the window that got no rows, then inventories.
-    observer.committing();
-    for (component, mut table) in tables {
-        for (key, rows) in table.take_all() {
-            commit.partition(component.table_name(), key, rows).await?;
+        commit.flush().await?;
+        for component in job.exports.iter().map(|e| e.component) {
+            commit.vanished(component.table_name())?;
         }
+        for (name, key, batch) in transform::inventory_tables(inventory, &job.output.partitioning)?
+        {
+            commit.replace(name, &key, batch)?;
+        }
+        Ok(stats)
     }
-    commit.flush().await?;
-    for component in job.exports.iter().map(|e| e.component) {
-        commit.vanished(component.table_name())?;
-    }
-    for (name, key, batch) in transform::inventory_tables(inventory, &job.output.partitioning)? {
-        commit.replace(name, &key, batch)?;
-    }
+    .await;
+    let stats = match outcome {
+        Ok(stats) => stats,
+        Err(error) => {
+            let _ = commit.flush().await;
+            return Err(error);
+        }
+    };
     let failed = std::mem::take(&mut commit.failed);
     // The state moves only over what is committed, and never leaves a gap behind it.
     let committed_until = commit.committed_until(&failed);

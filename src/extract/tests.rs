@@ -188,3 +188,49 @@ async fn a_page_that_cannot_get_small_enough_fails_with_the_endpoints_answer() {
     assert!(matches!(err, TsdbError::TooLarge { .. }), "{err}");
     assert!(stats.splits > 0);
 }
+
+#[tokio::test]
+async fn a_downsampled_page_too_large_is_split_by_series_never_in_time() {
+    let base = SimConfig {
+        seed: 3,
+        services: 1,
+        datacenters: 1,
+        hosts: 1,
+        vms: 12,
+        filers: 1,
+        ..SimConfig::default()
+    };
+    let hour = 1_762_000_000_000 - 1_762_000_000_000 % 3_600_000;
+    let mut req = request(
+        &["vscope.vm.cpu.usage.perc", "vscope.vm.mem.usage.perc"],
+        hour,
+        hour + 3_600_000 - 1,
+    );
+    for q in &mut req.queries {
+        q.downsample = Some("7m-avg".to_string());
+    }
+    let fast = RetryPolicy {
+        min_delay: std::time::Duration::from_millis(1),
+        ..RetryPolicy::default()
+    };
+
+    let (client, _world, _stop) = simulator(base.clone()).await;
+    let mut stats = PageStats::default();
+    let expected = points(
+        &fetch(&client, req.clone(), "vm", fast, &mut stats)
+            .await
+            .unwrap(),
+    );
+
+    // The cap counts raw points: an hour of 11 VMs is 660 a metric, over a cap of 200.
+    let (client, _world, _stop) = simulator(SimConfig {
+        point_cap: 200,
+        ..base
+    })
+    .await;
+    let mut stats = PageStats::default();
+    let split = fetch(&client, req, "vm", fast, &mut stats).await.unwrap();
+    assert!(stats.splits > 0, "{stats:?}");
+    // `points` fails on a duplicate bucket; a time cut would also shift the 7-minute grid.
+    assert_eq!(points(&split), expected);
+}

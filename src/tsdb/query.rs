@@ -73,10 +73,11 @@ struct WireFilter<'a> {
 impl SubQuery {
     fn wire_filters(&self) -> Option<Vec<WireFilter<'_>>> {
         let (regexp_tag, regexp) = self.regexp.as_ref()?;
+        // The regexp narrows the sub-query's own filter on that tag (filters on one tag are
+        // ANDed), never replaces it: a job's `vm = "a|b"` stays in force in every shard.
         let mut filters: Vec<WireFilter<'_>> = self
             .tags
             .iter()
-            .filter(|(k, _)| *k != regexp_tag)
             .map(|(tagk, value)| WireFilter {
                 kind: if value.contains('*') {
                     "wildcard"
@@ -164,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn a_regexp_turns_every_tag_into_a_filter() {
+    fn a_regexp_turns_every_tag_into_a_filter_and_narrows_its_own() {
         let mut q = vm_query("m");
         q.regexp = Some(("vm".to_string(), "^.*[0-4]$".to_string()));
         let request = QueryRequest {
@@ -182,6 +183,7 @@ mod tests {
             sub["filters"],
             serde_json::json!([
                 {"type": "wildcard", "tagk": "datacenter", "filter": "*", "groupBy": true},
+                {"type": "wildcard", "tagk": "vm", "filter": "*", "groupBy": true},
                 {"type": "regexp", "tagk": "vm", "filter": "^.*[0-4]$", "groupBy": true}
             ])
         );
