@@ -16,7 +16,8 @@ const END: &str = "2026-11-02T01:00:00Z";
 /// Heavy enough that most requests fail at least once. `invalid-json` is a proxy's HTML page
 /// with status 200, retried like any transient failure once the run is under way.
 /// `429` asks for 1 s, which the retry settings below cap at their 20 ms.
-const FAULTS: &str = "5xx=0.3,429=0.1,reset=0.05,truncate=0.05,slow=0.05:20ms,invalid-json=0.05,cap=200,\
+const FAULTS: &str =
+    "5xx=0.3,429=0.1,reset=0.05,truncate=0.05,slow=0.05:20ms,invalid-json=0.05,cap=200,\
                       apiv6-5xx=0.1,apiv6-429=0.05:0s,apiv6-reset=0.05,seed=9";
 
 /// Fast retries, and enough of them that a request failing 55 % of the time always gets through.
