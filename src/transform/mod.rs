@@ -157,32 +157,10 @@ pub fn merge_outside_window(
     };
     let new =
         RecordBatch::try_new(Arc::clone(&schema), new.columns().to_vec()).map_err(arrow_err)?;
-    let Ok(ts_index) = schema.index_of("ts") else {
+    let Some(kept) = kept_outside(def.name, &schema, old, start_ms, end_ms)? else {
         return Ok(new);
     };
-    let mut parts = Vec::with_capacity(old.len() + 1);
-    for batch in old {
-        let ts = batch
-            .column(ts_index)
-            .as_primitive::<TimestampMillisecondType>();
-        let keep: BooleanArray = ts
-            .values()
-            .iter()
-            .map(|&t| Some(t < start_ms || t >= end_ms))
-            .collect();
-        let kept = filter_record_batch(batch, &keep).map_err(arrow_err)?;
-        if kept.num_rows() > 0 {
-            parts.push(
-                RecordBatch::try_new(Arc::clone(&schema), kept.columns().to_vec())
-                    .map_err(arrow_err)?,
-            );
-        }
-    }
-    if parts.is_empty() {
-        return Ok(new);
-    }
-    parts.push(new);
-    let all = concat_batches(&schema, &parts).map_err(arrow_err)?;
+    let all = concat_batches(&schema, &[kept, new]).map_err(arrow_err)?;
     sort_batch(def.name, &all)
 }
 
