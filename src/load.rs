@@ -422,10 +422,7 @@ impl Destination {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.clone());
-        fs::create_dir_all(&dir).map_err(|source| LoadError::Write {
-            path: dir.clone(),
-            source,
-        })?;
+        create_dir_durably(&dir)?;
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -485,6 +482,25 @@ fn remove_if_present(path: &Path) -> Result<(), LoadError> {
             source,
         }),
     }
+}
+
+/// Creates `dir` and the folders above it that are missing, and fsyncs the parent of each one it
+/// created: after a power cut, a committed partition's folder is still there.
+fn create_dir_durably(dir: &Path) -> Result<(), LoadError> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .collect();
+    fs::create_dir_all(dir).map_err(|source| LoadError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for created in missing.iter().rev() {
+        if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes a rename durable: the directory entry itself must reach the disk.
