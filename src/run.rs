@@ -315,20 +315,27 @@ pub async fn run(
             };
             let page = plan.pages[index];
             let component = plan.groups[page.group].component;
-            match result {
+            let failed_with: Option<String> = match result {
                 Ok(fetched) => {
                     observer.page_done(fetched.stats.points);
                     stats += fetched.stats;
+                    let mut replayed = Ok(());
                     if let Some(table) = tables.get_mut(&component) {
                         let mut sink = |series: tsdb::Series<'_>| {
                             table.push_series(&series, page.start_ms, page.end_ms);
                         };
                         for spool in fetched.spools {
-                            spool
-                                .replay(&mut sink)
-                                .context("cannot read back a page's series")?;
+                            replayed = spool.replay(&mut sink);
+                            if replayed.is_err() {
+                                break;
+                            }
                         }
                     }
+                    // A spool that cannot be read back (a full or failing disk) fails its page
+                    // only: the partitions it touches are held back, with what it replayed.
+                    replayed
+                        .err()
+                        .map(|e| format!("cannot read the page's series back from disk: {e}"))
                 }
                 Err(failure) => {
                     observer.page_done(0);
@@ -338,21 +345,24 @@ pub async fn run(
                         return Err(anyhow::Error::new(failure.error)
                             .context("the metrics endpoint refused the read token"));
                     }
-                    let group = &plan.groups[page.group];
-                    tracing::error!(
-                        start = %millis(page.start_ms),
-                        end = %millis(page.end_ms),
-                        error = %failure.error,
-                        "A page failed for good; its partitions keep their previous files."
-                    );
-                    commit.failed.push(FailedPage {
-                        table: component.table_name(),
-                        service_name: plan.services[group.service].service_name.clone(),
-                        start: millis(page.start_ms),
-                        end: millis(page.end_ms),
-                        error: format!("{:#}", anyhow::Error::new(failure.error)),
-                    });
+                    Some(format!("{:#}", anyhow::Error::new(failure.error)))
                 }
+            };
+            if let Some(error) = failed_with {
+                let group = &plan.groups[page.group];
+                tracing::error!(
+                    start = %millis(page.start_ms),
+                    end = %millis(page.end_ms),
+                    error = %error,
+                    "A page failed for good; its partitions keep their previous files."
+                );
+                commit.failed.push(FailedPage {
+                    table: component.table_name(),
+                    service_name: plan.services[group.service].service_name.clone(),
+                    start: millis(page.start_ms),
+                    end: millis(page.end_ms),
+                    error,
+                });
             }
             // Partitions no pending page can add to leave memory now, written while fetching goes on.
             pending.done(component, page.start_ms);
