@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::faults;
 use super::world::SimService;
 use super::{AppState, FaultKind};
+use crate::ovh::batch::HasId;
 use crate::ovh::model::{BatchItem, MetricsToken};
 use crate::ovh::sign::signature;
 
@@ -317,30 +318,9 @@ fn route(
         ["dedicatedCloud", sn, "datacenter", dc, kind, id] if get => {
             let d = datacenter(service(sn)?, dc)?;
             match *kind {
-                "host" => batched(batch, id, |key| {
-                    let id = long("hostId", key)?;
-                    d.hosts
-                        .iter()
-                        .find(|h| h.host_id == id)
-                        .map(to_value)
-                        .ok_or_else(|| ApiError::no_object("hostId", key))
-                }),
-                "vm" => batched(batch, id, |key| {
-                    let id = long("vmId", key)?;
-                    d.vms
-                        .iter()
-                        .find(|v| v.vm_id == id)
-                        .map(to_value)
-                        .ok_or_else(|| ApiError::no_object("vmId", key))
-                }),
-                "filer" => batched(batch, id, |key| {
-                    let id = long("filerId", key)?;
-                    d.filers
-                        .iter()
-                        .find(|f| f.filer_id == id)
-                        .map(to_value)
-                        .ok_or_else(|| ApiError::no_object("filerId", key))
-                }),
+                "host" => batched(batch, id, |key| by_id(&d.hosts, "hostId", key)),
+                "vm" => batched(batch, id, |key| by_id(&d.vms, "vmId", key)),
+                "filer" => batched(batch, id, |key| by_id(&d.filers, "filerId", key)),
                 _ => Err(ApiError::invalid_url()),
             }
         }
@@ -355,15 +335,7 @@ fn route(
         }
         ["dedicatedCloud", sn, "filer", id] if get => {
             let s = service(sn)?;
-            batched(batch, id, |key| {
-                let id = long("filerId", key)?;
-                s.inventory
-                    .filers
-                    .iter()
-                    .find(|f| f.filer_id == id)
-                    .map(to_value)
-                    .ok_or_else(|| ApiError::no_object("filerId", key))
-            })
+            batched(batch, id, |key| by_id(&s.inventory.filers, "filerId", key))
         }
         ["dedicatedCloud", sn, "user"] if get => {
             let name = query_param(uri, "name");
@@ -377,14 +349,7 @@ fn route(
         }
         ["dedicatedCloud", sn, "user", id] if get => {
             let s = service(sn)?;
-            batched(batch, id, |key| {
-                let id = long("userId", key)?;
-                s.users
-                    .iter()
-                    .find(|u| u.user_id == id)
-                    .map(to_value)
-                    .ok_or_else(|| ApiError::no_object("userId", key))
-            })
+            batched(batch, id, |key| by_id(&s.users, "userId", key))
         }
         ["dedicatedCloud", sn, "user", id, "metricsToken"] if post => {
             let s = service(sn)?;
@@ -465,6 +430,16 @@ fn query_param(uri: &Uri, name: &str) -> Option<String> {
         };
         (decode(k) == name).then(|| decode(v))
     })
+}
+
+/// The object of `items` whose id is `key`, as JSON, or OVH's "does not exist" answer.
+fn by_id<T: HasId + Serialize>(items: &[T], field: &str, key: &str) -> Result<Value, ApiError> {
+    let id = long(field, key)?;
+    items
+        .iter()
+        .find(|o| o.id() == id)
+        .map(to_value)
+        .ok_or_else(|| ApiError::no_object(field, key))
 }
 
 fn to_value<T: Serialize>(v: &T) -> Value {
