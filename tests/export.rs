@@ -25,13 +25,6 @@ fn config() -> SimConfig {
     }
 }
 
-fn ms(t: &str) -> i64 {
-    DateTime::parse_from_rfc3339(t)
-        .unwrap()
-        .with_timezone(&Utc)
-        .timestamp_millis()
-}
-
 /// What the simulator serves for `[start, end)`, keyed like [`exported_points`].
 fn expected_points(world: &World, component: Component, start: i64, end: i64) -> Points {
     let entity = component.entity_tag();

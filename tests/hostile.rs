@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use common::*;
 use vscope_export::job::{Catalog, Component};
 use vscope_export::sim::{SimConfig, World};
@@ -31,13 +31,6 @@ fn config() -> SimConfig {
         hostile_names: true,
         ..SimConfig::default()
     }
-}
-
-fn ms(t: &str) -> i64 {
-    DateTime::parse_from_rfc3339(t)
-        .unwrap()
-        .with_timezone(&Utc)
-        .timestamp_millis()
 }
 
 /// What the simulator serves for `[start, end)`, keyed like [`exported_points`].

@@ -5,7 +5,6 @@ mod common;
 
 use std::fs;
 
-use chrono::{DateTime, Utc};
 use common::*;
 use vscope_export::job::{Catalog, Component};
 use vscope_export::sim::{SimConfig, World};
@@ -22,13 +21,6 @@ fn config() -> SimConfig {
         filers: 1,
         ..SimConfig::default()
     }
-}
-
-fn ms(t: &str) -> i64 {
-    DateTime::parse_from_rfc3339(t)
-        .unwrap()
-        .with_timezone(&Utc)
-        .timestamp_millis()
 }
 
 fn incremental_job() -> String {
