@@ -28,7 +28,7 @@ $(VENV)/.installed: tests/interop/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
 	touch $@
 
-## The benchmark (issue 4): the simulator in its own process, 1,000 VMs x 13 metrics over 1 and
+## The benchmark: the simulator in its own process, 1,000 VMs x 13 metrics over 1 and
 ## 30 days, a 50 ms latency scenario, and DuckDB and plain Python on the same JSON responses.
 ## Prints one table and writes bench-out/results.json. BENCH_ARGS="--runs 5 --only 1d" etc.
 bench: build venv

@@ -10,10 +10,11 @@
 //! half of either. A partition left with no rows has the job's file removed rather than an empty
 //! file written.
 
+mod runs;
 pub mod state;
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -366,6 +367,38 @@ impl Destination {
             .map_err(|e| read_err(e.into()))
     }
 
+    /// Whether the job's file in a partition has no row outside `[start_ms, end_ms)` (or there is
+    /// no file), judged from its row groups' `ts` statistics without reading the rows: a run that
+    /// covers that window then replaces the file whole. `false` when the statistics cannot tell.
+    pub fn job_partition_within(
+        &self,
+        table: &str,
+        key: &PartitionKey,
+        job: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<bool, LoadError> {
+        let path = self.job_file(table, key, job)?;
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(source) => return Err(LoadError::Write { path, source }),
+        };
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|source| LoadError::Read { path, source })?;
+        let Some(ts) = parquet_leaf_index(builder.schema(), "ts") else {
+            return Ok(false);
+        };
+        Ok(builder.metadata().row_groups().iter().all(|rg| {
+            match rg.columns().get(ts).and_then(|c| c.statistics()) {
+                Some(parquet::file::statistics::Statistics::Int64(s)) => {
+                    matches!((s.min_opt(), s.max_opt()), (Some(&min), Some(&max)) if min >= start_ms && max < end_ms)
+                }
+                _ => false,
+            }
+        }))
+    }
+
     /// Atomically replaces the job's file in a partition with `batches` (already sorted), or
     /// removes it when `batches` hold no rows. Returns what was written.
     pub fn replace_job_partition(
@@ -418,6 +451,74 @@ impl Destination {
             }
             Some(first) => first.map_err(rows_err)?,
         };
+        self.commit(layout, key, &path, |temp| {
+            write_parquet(
+                temp,
+                layout,
+                provenance,
+                compression_level,
+                std::iter::once(Ok(first)).chain(batches),
+            )
+            .map_err(|e| match e {
+                WriteError::Load(e) => e,
+                WriteError::Rows(e) => rows_err(e),
+            })
+        })
+    }
+
+    /// Atomically replaces the job's file in a partition of a metrics table with `rows`, encoded
+    /// from their runs of series (see `runs`): the fast path of a partition this run covers
+    /// whole. Like [`Self::replace_job_partition_stream`] otherwise.
+    pub fn replace_job_partition_runs(
+        &self,
+        layout: &TableLayout,
+        key: &PartitionKey,
+        provenance: &FileProvenance,
+        compression_level: i32,
+        rows: crate::transform::PartitionRows,
+    ) -> Result<Option<WrittenFile>, LoadError> {
+        let path = self.job_file(layout.name, key, &provenance.job)?;
+        if rows.rows() == 0 {
+            remove_if_present(&path)?;
+            return Ok(None);
+        }
+        self.commit(layout, key, &path, |temp| {
+            let pq_err = |source| LoadError::Parquet {
+                path: temp.to_path_buf(),
+                source,
+            };
+            let props =
+                writer_properties(layout, provenance, compression_level).map_err(pq_err)?;
+            let file = File::create(temp).map_err(|source| LoadError::Write {
+                path: temp.to_path_buf(),
+                source,
+            })?;
+            let batches = rows.into_runs(crate::transform::BATCH_ROWS);
+            let out = BufWriter::with_capacity(1 << 20, file);
+            let (out, rows) =
+                runs::write(out, props, compression_level, ROW_GROUP_ROWS, batches).map_err(
+                    |e| match e {
+                        runs::RunsError::Parquet(source) => pq_err(source),
+                        runs::RunsError::Rows(source) => LoadError::Rows {
+                            path: path.clone(),
+                            source: Box::new(source),
+                        },
+                    },
+                )?;
+            finish_file(temp, out).map(|bytes| (rows, bytes))
+        })
+    }
+
+    /// Writes the job's file of a partition through `write` (given the temporary path, it
+    /// returns the rows and bytes written), then renames it over `path` and makes that durable.
+    /// When `write` fails the temporary file is removed and the previous file stays.
+    fn commit(
+        &self,
+        layout: &TableLayout,
+        key: &PartitionKey,
+        path: &Path,
+        write: impl FnOnce(&Path) -> Result<(u64, u64), LoadError>,
+    ) -> Result<Option<WrittenFile>, LoadError> {
         let dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -428,28 +529,13 @@ impl Destination {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-
-        let written = write_parquet(
-            &temp,
-            layout,
-            provenance,
-            compression_level,
-            std::iter::once(Ok(first)).chain(batches),
-        );
-        let (rows, bytes) = match written {
-            Ok(done) => done,
-            Err(e) => {
-                let _ = fs::remove_file(&temp);
-                return Err(match e {
-                    WriteError::Load(e) => e,
-                    WriteError::Rows(e) => rows_err(e),
-                });
-            }
-        };
-        fs::rename(&temp, &path).map_err(|source| {
+        let (rows, bytes) = write(&temp).inspect_err(|_| {
+            let _ = fs::remove_file(&temp);
+        })?;
+        fs::rename(&temp, path).map_err(|source| {
             let _ = fs::remove_file(&temp);
             LoadError::Write {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
             }
         })?;
@@ -461,11 +547,22 @@ impl Destination {
         Ok(Some(WrittenFile {
             table: layout.name,
             partition,
-            path,
+            path: path.to_path_buf(),
             rows,
             bytes,
         }))
     }
+}
+
+/// Flushes and fsyncs a written file; returns its size in bytes.
+fn finish_file(path: &Path, buffered: BufWriter<File>) -> Result<u64, LoadError> {
+    let io_err = |source| LoadError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+    file.sync_all().map_err(io_err)?;
+    Ok(file.metadata().map_err(io_err)?.len())
 }
 
 fn remove_if_present(path: &Path) -> Result<(), LoadError> {
@@ -643,11 +740,9 @@ fn write_parquet<E>(
         rows += batch.num_rows() as u64;
         writer.write(&batch).map_err(pq_err)?;
     }
-    let mut buffered = writer.into_inner().map_err(pq_err)?;
-    buffered.flush().map_err(io_err)?;
-    let file = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
-    file.sync_all().map_err(io_err)?;
-    Ok((rows, file.metadata().map_err(io_err)?.len()))
+    let buffered = writer.into_inner().map_err(pq_err)?;
+    let bytes = finish_file(path, buffered).map_err(WriteError::Load)?;
+    Ok((rows, bytes))
 }
 
 #[cfg(test)]

@@ -503,9 +503,6 @@ impl Pending {
 /// fetches and parses on the other; more would only hold more partitions in memory.
 const MAX_WRITERS: usize = 1;
 
-/// Rows per batch handed to the Parquet writer.
-const WRITE_BATCH_ROWS: usize = transform::BATCH_ROWS;
-
 /// Writes a run's partitions, on blocking tasks.
 struct Commit<'a> {
     destination: &'a Destination,
@@ -567,16 +564,10 @@ impl<'a> Commit<'a> {
             self.window.end.timestamp_millis(),
         );
         self.writers.push_back(tokio::task::spawn_blocking(move || {
-            let old = destination.read_job_partition(name, &key, &job)?;
-            let written = if old.is_empty() {
-                destination.replace_job_partition_stream(
-                    &layout,
-                    &key,
-                    &provenance,
-                    level,
-                    rows.into_batches(WRITE_BATCH_ROWS),
-                )
+            let written = if destination.job_partition_within(name, &key, &job, start_ms, end_ms)? {
+                destination.replace_job_partition_runs(&layout, &key, &provenance, level, rows)
             } else {
+                let old = destination.read_job_partition(name, &key, &job)?;
                 let merged =
                     transform::merge_outside_window_rows(name, old, start_ms, end_ms, rows);
                 destination.replace_job_partition_stream(&layout, &key, &provenance, level, merged)

@@ -34,7 +34,9 @@ pub use columns::ColumnError;
 pub use index::InventoryIndex;
 pub use inventory::inventory_tables;
 pub use metrics::{MetricsTable, DEFAULT_BUDGET_POINTS};
-pub use rows::{PartitionRows, BATCH_ROWS};
+pub use rows::{PartitionRows, RunBatch, RunBatches, BATCH_ROWS};
+pub(crate) use rows::{ts_array, value_array};
+pub(crate) use columns::Cell;
 
 use crate::load::TableLayout;
 

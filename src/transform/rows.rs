@@ -134,6 +134,12 @@ impl PartitionRows {
     ) -> impl Iterator<Item = Result<RecordBatch, TransformError>> + Send {
         Batches::new(self, max_rows.max(1))
     }
+
+    /// The same rows as [`Self::into_batches`], as runs of series rather than materialised
+    /// columns: what the load stage encodes without repeating each series' strings per row.
+    pub fn into_runs(self, max_rows: usize) -> RunBatches {
+        RunBatches(Batches::new(self, max_rows.max(1)))
+    }
 }
 
 /// One source of a partition's runs.
@@ -377,13 +383,12 @@ impl Batches {
         self.g_values = values;
     }
 
-    /// Builds the next batch, or `None` when every row was emitted.
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>, TransformError> {
+    /// Takes the next stretch of at most `max_rows` rows, or `None` when every row was emitted.
+    fn next_runs(&mut self) -> Result<Option<RunBatch>, TransformError> {
         let cap = (self.remaining.min(self.max_rows as u64)) as usize;
         let mut ts: Vec<i64> = Vec::with_capacity(cap);
         let mut values: Vec<f64> = Vec::with_capacity(cap);
-        // (rank, rows) in output order.
-        let mut segs: Vec<(u32, usize)> = Vec::new();
+        let mut runs: Vec<(u32, usize)> = Vec::new();
         while ts.len() < self.max_rows {
             let Some(seg) = self.segments.get(self.seg_next).copied() else {
                 if !self.load_group()? {
@@ -395,9 +400,9 @@ impl Batches {
             let range = seg.off + self.seg_done..seg.off + self.seg_done + take;
             ts.extend_from_slice(&self.g_ts[range.clone()]);
             values.extend_from_slice(&self.g_values[range]);
-            match segs.last_mut() {
+            match runs.last_mut() {
                 Some((rank, n)) if *rank == seg.rank => *n += take,
-                _ => segs.push((seg.rank, take)),
+                _ => runs.push((seg.rank, take)),
             }
             self.seg_done += take;
             if self.seg_done == seg.len {
@@ -409,14 +414,15 @@ impl Batches {
             return Ok(None);
         }
         self.remaining = self.remaining.saturating_sub(ts.len() as u64);
-        build_batch(&self.shape, &self.series, &segs, ts, values).map(Some)
+        Ok(Some(RunBatch { runs, ts, values }))
     }
-}
 
-impl Iterator for Batches {
-    type Item = Result<RecordBatch, TransformError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next item of either iterator: `next` turns a stretch of rows into what it yields; an
+    /// error ends the iteration.
+    fn advance<T>(
+        &mut self,
+        next: impl FnOnce(&Self, RunBatch) -> Result<T, TransformError>,
+    ) -> Option<Result<T, TransformError>> {
         if self.done {
             return None;
         }
@@ -424,8 +430,8 @@ impl Iterator for Batches {
             self.done = true;
             return Some(Err(e));
         }
-        match self.next_batch() {
-            Ok(Some(batch)) => Some(Ok(batch)),
+        match self.next_runs().and_then(|runs| runs.map(|r| next(self, r)).transpose()) {
+            Ok(Some(item)) => Some(Ok(item)),
             Ok(None) => {
                 self.done = true;
                 None
@@ -438,67 +444,130 @@ impl Iterator for Batches {
     }
 }
 
-/// One batch: `ts` and `values` per row, every other column repeated per segment of a series.
+impl Iterator for Batches {
+    type Item = Result<RecordBatch, TransformError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.advance(|b, runs| build_batch(&b.shape, &b.series, &runs.runs, runs.ts, runs.values))
+    }
+}
+
+/// A stretch of a partition's rows in output order: the points, and which series each run of
+/// them belongs to. Every column but `ts` and `value` is the same for all rows of a run.
+#[derive(Debug)]
+pub struct RunBatch {
+    /// (series rank, rows), in order; the rows add up to `ts.len()`.
+    pub runs: Vec<(u32, usize)>,
+    pub ts: Vec<i64>,
+    pub values: Vec<f64>,
+}
+
+/// The iterator behind [`PartitionRows::into_runs`].
+pub struct RunBatches(Batches);
+
+impl RunBatches {
+    /// The table's Arrow schema.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.0.shape.schema)
+    }
+
+    /// The cells of the series of rank `rank`, one per column ([`Cell::Point`] for `ts` and
+    /// `value`).
+    pub(crate) fn cells(&self, rank: u32) -> &[Cell] {
+        &self.0.series[rank as usize].cells
+    }
+
+    /// Column `c` of rows described by `runs`, as an Arrow array.
+    pub(crate) fn column(&self, c: usize, runs: &[(u32, usize)]) -> Result<ArrayRef, TransformError> {
+        let rows = runs.iter().map(|r| r.1).sum();
+        run_column(&self.0.shape.def, &self.0.series, c, runs, rows)
+    }
+}
+
+impl Iterator for RunBatches {
+    type Item = Result<RunBatch, TransformError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.advance(|_, runs| Ok(runs))
+    }
+}
+
+/// One batch: `ts` and `values` per row, every other column repeated per run of a series.
 fn build_batch(
     shape: &TableShape,
     series: &[Arc<SeriesEntry>],
-    segs: &[(u32, usize)],
+    runs: &[(u32, usize)],
     ts: Vec<i64>,
     values: Vec<f64>,
 ) -> Result<RecordBatch, TransformError> {
     let def = &shape.def;
-    let table = def.name;
     let rows = ts.len();
-    let column_err = |column: &'static str| {
-        move |source| TransformError::Column {
-            table,
-            column,
-            source,
-        }
-    };
     let mut ts = Some(ts);
     let mut values = Some(values);
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(def.columns.len());
     for (c, column) in def.columns.iter().enumerate() {
         let array: ArrayRef = match (column.name, &column.data_type) {
-            ("ts", DataType::Timestamp(_, tz)) => Arc::new(
-                TimestampMillisecondArray::new(
-                    ScalarBuffer::from(ts.take().unwrap_or_default()),
-                    None,
-                )
-                .with_timezone_opt(tz.clone()),
-            ),
+            ("ts", DataType::Timestamp(_, tz)) => {
+                Arc::new(ts_array(ts.take().unwrap_or_default(), tz.clone()))
+            }
             ("value", DataType::Float64) => {
-                let values = values.take().unwrap_or_default();
-                // NaN is "no value" everywhere in this exporter.
-                let valid = BooleanBuffer::collect_bool(values.len(), |i| !values[i].is_nan());
-                let nulls = Some(NullBuffer::new(valid)).filter(|n| n.null_count() > 0);
-                Arc::new(Float64Array::new(ScalarBuffer::from(values), nulls))
+                Arc::new(value_array(values.take().unwrap_or_default()))
             }
-            (name, data_type) => {
-                let mut builder =
-                    ColumnBuilder::for_type(data_type, rows).ok_or(TransformError::Column {
-                        table,
-                        column: name,
-                        source: ColumnError::Mismatch {
-                            expected: "a supported type",
-                        },
-                    })?;
-                for &(rank, n) in segs {
-                    let cell = &series[rank as usize].cells[c];
-                    if matches!(cell, Cell::Point) {
-                        return Err(TransformError::NoSource {
-                            table,
-                            column: name,
-                        });
-                    }
-                    builder.repeat(cell, n).map_err(column_err(name))?;
-                }
-                builder.finish(data_type).map_err(column_err(name))?
-            }
+            _ => run_column(def, series, c, runs, rows)?,
         };
         columns.push(array);
     }
-    RecordBatch::try_new(Arc::clone(&shape.schema), columns)
-        .map_err(|source| TransformError::Arrow { table, source })
+    RecordBatch::try_new(Arc::clone(&shape.schema), columns).map_err(|source| {
+        TransformError::Arrow {
+            table: def.name,
+            source,
+        }
+    })
+}
+
+/// The `ts` column of a batch.
+pub(crate) fn ts_array(ts: Vec<i64>, tz: Option<Arc<str>>) -> TimestampMillisecondArray {
+    TimestampMillisecondArray::new(ScalarBuffer::from(ts), None).with_timezone_opt(tz)
+}
+
+/// The `value` column of a batch: NaN is "no value" everywhere in this exporter.
+pub(crate) fn value_array(values: Vec<f64>) -> Float64Array {
+    let valid = BooleanBuffer::collect_bool(values.len(), |i| !values[i].is_nan());
+    let nulls = Some(NullBuffer::new(valid)).filter(|n| n.null_count() > 0);
+    Float64Array::new(ScalarBuffer::from(values), nulls)
+}
+
+/// Column `c` (not `ts` or `value`) of `rows` rows made of `runs`: each series' cell repeated.
+fn run_column(
+    def: &TableDef,
+    series: &[Arc<SeriesEntry>],
+    c: usize,
+    runs: &[(u32, usize)],
+    rows: usize,
+) -> Result<ArrayRef, TransformError> {
+    let table = def.name;
+    let column = &def.columns[c];
+    let name = column.name;
+    let column_err = |source| TransformError::Column {
+        table,
+        column: name,
+        source,
+    };
+    let mut builder = ColumnBuilder::for_type(&column.data_type, rows).ok_or(
+        TransformError::Column {
+            table,
+            column: name,
+            source: ColumnError::Mismatch {
+                expected: "a supported type",
+            },
+        },
+    )?;
+    for &(rank, n) in runs {
+        let cell = &series[rank as usize].cells[c];
+        if matches!(cell, Cell::Point) {
+            return Err(TransformError::NoSource { table, column: name });
+        }
+        builder.repeat(cell, n).map_err(column_err)?;
+    }
+    builder.finish(&column.data_type).map_err(column_err)
 }

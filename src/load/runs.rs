@@ -1,0 +1,658 @@
+//! Metrics files encoded straight from runs of series.
+//!
+//! A metrics row repeats its series' strings (service, datacenter, entity, the joined inventory,
+//! the tags) for every point, and rows come in runs of one series: a VM's metric over a day is
+//! 1,440 rows. Given materialised string columns, arrow-rs' dictionary encoder hashes and compares
+//! every row of every one of them, which was half of the exporter's CPU. Here each such column
+//! chunk is encoded from the runs instead: its dictionary gets each series' value once, and its
+//! levels and dictionary indices are RLE runs, one per run of rows, so a row costs next to
+//! nothing in those columns. Only `ts` and `value`, which change every row, and Boolean columns
+//! (which Parquet does not dictionary-encode) go through arrow-rs' own column writers; both kinds
+//! of chunk are spliced into the same row groups with `append_column`.
+//!
+//! The chunks written here hold a PLAIN dictionary page and one data page (v1) of RLE levels and
+//! RLE_DICTIONARY indices, ZSTD-compressed, with min/max statistics from the dictionary and an
+//! offset index: what arrow-rs writes for a dictionary column, minus the per-row work.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::{DataType, SchemaRef};
+use bytes::Bytes;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Encoding, EncodingMask, PageType, Type as PhysicalType};
+use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::data_type::ByteArray;
+use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
+use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
+
+use crate::transform::{ts_array, value_array, Cell, RunBatch, RunBatches, TransformError};
+
+/// Longest RLE run written in one header (the format's run length is a 31-bit count).
+const MAX_RUN: u64 = 1 << 30;
+
+/// Why writing stopped: the Parquet writer, or the rows it was given.
+#[derive(Debug)]
+pub(crate) enum RunsError {
+    Parquet(ParquetError),
+    Rows(TransformError),
+}
+
+impl From<ParquetError> for RunsError {
+    fn from(e: ParquetError) -> RunsError {
+        RunsError::Parquet(e)
+    }
+}
+
+/// How one Parquet leaf column of a metrics table is written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Leaf {
+    /// By arrow-rs from the arrays of each batch: `ts`, `value`, Boolean columns.
+    Arrow,
+    /// From the runs: a top-level column whose value is the series' cell.
+    Flat,
+    /// From the runs: the keys (`false`) or values (`true`) of the `tags` map.
+    Tags { values: bool },
+}
+
+/// The leaves of `schema` in Parquet order, with the Arrow column each belongs to.
+fn leaves(schema: &SchemaRef) -> Vec<(usize, Leaf)> {
+    let mut out = Vec::new();
+    for (c, field) in schema.fields().iter().enumerate() {
+        match (field.name().as_str(), field.data_type()) {
+            ("ts" | "value", _) | (_, DataType::Boolean) => out.push((c, Leaf::Arrow)),
+            (_, DataType::Map(..)) => {
+                out.push((c, Leaf::Tags { values: false }));
+                out.push((c, Leaf::Tags { values: true }));
+            }
+            _ => out.push((c, Leaf::Flat)),
+        }
+    }
+    out
+}
+
+/// Writes `batches` (one partition of a metrics table, in row order) to `out` with `props`, in
+/// row groups of at least `row_group_rows` rows (a group is closed after the batch that fills
+/// it). Returns the writer, after the footer, and the rows written.
+pub(crate) fn write<W: Write + Send>(
+    out: W,
+    props: WriterProperties,
+    zstd_level: i32,
+    row_group_rows: usize,
+    mut batches: RunBatches,
+) -> std::result::Result<(W, u64), RunsError> {
+    let schema = batches.schema();
+    let leaves = leaves(&schema);
+    let props = Arc::new(props);
+    let (mut file, factory) =
+        ArrowWriter::try_new(out, Arc::clone(&schema), Some((*props).clone()))?
+            .into_serialized_writer()?;
+    let descrs: Vec<ColumnDescPtr> = file.schema_descr().columns().to_vec();
+    if descrs.len() != leaves.len() {
+        return Err(ParquetError::General(format!(
+            "{} Parquet leaves for {} expected",
+            descrs.len(),
+            leaves.len()
+        ))
+        .into());
+    }
+    let mut rows = 0u64;
+    let mut group = RowGroup::new(&factory, 0)?;
+    let mut groups = 0;
+    loop {
+        let batch = match batches.next() {
+            None => break,
+            Some(batch) => batch.map_err(RunsError::Rows)?,
+        };
+        rows += batch.ts.len() as u64;
+        group.push(&batches, &schema, &leaves, batch)?;
+        if group.rows >= row_group_rows {
+            groups += 1;
+            let full = std::mem::replace(&mut group, RowGroup::new(&factory, groups)?);
+            full.write(&mut file, &batches, &leaves, &descrs, &props, zstd_level)?;
+        }
+    }
+    if group.rows > 0 {
+        group.write(&mut file, &batches, &leaves, &descrs, &props, zstd_level)?;
+    }
+    Ok((file.into_inner()?, rows))
+}
+
+/// A row group being gathered: arrow-rs writers for its `Arrow` leaves, the runs for the rest.
+struct RowGroup {
+    /// By leaf; `None` for the leaves encoded from runs.
+    writers: Vec<Option<ArrowColumnWriter>>,
+    runs: Vec<(u32, usize)>,
+    rows: usize,
+}
+
+impl RowGroup {
+    fn new(factory: &ArrowRowGroupWriterFactory, index: usize) -> Result<RowGroup> {
+        Ok(RowGroup {
+            writers: factory
+                .create_column_writers(index)?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            runs: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    fn push(
+        &mut self,
+        batches: &RunBatches,
+        schema: &SchemaRef,
+        leaves: &[(usize, Leaf)],
+        batch: RunBatch,
+    ) -> std::result::Result<(), RunsError> {
+        let RunBatch { runs, ts, values } = batch;
+        let (mut ts, mut values) = (Some(ts), Some(values));
+        let mut leaf = 0;
+        while leaf < leaves.len() {
+            let (c, kind) = leaves[leaf];
+            let field = schema.field(c);
+            let width = leaves[leaf..].iter().take_while(|l| l.0 == c).count();
+            if kind == Leaf::Arrow {
+                let array: ArrayRef = match (field.name().as_str(), field.data_type()) {
+                    ("ts", DataType::Timestamp(_, tz)) => {
+                        Arc::new(ts_array(ts.take().unwrap_or_default(), tz.clone()))
+                    }
+                    ("value", DataType::Float64) => {
+                        Arc::new(value_array(values.take().unwrap_or_default()))
+                    }
+                    _ => batches.column(c, &runs).map_err(RunsError::Rows)?,
+                };
+                let parts = compute_leaves(field, &array)?;
+                for (part, writer) in parts.iter().zip(&mut self.writers[leaf..leaf + width]) {
+                    if let Some(writer) = writer {
+                        writer.write(part)?;
+                    }
+                }
+            }
+            leaf += width;
+        }
+        for run in runs {
+            self.rows += run.1;
+            match self.runs.last_mut() {
+                Some(last) if last.0 == run.0 => last.1 += run.1,
+                _ => self.runs.push(run),
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes the run leaves and appends every chunk, in leaf order, as one row group.
+    fn write<W: Write + Send>(
+        mut self,
+        file: &mut SerializedFileWriter<W>,
+        batches: &RunBatches,
+        leaves: &[(usize, Leaf)],
+        descrs: &[ColumnDescPtr],
+        props: &WriterProperties,
+        zstd_level: i32,
+    ) -> std::result::Result<(), RunsError> {
+        let mut group = file.next_row_group()?;
+        for (leaf, &(c, kind)) in leaves.iter().enumerate() {
+            if kind == Leaf::Arrow {
+                let writer = self.writers[leaf].take().ok_or_else(|| {
+                    ParquetError::General(format!("leaf {leaf} written twice"))
+                })?;
+                writer.close()?.append_to_row_group(&mut group)?;
+                continue;
+            }
+            let descr = &descrs[leaf];
+            let mut chunk = RunChunk::new(Arc::clone(descr), kind)?;
+            for &(rank, n) in &self.runs {
+                chunk.push(rank, &batches.cells(rank)[c], n)?;
+            }
+            let stats = props.statistics_enabled(descr.path()) != EnabledStatistics::None;
+            let (bytes, close) = chunk.finish(self.rows as u64, props, zstd_level, stats)?;
+            group.append_column(&bytes, close)?;
+        }
+        group.close()?;
+        Ok(())
+    }
+}
+
+/// Runs of one stream of small integers (repetition levels, definition levels or dictionary
+/// indices), RLE-encoded when the chunk is finished and its bit width known.
+#[derive(Debug, Default)]
+struct Runs(Vec<RunItem>);
+
+#[derive(Debug)]
+enum RunItem {
+    /// `count` times `value`.
+    Same(u32, u64),
+    /// A row's pattern of (value, count) runs, `times` times over.
+    Repeat(Arc<[(u32, u32)]>, u64),
+}
+
+impl Runs {
+    fn push(&mut self, value: u32, count: u64) {
+        if count == 0 {
+            return;
+        }
+        match self.0.last_mut() {
+            Some(RunItem::Same(v, n)) if *v == value => *n += count,
+            _ => self.0.push(RunItem::Same(value, count)),
+        }
+    }
+
+    fn push_pattern(&mut self, pattern: &Arc<[(u32, u32)]>, times: u64) {
+        match pattern.as_ref() {
+            [] => {}
+            [(value, count)] => self.push(*value, *count as u64 * times),
+            _ if times > 0 => self.0.push(RunItem::Repeat(Arc::clone(pattern), times)),
+            _ => {}
+        }
+    }
+
+    /// The RLE/bit-packing hybrid encoding (RLE runs only) of the stream at `bit_width`.
+    fn encode(&self, bit_width: u8, out: &mut Vec<u8>) {
+        let width = bit_width.div_ceil(8) as usize;
+        for item in &self.0 {
+            match item {
+                RunItem::Same(value, count) => put_run(out, *value, *count, width),
+                RunItem::Repeat(pattern, times) => {
+                    let start = out.len();
+                    for &(value, count) in pattern.iter() {
+                        put_run(out, value, count as u64, width);
+                    }
+                    repeat_tail(out, start, *times);
+                }
+            }
+        }
+    }
+}
+
+/// One RLE run (split if longer than [`MAX_RUN`]): the ULEB128 header `count << 1`, then the
+/// value in `width` little-endian bytes.
+fn put_run(out: &mut Vec<u8>, value: u32, mut count: u64, width: usize) {
+    while count > 0 {
+        let n = count.min(MAX_RUN);
+        let mut header = n << 1;
+        while header >= 0x80 {
+            out.push((header as u8 & 0x7f) | 0x80);
+            header >>= 7;
+        }
+        out.push(header as u8);
+        out.extend_from_slice(&value.to_le_bytes()[..width]);
+        count -= n;
+    }
+}
+
+/// Repeats `out[start..]` until it is there `times` times, doubling the copied span each time.
+pub(crate) fn repeat_tail(out: &mut Vec<u8>, start: usize, times: u64) {
+    let unit = out.len() - start;
+    let total = unit * times as usize;
+    out.reserve(total.saturating_sub(unit));
+    while out.len() - start < total {
+        let have = out.len() - start;
+        out.extend_from_within(start..start + have.min(total - have));
+    }
+}
+
+/// Bits needed to store values up to `max`.
+fn bit_width(max: u32) -> u8 {
+    (32 - max.leading_zeros()) as u8
+}
+
+/// The levels and dictionary indices one row of a series adds to a leaf.
+#[derive(Debug)]
+struct Pattern {
+    rep: Arc<[(u32, u32)]>,
+    def: Arc<[(u32, u32)]>,
+    idx: Arc<[(u32, u32)]>,
+    levels: u64,
+    nulls: u64,
+}
+
+/// The column chunk of one run leaf in one row group.
+struct RunChunk {
+    descr: ColumnDescPtr,
+    kind: Leaf,
+    max_def: u32,
+    max_rep: u32,
+    /// Dictionary entries in order of first appearance: the string's bytes, or the 8
+    /// little-endian bytes of an INT64 or DOUBLE.
+    entries: Vec<Box<[u8]>>,
+    index: HashMap<Box<[u8]>, u32>,
+    /// By series rank: what one of its rows adds.
+    patterns: HashMap<u32, Pattern>,
+    rep: Runs,
+    def: Runs,
+    idx: Runs,
+    levels: u64,
+    nulls: u64,
+}
+
+impl RunChunk {
+    fn new(descr: ColumnDescPtr, kind: Leaf) -> Result<RunChunk> {
+        let (max_def, max_rep) = (descr.max_def_level() as u32, descr.max_rep_level() as u32);
+        let expected = match kind {
+            Leaf::Flat => max_rep == 0 && max_def <= 1,
+            Leaf::Tags { values } => max_rep == 1 && max_def == 1 + values as u32,
+            Leaf::Arrow => false,
+        };
+        let physical = descr.physical_type();
+        if !expected
+            || !matches!(
+                physical,
+                PhysicalType::BYTE_ARRAY | PhysicalType::INT64 | PhysicalType::DOUBLE
+            )
+        {
+            return Err(ParquetError::General(format!(
+                "column {} ({physical}, levels {max_def}/{max_rep}) cannot be written from runs",
+                descr.path()
+            )));
+        }
+        Ok(RunChunk {
+            descr,
+            kind,
+            max_def,
+            max_rep,
+            entries: Vec::new(),
+            index: HashMap::new(),
+            patterns: HashMap::new(),
+            rep: Runs::default(),
+            def: Runs::default(),
+            idx: Runs::default(),
+            levels: 0,
+            nulls: 0,
+        })
+    }
+
+    /// Adds `n` rows of the series of rank `rank`, whose cell for this column is `cell`.
+    fn push(&mut self, rank: u32, cell: &Cell, n: usize) -> Result<()> {
+        if !self.patterns.contains_key(&rank) {
+            let pattern = self.pattern(cell)?;
+            self.patterns.insert(rank, pattern);
+        }
+        let p = &self.patterns[&rank];
+        let n = n as u64;
+        self.rep.push_pattern(&p.rep, n);
+        self.def.push_pattern(&p.def, n);
+        self.idx.push_pattern(&p.idx, n);
+        self.levels += p.levels * n;
+        self.nulls += p.nulls * n;
+        Ok(())
+    }
+
+    /// The dictionary index of `value`, added on first sight.
+    fn intern(&mut self, value: &[u8]) -> u32 {
+        if let Some(&i) = self.index.get(value) {
+            return i;
+        }
+        let i = self.entries.len() as u32;
+        self.entries.push(value.into());
+        self.index.insert(value.into(), i);
+        i
+    }
+
+    fn pattern(&mut self, cell: &Cell) -> Result<Pattern> {
+        let mismatch = || {
+            ParquetError::General(format!(
+                "column {} has no value of its type in {cell:?}",
+                self.descr.path()
+            ))
+        };
+        // (repetition level, definition level, dictionary index) per level of one row.
+        let mut levels: Vec<(u32, u32, Option<u32>)> = Vec::new();
+        match (self.kind, cell) {
+            (Leaf::Tags { values }, Cell::Tags(tags)) => {
+                if tags.is_empty() {
+                    levels.push((0, 0, None));
+                }
+                for (i, (k, v)) in tags.iter().enumerate() {
+                    let bytes = if values { v } else { k };
+                    let index = self.intern(bytes.as_bytes());
+                    levels.push(((i > 0) as u32, self.max_def, Some(index)));
+                }
+            }
+            (Leaf::Flat, cell) => {
+                let physical = self.descr.physical_type();
+                let value: Option<Vec<u8>> = match (physical, cell) {
+                    (PhysicalType::BYTE_ARRAY, Cell::Str(s)) => {
+                        s.as_ref().map(|s| s.as_bytes().to_vec())
+                    }
+                    (PhysicalType::INT64, Cell::I64(x)) => x.map(|x| x.to_le_bytes().to_vec()),
+                    (PhysicalType::INT64, Cell::Ts(x)) => Some(x.to_le_bytes().to_vec()),
+                    // NaN is "no value" everywhere in this exporter.
+                    (PhysicalType::DOUBLE, Cell::F64(x)) => x
+                        .filter(|x| !x.is_nan())
+                        .map(|x| x.to_le_bytes().to_vec()),
+                    _ => return Err(mismatch()),
+                };
+                match value {
+                    Some(bytes) => {
+                        let index = self.intern(&bytes);
+                        levels.push((0, self.max_def, Some(index)));
+                    }
+                    None if self.max_def == 0 => {
+                        return Err(ParquetError::General(format!(
+                            "null in the not-null column {}",
+                            self.descr.path()
+                        )))
+                    }
+                    None => levels.push((0, 0, None)),
+                }
+            }
+            _ => return Err(mismatch()),
+        }
+        let runs = |values: &mut dyn Iterator<Item = u32>| -> Arc<[(u32, u32)]> {
+            let mut out: Vec<(u32, u32)> = Vec::new();
+            for v in values {
+                match out.last_mut() {
+                    Some((last, n)) if *last == v => *n += 1,
+                    _ => out.push((v, 1)),
+                }
+            }
+            out.into()
+        };
+        Ok(Pattern {
+            rep: runs(&mut levels.iter().map(|l| l.0)),
+            def: runs(&mut levels.iter().map(|l| l.1)),
+            idx: runs(&mut levels.iter().filter_map(|l| l.2)),
+            levels: levels.len() as u64,
+            nulls: levels.iter().filter(|l| l.2.is_none()).count() as u64,
+        })
+    }
+
+    /// The chunk's bytes (dictionary page, data page) and what the row group needs to know.
+    fn finish(
+        self,
+        rows: u64,
+        props: &WriterProperties,
+        zstd_level: i32,
+        with_statistics: bool,
+    ) -> Result<(Bytes, ColumnCloseResult)> {
+        let compress = |data: &[u8]| -> Result<Bytes> {
+            zstd::bulk::compress(data, zstd_level)
+                .map(Bytes::from)
+                .map_err(|e| ParquetError::External(Box::new(e)))
+        };
+        let mut data = Vec::new();
+        for (max, runs) in [(self.max_rep, &self.rep), (self.max_def, &self.def)] {
+            if max > 0 {
+                // Data page v1 levels: a 4-byte length, then the RLE runs.
+                let at = data.len();
+                data.extend_from_slice(&[0; 4]);
+                runs.encode(bit_width(max), &mut data);
+                let len = (data.len() - at - 4) as u32;
+                data[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            }
+        }
+        let dictionary = !self.entries.is_empty();
+        let encoding = if dictionary {
+            let width = bit_width(self.entries.len() as u32 - 1);
+            data.push(width);
+            self.idx.encode(width, &mut data);
+            Encoding::RLE_DICTIONARY
+        } else {
+            // Every value is null: the page holds levels only.
+            Encoding::PLAIN
+        };
+        let levels = u32::try_from(self.levels).map_err(|_| {
+            ParquetError::General(format!("{} levels in one page", self.levels))
+        })?;
+
+        let mut sink = TrackedWrite::new(Vec::new());
+        let mut pages = SerializedPageWriter::new(&mut sink);
+        let mut dict_spec: Option<PageWriteSpec> = None;
+        if dictionary {
+            let mut plain = Vec::new();
+            for e in &self.entries {
+                if self.descr.physical_type() == PhysicalType::BYTE_ARRAY {
+                    plain.extend_from_slice(&(e.len() as u32).to_le_bytes());
+                }
+                plain.extend_from_slice(e);
+            }
+            let page = Page::DictionaryPage {
+                buf: compress(&plain)?,
+                num_values: self.entries.len() as u32,
+                encoding: Encoding::PLAIN,
+                is_sorted: false,
+            };
+            dict_spec = Some(pages.write_page(CompressedPage::new(page, plain.len()))?);
+        }
+        let page = Page::DataPage {
+            buf: compress(&data)?,
+            num_values: levels,
+            encoding,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let data_spec = pages.write_page(CompressedPage::new(page, data.len()))?;
+        pages.close()?;
+        drop(pages);
+        let bytes = Bytes::from(sink.into_inner()?);
+
+        let mut encodings = vec![Encoding::RLE, encoding];
+        let mut page_stats = Vec::new();
+        if dictionary {
+            encodings.push(Encoding::PLAIN);
+            page_stats.push(PageEncodingStats {
+                page_type: PageType::DICTIONARY_PAGE,
+                encoding: Encoding::PLAIN,
+                count: 1,
+            });
+        }
+        page_stats.push(PageEncodingStats {
+            page_type: PageType::DATA_PAGE,
+            encoding,
+            count: 1,
+        });
+        let specs = dict_spec.iter().chain([&data_spec]);
+        let compressed: u64 = specs.clone().map(|s| s.compressed_size as u64).sum();
+        let uncompressed: u64 = specs.map(|s| s.uncompressed_size as u64).sum();
+        let mut builder = ColumnChunkMetaData::builder(Arc::clone(&self.descr))
+            .set_compression(props.compression(self.descr.path()))
+            .set_encodings_mask(EncodingMask::new_from_encodings(encodings.iter()))
+            .set_page_encoding_stats(page_stats)
+            .set_total_compressed_size(compressed as i64)
+            .set_total_uncompressed_size(uncompressed as i64)
+            .set_num_values(self.levels as i64)
+            .set_data_page_offset(data_spec.offset as i64)
+            .set_dictionary_page_offset(dict_spec.map(|s| s.offset as i64));
+        if with_statistics {
+            builder = builder.set_statistics(self.statistics());
+        }
+        let close = ColumnCloseResult {
+            bytes_written: bytes.len() as u64,
+            rows_written: rows,
+            metadata: builder.build()?,
+            bloom_filter: None,
+            column_index: None,
+            offset_index: Some(OffsetIndexMetaData {
+                page_locations: vec![PageLocation {
+                    offset: data_spec.offset as i64,
+                    compressed_page_size: data_spec.compressed_size as i32,
+                    first_row_index: 0,
+                }],
+                unencoded_byte_array_data_bytes: None,
+            }),
+        };
+        Ok((bytes, close))
+    }
+
+    /// Min, max and null count, from the dictionary (which holds exactly the chunk's values).
+    fn statistics(&self) -> Statistics {
+        let nulls = Some(self.nulls);
+        let entries = &self.entries;
+        match self.descr.physical_type() {
+            PhysicalType::INT64 => {
+                let values = entries.iter().map(|e| i64::from_le_bytes(eight(e)));
+                let (min, max) = (values.clone().min(), values.max());
+                ValueStatistics::new(min, max, None, nulls, false)
+                    .with_backwards_compatible_min_max(true)
+                    .into()
+            }
+            PhysicalType::DOUBLE => {
+                let values = entries.iter().map(|e| f64::from_le_bytes(eight(e)));
+                let min = values.clone().reduce(f64::min);
+                let max = values.reduce(f64::max);
+                ValueStatistics::new(min, max, None, nulls, false)
+                    .with_backwards_compatible_min_max(true)
+                    .into()
+            }
+            _ => {
+                let min = entries.iter().min().map(|e| ByteArray::from(e.to_vec()));
+                let max = entries.iter().max().map(|e| ByteArray::from(e.to_vec()));
+                ValueStatistics::new(min, max, None, nulls, false).into()
+            }
+        }
+    }
+}
+
+fn eight(bytes: &[u8]) -> [u8; 8] {
+    let mut out = [0; 8];
+    out.copy_from_slice(&bytes[..8]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_encode_as_rle_with_merged_neighbours() {
+        let mut runs = Runs::default();
+        runs.push(3, 2);
+        runs.push(3, 1);
+        runs.push(1, 200);
+        let mut out = Vec::new();
+        runs.encode(2, &mut out);
+        // (3 << 1) then 3; 200 << 1 = 400 = ULEB128 [0x90, 0x03], then 1.
+        assert_eq!(out, vec![6, 3, 0x90, 0x03, 1]);
+    }
+
+    #[test]
+    fn a_row_pattern_repeats_whole() {
+        let mut runs = Runs::default();
+        let pattern: Arc<[(u32, u32)]> = vec![(0, 1), (1, 2)].into();
+        runs.push_pattern(&pattern, 3);
+        let mut out = Vec::new();
+        runs.encode(1, &mut out);
+        assert_eq!(out, [2, 0, 4, 1].repeat(3));
+    }
+
+    #[test]
+    fn bit_widths() {
+        assert_eq!(bit_width(0), 0);
+        assert_eq!(bit_width(1), 1);
+        assert_eq!(bit_width(2), 2);
+        assert_eq!(bit_width(255), 8);
+        assert_eq!(bit_width(256), 9);
+    }
+}
