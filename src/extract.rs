@@ -15,14 +15,15 @@ use crate::tsdb::{self, OwnedSeries, QueryRequest, Series, SubQuery, TsdbError};
 
 mod spool;
 
-pub use spool::Spool;
+pub use spool::{Spool, SpoolSink};
 
 #[cfg(test)]
 mod tests;
 
 /// Points that pages in flight may bring back together (estimated from the plan): one
-/// request's budget. Past it, parsing more pages at once only adds memory on two cores.
-const IN_FLIGHT_POINTS: u64 = crate::plan::REQUEST_POINT_BUDGET;
+/// sub-query cap's worth; a bigger page runs alone. Past it, parsing more pages at once only
+/// adds spool and parser buffers on two cores.
+const IN_FLIGHT_POINTS: u64 = crate::plan::SUB_QUERY_POINT_CAP;
 
 /// Pages in flight at once by default. The endpoint serves each request from its own storage
 /// scan, so a few parallel requests hide network latency, while more would only queue there.

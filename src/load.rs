@@ -32,6 +32,12 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 /// rows of this data compress to a few MiB.
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
 
+/// Dictionary page limit of [`TableLayout::wide_dictionary_columns`]: a row group of `value` has
+/// up to ~200 k distinct values (1.6 MB), past arrow-rs' default of 1 MiB. Measured on a simulated
+/// day of 1,000 VMs: 2.72 bytes per point instead of 2.85, and less CPU, since falling back to
+/// plain pages half-way through each row group costs more than it saves.
+pub const WIDE_DICTIONARY_BYTES: usize = 4 << 20;
+
 /// Longest partition folder name most file systems accept (255 bytes on ext4, XFS, APFS, NTFS).
 const MAX_SEGMENT_BYTES: usize = 255;
 
@@ -194,6 +200,9 @@ pub struct TableLayout {
     pub delta_columns: Vec<&'static str>,
     /// Float columns written with `BYTE_STREAM_SPLIT` rather than a dictionary.
     pub split_columns: Vec<&'static str>,
+    /// Columns whose dictionary may grow to [`WIDE_DICTIONARY_BYTES`] before the writer falls
+    /// back to plain pages.
+    pub wide_dictionary_columns: Vec<&'static str>,
     /// Leaf columns (dotted Parquet paths, e.g. `tags.entries.keys`) written without min/max
     /// statistics: descriptive strings no reader prunes on, whose statistics cost a string
     /// comparison per row.
@@ -487,24 +496,21 @@ impl Destination {
                 path: temp.to_path_buf(),
                 source,
             };
-            let props =
-                writer_properties(layout, provenance, compression_level).map_err(pq_err)?;
+            let props = writer_properties(layout, provenance, compression_level).map_err(pq_err)?;
             let file = File::create(temp).map_err(|source| LoadError::Write {
                 path: temp.to_path_buf(),
                 source,
             })?;
             let batches = rows.into_runs(crate::transform::BATCH_ROWS);
             let out = BufWriter::with_capacity(1 << 20, file);
-            let (out, rows) =
-                runs::write(out, props, compression_level, ROW_GROUP_ROWS, batches).map_err(
-                    |e| match e {
-                        runs::RunsError::Parquet(source) => pq_err(source),
-                        runs::RunsError::Rows(source) => LoadError::Rows {
-                            path: path.clone(),
-                            source: Box::new(source),
-                        },
-                    },
-                )?;
+            let (out, rows) = runs::write(out, props, compression_level, ROW_GROUP_ROWS, batches)
+                .map_err(|e| match e {
+                runs::RunsError::Parquet(source) => pq_err(source),
+                runs::RunsError::Rows(source) => LoadError::Rows {
+                    path: path.clone(),
+                    source: Box::new(source),
+                },
+            })?;
             finish_file(temp, out).map(|bytes| (rows, bytes))
         })
     }
@@ -661,6 +667,12 @@ pub fn writer_properties(
         builder = builder
             .set_column_dictionary_enabled(path.clone(), false)
             .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
+    }
+    for column in &layout.wide_dictionary_columns {
+        builder = builder.set_column_dictionary_page_size_limit(
+            ColumnPath::from(*column),
+            WIDE_DICTIONARY_BYTES,
+        );
     }
     for column in &layout.no_stats_columns {
         let path = ColumnPath::new(column.split('.').map(str::to_string).collect());

@@ -16,19 +16,17 @@ use crate::tsdb::{QueryRequest, SubQuery};
 /// Raw vScope series have one point a minute; the page length is chosen on that assumption.
 pub const RAW_RESOLUTION_SECS: i64 = 60;
 
-/// Points one request may bring back at most, all its sub-queries together: OVH's cap for one
-/// sub-query (20 M), so that no request costs more than one cap's worth to retry. What a page
-/// holds in flight is bounded apart from this, by spooling to disk.
-pub const REQUEST_POINT_BUDGET: u64 = 20_000_000;
+/// Points one sub-query may bring back at most: OVH's cap (20 M). The automatic page keeps every
+/// sub-query under it; a request carries all the metrics of an export, so its total is not
+/// bounded by this (what a page holds in flight is bounded apart, by spooling to disk). A job
+/// that prefers smaller requests, each cheaper to retry, sets `page` itself.
+pub const SUB_QUERY_POINT_CAP: u64 = 20_000_000;
 
-/// Automatic page lengths, longest first. Each divides a day or is a whole number of days, so
-/// pages line up with the `date=` partitions.
-const PAGE_LADDER_SECS: [i64; 14] = [
-    30 * 86_400,
-    14 * 86_400,
-    7 * 86_400,
-    2 * 86_400,
-    86_400,
+const DAY_SECS: i64 = 86_400;
+
+/// Automatic page lengths shorter than a day, longest first. Each divides a day, so pages line
+/// up with the `date=` partitions; longer pages are any whole number of days.
+const SUB_DAY_PAGES_SECS: [i64; 9] = [
     12 * 3_600,
     8 * 3_600,
     6 * 3_600,
@@ -135,7 +133,7 @@ pub fn build(job: &Job, window: Window, services: &[ServiceScope]) -> Plan {
         Some(page) => (page.as_secs() as i64).max(1),
         None => auto_page_secs(job, window, services, &catalog),
     };
-    let groups = groups(job, services, page_secs, &catalog);
+    let groups = groups(job, services, &catalog);
     let mut pages = Vec::new();
     for (start_ms, end_ms) in page_ranges(window, page_secs) {
         for group in 0..groups.len() {
@@ -155,55 +153,36 @@ pub fn build(job: &Job, window: Window, services: &[ServiceScope]) -> Plan {
     }
 }
 
-/// The query groups for pages of `page_secs`: per service and export, metrics packed in
-/// catalog order into requests of at most [`REQUEST_POINT_BUDGET`] points.
-fn groups(
-    job: &Job,
-    services: &[ServiceScope],
-    page_secs: i64,
-    catalog: &Catalog,
-) -> Vec<QueryGroup> {
-    let page_points = points_per_series(page_secs * 1000);
+/// The query groups: per service and export, one request with a sub-query per metric.
+fn groups(job: &Job, services: &[ServiceScope], catalog: &Catalog) -> Vec<QueryGroup> {
     let mut groups = Vec::new();
     for (service_index, service) in services.iter().enumerate() {
-        for export in &job.exports {
-            let mut current: Vec<SubQuery> = Vec::new();
-            let (mut current_series, mut current_points) = (0u64, 0u64);
-            for metric in &export.metrics {
-                let series = service.series_per_metric(export.component, metric, catalog);
-                let points = series * page_points;
-                if !current.is_empty() && current_points + points > REQUEST_POINT_BUDGET {
-                    groups.push(QueryGroup {
-                        service: service_index,
-                        component: export.component,
-                        queries: std::mem::take(&mut current),
-                        series: current_series,
-                    });
-                    (current_series, current_points) = (0, 0);
-                }
-                current.push(sub_query(export, metric, service, catalog));
-                current_series += series;
-                current_points += points;
-            }
-            if !current.is_empty() {
-                groups.push(QueryGroup {
-                    service: service_index,
-                    component: export.component,
-                    queries: current,
-                    series: current_series,
-                });
-            }
+        for export in job.exports.iter().filter(|e| !e.metrics.is_empty()) {
+            groups.push(QueryGroup {
+                service: service_index,
+                component: export.component,
+                queries: export
+                    .metrics
+                    .iter()
+                    .map(|metric| sub_query(export, metric, service, catalog))
+                    .collect(),
+                series: export
+                    .metrics
+                    .iter()
+                    .map(|metric| service.series_per_metric(export.component, metric, catalog))
+                    .sum(),
+            });
         }
     }
     groups
 }
 
-/// The automatic page length: of the ladder's rungs not longer than the window (and on which
-/// every single metric fits a request), the one that needs the fewest requests; on a tie the
-/// shorter, whose partitions complete sooner.
+/// The automatic page length: of the sub-day lengths and the whole numbers of days not longer
+/// than the window, on which every sub-query stays under [`SUB_QUERY_POINT_CAP`], the one that
+/// needs the fewest pages; on a tie the shorter, whose partitions complete sooner.
 fn auto_page_secs(job: &Job, window: Window, services: &[ServiceScope], catalog: &Catalog) -> i64 {
     let window_secs = (window.end - window.start).num_seconds().max(1);
-    let shortest = PAGE_LADDER_SECS[PAGE_LADDER_SECS.len() - 1];
+    let shortest = SUB_DAY_PAGES_SECS[SUB_DAY_PAGES_SECS.len() - 1];
     let widest = services
         .iter()
         .flat_map(|s| {
@@ -215,32 +194,37 @@ fn auto_page_secs(job: &Job, window: Window, services: &[ServiceScope], catalog:
         })
         .max()
         .unwrap_or(1);
-    PAGE_LADDER_SECS
-        .iter()
-        .copied()
+    let days = (window_secs + DAY_SECS - 1) / DAY_SECS;
+    (1..=days)
+        .map(|d| d * DAY_SECS)
+        .chain(SUB_DAY_PAGES_SECS)
         .filter(|&secs| secs <= window_secs.max(shortest))
-        .filter(|&secs| widest * points_per_series(secs * 1000) <= REQUEST_POINT_BUDGET)
-        .map(|secs| {
-            let requests =
-                page_ranges(window, secs).len() * groups(job, services, secs, catalog).len();
-            (requests, secs)
-        })
+        .filter(|&secs| widest * points_per_series(secs * 1000) <= SUB_QUERY_POINT_CAP)
+        .map(|secs| (page_ranges(window, secs).len(), secs))
         .min()
         .map_or(shortest, |(_, secs)| secs)
 }
 
-/// `[start, end)` ranges covering the window, cut on multiples of the page length since the
-/// Unix epoch (so day-long pages are UTC days) and at the window's own ends.
+/// `[start, end)` ranges covering the window, cut at the window's own ends and in between on
+/// multiples of the page length: since the Unix epoch for pages shorter than a day (so they cut
+/// at midnight UTC too), since the UTC midnight the window starts in for whole days (so pages
+/// are whole UTC days, and a window of whole days takes the fewest pages).
 pub fn page_ranges(window: Window, page_secs: i64) -> Vec<(i64, i64)> {
     let (start, end) = (
         window.start.timestamp_millis(),
         window.end.timestamp_millis(),
     );
     let step = page_secs * 1000;
+    let day = DAY_SECS * 1000;
+    let anchor = if step % day == 0 {
+        start.div_euclid(day) * day
+    } else {
+        0
+    };
     let mut ranges = Vec::new();
     let mut at = start;
     while at < end {
-        let next = ((at.div_euclid(step)) + 1) * step;
+        let next = anchor + ((at - anchor).div_euclid(step) + 1) * step;
         let stop = next.min(end);
         ranges.push((at, stop));
         at = stop;
@@ -389,16 +373,27 @@ mod tests {
             ),
             (86_400, 1, 13)
         );
-        // Thirty days: a day per request (561.6 M points need at least 29 requests of 20 M).
+        // Thirty days: one metric is 43.2 M points, so three pages of ten days, each a single
+        // request of 13 sub-queries of 14.4 M points.
         let plan = build(&job(13), month, &scope(1000));
-        assert_eq!((plan.page_secs, plan.pages.len()), (86_400, 30));
-        // 20,000 VMs: one metric of a day is 28.8 M points, over the budget. Half days would
-        // take a request per metric (4 requests); 8 h pages carry both metrics (3 requests).
+        assert_eq!(
+            (plan.page_secs, plan.groups.len(), plan.pages.len()),
+            (10 * 86_400, 1, 3)
+        );
+        assert_eq!(
+            plan.pages.iter().map(|p| p.start_ms).collect::<Vec<_>>(),
+            [0, 10, 20].map(|d| month.start.timestamp_millis() + d * 86_400_000)
+        );
+        // 20,000 VMs: one metric of a day is 28.8 M points, over the cap; 12 h pages carry both
+        // metrics at 14.4 M points each (2 requests).
         let plan = build(&job(2), day, &scope(20_000));
         assert_eq!(
             (plan.page_secs, plan.groups.len(), plan.pages.len()),
-            (28_800, 1, 3)
+            (43_200, 1, 2)
         );
+        // Eleven days of 1,000 VMs: 15.8 M points per metric fits one page of eleven days.
+        let eleven = window("2026-10-01T00:00:00Z", "2026-10-12T00:00:00Z");
+        assert_eq!(build(&job(13), eleven, &scope(1000)).pages.len(), 1);
         // A short window is never paged longer than itself.
         let hour = window("2026-10-01T00:00:00Z", "2026-10-01T01:00:00Z");
         assert_eq!(build(&job(13), hour, &scope(10)).page_secs, 3_600);

@@ -321,11 +321,9 @@ pub async fn run(
                     stats += fetched.stats;
                     let mut replayed = Ok(());
                     if let Some(table) = tables.get_mut(&component) {
-                        let mut sink = |series: tsdb::Series<'_>| {
-                            table.push_series(&series, page.start_ms, page.end_ms);
-                        };
+                        let mut sink = PageSink { table, page };
                         for spool in fetched.spools {
-                            replayed = spool.replay(&mut sink);
+                            replayed = spool.hand_over(&mut sink);
                             if replayed.is_err() {
                                 break;
                             }
@@ -496,6 +494,33 @@ impl Pending {
         self.0
             .get(&component)
             .and_then(|starts| starts.keys().next().copied())
+    }
+}
+
+/// Where a completed page's series go: its table, clipped to the page's range.
+struct PageSink<'a> {
+    table: &'a mut MetricsTable,
+    page: plan::Page,
+}
+
+impl tsdb::SeriesSink for PageSink<'_> {
+    fn series(&mut self, series: tsdb::Series<'_>) {
+        self.table
+            .push_series(&series, self.page.start_ms, self.page.end_ms);
+    }
+}
+
+impl extract::SpoolSink for PageSink<'_> {
+    fn spooled(
+        &mut self,
+        series: tsdb::Series<'_>,
+        file: &Arc<std::fs::File>,
+        ts_at: u64,
+        values_at: u64,
+    ) {
+        let page = self.page;
+        self.table
+            .push_spooled(&series, page.start_ms, page.end_ms, file, ts_at, values_at);
     }
 }
 

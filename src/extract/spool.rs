@@ -6,12 +6,25 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::tsdb::{OwnedSeries, Series, SeriesSink};
 
 /// Points held in memory per page before spooling to disk: 4 MiB of (ts, value), so the pages
 /// in flight together stay a small part of the memory budget.
 const MEMORY_POINTS: usize = 1 << 18;
+
+/// Read and write buffer of a spool file.
+const IO_BUFFER: usize = 1 << 20;
+
+/// Where a spooled series has gone: what [`Spool::hand_over`] gives for each series of a page
+/// that overflowed to disk. The points stay in the page's file, `8 × n` bytes of little-endian
+/// timestamps from `ts_at`, then as many of values from `values_at`; the file (anonymous, freed
+/// with its last handle) lives as long as something holds it.
+pub trait SpoolSink: SeriesSink {
+    /// `series` has every timestamp but no values (`series.values` is empty).
+    fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, ts_at: u64, values_at: u64);
+}
 
 /// The series of one page, in arrival order.
 #[derive(Debug)]
@@ -35,39 +48,84 @@ impl Spool {
         }
     }
 
+    /// Moves the series held in memory to the file, which is created on first use.
     fn overflow(&mut self) -> std::io::Result<()> {
         if self.file.is_none() {
             self.file = Some(BufWriter::with_capacity(
-                1 << 20,
+                IO_BUFFER,
                 tempfile::tempfile_in(&self.dir)?,
             ));
         }
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
+        let mut scratch = Vec::new();
         for series in self.memory.drain(..) {
-            write_series(file, &series.as_series())?;
+            write_series(file, &series.as_series(), &mut scratch)?;
         }
         self.memory_points = 0;
         Ok(())
     }
 
-    /// Hands every series, in arrival order, to `sink`. Fails if spooling to disk failed.
-    pub fn replay(mut self, sink: &mut impl SeriesSink) -> std::io::Result<()> {
+    /// The file with everything written to it and its position back at the start, if the page
+    /// overflowed to disk.
+    fn into_file(mut self) -> std::io::Result<(Option<File>, Vec<OwnedSeries>)> {
         if let Some(error) = self.error.take() {
             return Err(error);
         }
-        if let Some(file) = self.file.take() {
-            let mut file = file.into_inner().map_err(|e| e.into_error())?;
-            file.seek(SeekFrom::Start(0))?;
-            let mut reader = BufReader::with_capacity(1 << 20, file);
+        let Some(file) = self.file.take() else {
+            return Ok((None, std::mem::take(&mut self.memory)));
+        };
+        let mut file = file.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok((Some(file), std::mem::take(&mut self.memory)))
+    }
+
+    /// Hands every series, in arrival order, to `sink`. Fails if spooling to disk failed.
+    pub fn replay(self, sink: &mut impl SeriesSink) -> std::io::Result<()> {
+        let (file, memory) = self.into_file()?;
+        if let Some(file) = file {
+            let mut reader = SpoolReader::new(file);
             let mut series = OwnedSeries::default();
-            while read_series(&mut reader, &mut series)? {
+            while let Some(n) = reader.header(&mut series)? {
+                reader.points(n, &mut series.timestamps_ms, i64::from_le_bytes)?;
+                reader.points(n, &mut series.values, f64::from_le_bytes)?;
                 sink.series(series.as_series());
             }
         }
-        for series in &self.memory {
+        for series in &memory {
             sink.series(series.as_series());
+        }
+        Ok(())
+    }
+
+    /// Hands every series, in arrival order, to `sink`: as a whole series while the page fitted
+    /// in memory; else as a place in the spool's file (see [`SpoolSink`]), so that the points are
+    /// read back from disk once, in the order they are written out, rather than copied again.
+    pub fn hand_over(mut self, sink: &mut impl SpoolSink) -> std::io::Result<()> {
+        if self.file.is_some() && self.error.is_none() {
+            // The last series go to the file too, so every series of the page is in one place.
+            if let Err(e) = self.overflow() {
+                self.error = Some(e);
+            }
+        }
+        let (file, memory) = self.into_file()?;
+        let Some(file) = file else {
+            for series in &memory {
+                sink.series(series.as_series());
+            }
+            return Ok(());
+        };
+        let shared = Arc::new(file.try_clone()?);
+        let mut reader = SpoolReader::new(file);
+        let mut series = OwnedSeries::default();
+        while let Some(n) = reader.header(&mut series)? {
+            let ts_at = reader.at;
+            reader.points(n, &mut series.timestamps_ms, i64::from_le_bytes)?;
+            let values_at = reader.at;
+            reader.skip(n as u64 * 8)?;
+            series.values.clear();
+            sink.spooled(series.as_series(), &shared, ts_at, values_at);
         }
         Ok(())
     }
@@ -76,6 +134,14 @@ impl Spool {
 impl SeriesSink for Spool {
     fn series(&mut self, series: Series<'_>) {
         if self.error.is_some() {
+            return;
+        }
+        if let Some(file) = self.file.as_mut() {
+            // Past the first overflow, straight to the file.
+            let mut scratch = Vec::new();
+            if let Err(e) = write_series(file, &series, &mut scratch) {
+                self.error = Some(e);
+            }
             return;
         }
         self.memory_points += series.timestamps_ms.len();
@@ -93,7 +159,13 @@ fn write_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
     out.write_all(s.as_bytes())
 }
 
-fn write_series(out: &mut impl Write, s: &Series<'_>) -> std::io::Result<()> {
+/// One series: its header, then its timestamps, then its values, little-endian. `scratch` holds
+/// the points' bytes so they are written in one call per array.
+fn write_series(
+    out: &mut impl Write,
+    s: &Series<'_>,
+    scratch: &mut Vec<u8>,
+) -> std::io::Result<()> {
     write_str(out, s.metric)?;
     out.write_all(&(s.tags.len() as u32).to_le_bytes())?;
     for (k, v) in s.tags {
@@ -105,75 +177,110 @@ fn write_series(out: &mut impl Write, s: &Series<'_>) -> std::io::Result<()> {
         write_str(out, t)?;
     }
     out.write_all(&s.query_index.map_or(u64::MAX, |i| i as u64).to_le_bytes())?;
-    out.write_all(&(s.timestamps_ms.len() as u64).to_le_bytes())?;
-    for ts in s.timestamps_ms {
-        out.write_all(&ts.to_le_bytes())?;
-    }
-    for v in s.values {
-        out.write_all(&v.to_le_bytes())?;
-    }
-    Ok(())
+    let n = s.timestamps_ms.len().min(s.values.len());
+    out.write_all(&(n as u64).to_le_bytes())?;
+    scratch.clear();
+    scratch.extend(s.timestamps_ms[..n].iter().flat_map(|t| t.to_le_bytes()));
+    scratch.extend(s.values[..n].iter().flat_map(|v| v.to_le_bytes()));
+    out.write_all(scratch)
 }
 
-fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
-    let mut b = [0; 4];
-    r.read_exact(&mut b)?;
-    Ok(u32::from_le_bytes(b))
+/// Reads a spool file from its start, keeping count of the offset.
+struct SpoolReader {
+    r: BufReader<File>,
+    at: u64,
+    bytes: Vec<u8>,
 }
 
-fn read_u64(r: &mut impl Read) -> std::io::Result<u64> {
-    let mut b = [0; 8];
-    r.read_exact(&mut b)?;
-    Ok(u64::from_le_bytes(b))
-}
+impl SpoolReader {
+    fn new(file: File) -> SpoolReader {
+        SpoolReader {
+            r: BufReader::with_capacity(IO_BUFFER, file),
+            at: 0,
+            bytes: Vec::new(),
+        }
+    }
 
-fn read_str(r: &mut impl Read, into: &mut String) -> std::io::Result<()> {
-    let len = read_u32(r)? as usize;
-    let mut bytes = vec![0; len];
-    r.read_exact(&mut bytes)?;
-    *into = String::from_utf8(bytes)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    Ok(())
-}
+    fn exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        self.r.read_exact(buf)?;
+        self.at += buf.len() as u64;
+        Ok(())
+    }
 
-/// Reads the next series into `s`; `false` at the end of the spool.
-fn read_series(r: &mut impl Read, s: &mut OwnedSeries) -> std::io::Result<bool> {
-    let mut first = [0; 4];
-    match r.read_exact(&mut first) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-        Err(e) => return Err(e),
+    fn u32(&mut self) -> std::io::Result<u32> {
+        let mut b = [0; 4];
+        self.exact(&mut b)?;
+        Ok(u32::from_le_bytes(b))
     }
-    let mut metric = vec![0; u32::from_le_bytes(first) as usize];
-    r.read_exact(&mut metric)?;
-    s.metric = String::from_utf8(metric)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    let tags = read_u32(r)? as usize;
-    s.tags.resize(tags, Default::default());
-    for (k, v) in s.tags.iter_mut() {
-        read_str(r, k)?;
-        read_str(r, v)?;
+
+    fn u64(&mut self) -> std::io::Result<u64> {
+        let mut b = [0; 8];
+        self.exact(&mut b)?;
+        Ok(u64::from_le_bytes(b))
     }
-    let aggregate = read_u32(r)? as usize;
-    s.aggregate_tags.resize(aggregate, String::new());
-    for t in s.aggregate_tags.iter_mut() {
-        read_str(r, t)?;
+
+    fn string(&mut self, into: &mut String) -> std::io::Result<()> {
+        let len = self.u32()? as usize;
+        let mut bytes = vec![0; len];
+        self.exact(&mut bytes)?;
+        *into = String::from_utf8(bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        Ok(())
     }
-    let index = read_u64(r)?;
-    s.query_index = (index != u64::MAX).then_some(index as usize);
-    let n = read_u64(r)? as usize;
-    s.timestamps_ms.clear();
-    s.values.clear();
-    let mut b = [0; 8];
-    for _ in 0..n {
-        r.read_exact(&mut b)?;
-        s.timestamps_ms.push(i64::from_le_bytes(b));
+
+    /// Reads the next series' header into `s`; its number of points, or `None` at the end.
+    fn header(&mut self, s: &mut OwnedSeries) -> std::io::Result<Option<usize>> {
+        let mut first = [0; 4];
+        match self.exact(&mut first) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let mut metric = vec![0; u32::from_le_bytes(first) as usize];
+        self.exact(&mut metric)?;
+        s.metric = String::from_utf8(metric)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let tags = self.u32()? as usize;
+        s.tags.resize(tags, Default::default());
+        for (k, v) in s.tags.iter_mut() {
+            self.string(k)?;
+            self.string(v)?;
+        }
+        let aggregate = self.u32()? as usize;
+        s.aggregate_tags.resize(aggregate, String::new());
+        for t in s.aggregate_tags.iter_mut() {
+            self.string(t)?;
+        }
+        let index = self.u64()?;
+        s.query_index = (index != u64::MAX).then_some(index as usize);
+        Ok(Some(self.u64()? as usize))
     }
-    for _ in 0..n {
-        r.read_exact(&mut b)?;
-        s.values.push(f64::from_le_bytes(b));
+
+    /// Reads `n` eight-byte points into `into`, replacing what it held.
+    fn points<T>(
+        &mut self,
+        n: usize,
+        into: &mut Vec<T>,
+        decode: fn([u8; 8]) -> T,
+    ) -> std::io::Result<()> {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.resize(n * 8, 0);
+        let read = self.exact(&mut bytes);
+        into.clear();
+        into.extend(bytes.chunks_exact(8).map(|c| {
+            let mut b = [0; 8];
+            b.copy_from_slice(c);
+            decode(b)
+        }));
+        self.bytes = bytes;
+        read
     }
-    Ok(true)
+
+    fn skip(&mut self, bytes: u64) -> std::io::Result<()> {
+        self.r.seek_relative(bytes as i64)?;
+        self.at += bytes;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +326,61 @@ mod tests {
             s.timestamps_ms.clone(),
             s.values.iter().map(|v| v.to_bits()).collect(),
         )
+    }
+
+    /// Collects what [`Spool::hand_over`] gives, reading spooled points back at their offsets.
+    #[derive(Default)]
+    struct Collect(Vec<OwnedSeries>, usize);
+
+    impl SeriesSink for Collect {
+        fn series(&mut self, series: Series<'_>) {
+            self.0.push(series.to_owned_series());
+        }
+    }
+
+    impl SpoolSink for Collect {
+        fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, ts_at: u64, values_at: u64) {
+            use std::os::unix::fs::FileExt;
+            assert!(series.values.is_empty());
+            let n = series.timestamps_ms.len();
+            let mut bytes = vec![0; 8 * n];
+            file.read_exact_at(&mut bytes, ts_at).unwrap();
+            let ts: Vec<i64> = bytes
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            assert_eq!(ts, series.timestamps_ms, "the timestamps are where it says");
+            file.read_exact_at(&mut bytes, values_at).unwrap();
+            let mut owned = series.to_owned_series();
+            owned.values = bytes
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            self.0.push(owned);
+            self.1 += 1;
+        }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_page_handed_over_is_whole_in_memory_or_at_its_place_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for (count, points) in [(3, 10), (40, 60_000)] {
+            let sent: Vec<OwnedSeries> = (0..count).map(|i| series(i, points)).collect();
+            let mut spool = Spool::new(dir.path().to_path_buf());
+            for s in &sent {
+                spool.series(s.as_series());
+            }
+            let mut got = Collect::default();
+            spool.hand_over(&mut got).unwrap();
+            let on_disk = count * points > MEMORY_POINTS;
+            assert_eq!(got.1, if on_disk { count } else { 0 }, "{count}×{points}");
+            assert_eq!(
+                got.0.iter().map(bits).collect::<Vec<_>>(),
+                sent.iter().map(bits).collect::<Vec<_>>()
+            );
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

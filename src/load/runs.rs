@@ -204,9 +204,9 @@ impl RowGroup {
         let mut group = file.next_row_group()?;
         for (leaf, &(c, kind)) in leaves.iter().enumerate() {
             if kind == Leaf::Arrow {
-                let writer = self.writers[leaf].take().ok_or_else(|| {
-                    ParquetError::General(format!("leaf {leaf} written twice"))
-                })?;
+                let writer = self.writers[leaf]
+                    .take()
+                    .ok_or_else(|| ParquetError::General(format!("leaf {leaf} written twice")))?;
                 writer.close()?.append_to_row_group(&mut group)?;
                 continue;
             }
@@ -264,11 +264,7 @@ impl Runs {
             match item {
                 RunItem::Same(value, count) => put_run(out, *value, *count, width),
                 RunItem::Repeat(pattern, times) => {
-                    let start = out.len();
-                    for &(value, count) in pattern.iter() {
-                        put_run(out, value, count as u64, width);
-                    }
-                    repeat_tail(out, start, *times);
+                    put_repeat(out, pattern, *times, bit_width, width);
                 }
             }
         }
@@ -280,26 +276,82 @@ impl Runs {
 fn put_run(out: &mut Vec<u8>, value: u32, mut count: u64, width: usize) {
     while count > 0 {
         let n = count.min(MAX_RUN);
-        let mut header = n << 1;
-        while header >= 0x80 {
-            out.push((header as u8 & 0x7f) | 0x80);
-            header >>= 7;
-        }
-        out.push(header as u8);
+        put_uleb128(out, n << 1);
         out.extend_from_slice(&value.to_le_bytes()[..width]);
         count -= n;
     }
 }
 
-/// Repeats `out[start..]` until it is there `times` times, doubling the copied span each time.
-pub(crate) fn repeat_tail(out: &mut Vec<u8>, start: usize, times: u64) {
-    let unit = out.len() - start;
-    let total = unit * times as usize;
-    out.reserve(total.saturating_sub(unit));
-    while out.len() - start < total {
-        let have = out.len() - start;
-        out.extend_from_within(start..start + have.min(total - have));
+/// A row's pattern of values `times` over: a bit-packed run of every whole group of eight
+/// values, then the few left over as RLE runs. The pattern (a handful of tags per row) repeats
+/// with a period of whole bytes once packed, so one period is packed and then copied.
+fn put_repeat(out: &mut Vec<u8>, pattern: &[(u32, u32)], times: u64, bit_width: u8, width: usize) {
+    let unit: Vec<u32> = pattern
+        .iter()
+        .flat_map(|&(value, count)| std::iter::repeat_n(value, count as usize))
+        .collect();
+    let total = unit.len() as u64 * times;
+    let groups = if bit_width == 0 {
+        0
+    } else {
+        (total / 8).min(MAX_RUN)
+    };
+    if groups > 0 {
+        put_uleb128(out, (groups << 1) | 1);
+        // `unit.len() × 8` values always fill whole bytes (8 × bit_width bits per group of 8).
+        let period: Vec<u32> = unit.iter().copied().cycle().take(unit.len() * 8).collect();
+        let start = out.len();
+        pack(out, &period, bit_width);
+        cycle_to(out, start, (groups * bit_width as u64) as usize);
     }
+    let mut rest = Runs::default();
+    for i in groups * 8..total {
+        rest.push(unit[(i % unit.len() as u64) as usize], 1);
+    }
+    for item in &rest.0 {
+        if let RunItem::Same(value, count) = item {
+            put_run(out, *value, *count, width);
+        }
+    }
+}
+
+/// Bit-packs `values` (a multiple of eight of them) at `bit_width` bits each, least significant
+/// bit first, as the RLE/bit-packing hybrid's bit-packed runs store them.
+fn pack(out: &mut Vec<u8>, values: &[u32], bit_width: u8) {
+    let mut acc: u64 = 0;
+    let mut bits = 0u32;
+    for &v in values {
+        acc |= (v as u64) << bits;
+        bits += bit_width as u32;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+}
+
+/// Makes `out[start..]` exactly `len` bytes long by repeating its current content cyclically
+/// (or cutting it), doubling the copied span each time.
+fn cycle_to(out: &mut Vec<u8>, start: usize, len: usize) {
+    let unit = out.len() - start;
+    if unit == 0 || len <= unit {
+        out.truncate(start + len);
+        return;
+    }
+    out.reserve(len - unit);
+    while out.len() - start < len {
+        let have = out.len() - start;
+        out.extend_from_within(start..start + have.min(len - have));
+    }
+}
+
+fn put_uleb128(out: &mut Vec<u8>, mut x: u64) {
+    while x >= 0x80 {
+        out.push((x as u8 & 0x7f) | 0x80);
+        x >>= 7;
+    }
+    out.push(x as u8);
 }
 
 /// Bits needed to store values up to `max`.
@@ -428,9 +480,9 @@ impl RunChunk {
                     (PhysicalType::INT64, Cell::I64(x)) => x.map(|x| x.to_le_bytes().to_vec()),
                     (PhysicalType::INT64, Cell::Ts(x)) => Some(x.to_le_bytes().to_vec()),
                     // NaN is "no value" everywhere in this exporter.
-                    (PhysicalType::DOUBLE, Cell::F64(x)) => x
-                        .filter(|x| !x.is_nan())
-                        .map(|x| x.to_le_bytes().to_vec()),
+                    (PhysicalType::DOUBLE, Cell::F64(x)) => {
+                        x.filter(|x| !x.is_nan()).map(|x| x.to_le_bytes().to_vec())
+                    }
                     _ => return Err(mismatch()),
                 };
                 match value {
@@ -502,9 +554,8 @@ impl RunChunk {
             // Every value is null: the page holds levels only.
             Encoding::PLAIN
         };
-        let levels = u32::try_from(self.levels).map_err(|_| {
-            ParquetError::General(format!("{} levels in one page", self.levels))
-        })?;
+        let levels = u32::try_from(self.levels)
+            .map_err(|_| ParquetError::General(format!("{} levels in one page", self.levels)))?;
 
         let mut sink = TrackedWrite::new(Vec::new());
         let mut pages = SerializedPageWriter::new(&mut sink);
@@ -535,7 +586,6 @@ impl RunChunk {
         };
         let data_spec = pages.write_page(CompressedPage::new(page, data.len()))?;
         pages.close()?;
-        drop(pages);
         let bytes = Bytes::from(sink.into_inner()?);
 
         let mut encodings = vec![Encoding::RLE, encoding];
@@ -638,13 +688,86 @@ mod tests {
     }
 
     #[test]
-    fn a_row_pattern_repeats_whole() {
+    fn a_row_pattern_repeats_as_bit_packed_groups_then_rle() {
         let mut runs = Runs::default();
+        // Levels 0, 1, 1 per row, five rows: 15 values, one group of 8 bit-packed, 7 in RLE.
         let pattern: Arc<[(u32, u32)]> = vec![(0, 1), (1, 2)].into();
-        runs.push_pattern(&pattern, 3);
+        runs.push_pattern(&pattern, 5);
         let mut out = Vec::new();
         runs.encode(1, &mut out);
-        assert_eq!(out, [2, 0, 4, 1].repeat(3));
+        // Header (1 << 1) | 1; values 0,1,1,0,1,1,0,1 LSB first = 0b1011_0110; then the values
+        // 1,0,1,1,0,1,1 as RLE runs (1 × 1), (1 × 0), (2 × 1), (1 × 0), (2 × 1).
+        assert_eq!(out, vec![3, 0b1011_0110, 2, 1, 2, 0, 4, 1, 2, 0, 4, 1]);
+    }
+
+    #[test]
+    fn a_long_repeat_decodes_to_the_pattern() {
+        // Decode with the format's own rules and compare, for several periods and widths.
+        for (pattern, times, bit_width) in [
+            (vec![(0u32, 1u32), (1, 1)], 1_000u64, 1u8),
+            (vec![(3, 1), (5, 2), (7, 1)], 999, 3),
+            (vec![(0, 1), (1, 2)], 7, 1),
+        ] {
+            let pattern: Arc<[(u32, u32)]> = pattern.into();
+            let mut runs = Runs::default();
+            runs.push_pattern(&pattern, times);
+            let mut out = Vec::new();
+            runs.encode(bit_width, &mut out);
+            let unit: Vec<u32> = pattern
+                .iter()
+                .flat_map(|&(v, c)| std::iter::repeat_n(v, c as usize))
+                .collect();
+            let expected: Vec<u32> = unit
+                .iter()
+                .copied()
+                .cycle()
+                .take(unit.len() * times as usize)
+                .collect();
+            assert_eq!(decode(&out, bit_width, expected.len()), expected);
+        }
+    }
+
+    /// The RLE/bit-packing hybrid, decoded the way readers do.
+    fn decode(mut bytes: &[u8], bit_width: u8, n: usize) -> Vec<u32> {
+        let width = bit_width.div_ceil(8) as usize;
+        let mut out = Vec::new();
+        while out.len() < n {
+            let mut header = 0u64;
+            let mut shift = 0;
+            loop {
+                let b = bytes[0];
+                bytes = &bytes[1..];
+                header |= ((b & 0x7f) as u64) << shift;
+                shift += 7;
+                if b < 0x80 {
+                    break;
+                }
+            }
+            if header & 1 == 1 {
+                let values = (header >> 1) as usize * 8;
+                let len = values * bit_width as usize / 8;
+                let (packed, rest) = bytes.split_at(len);
+                for i in 0..values {
+                    let mut v = 0u32;
+                    for b in 0..bit_width as usize {
+                        let bit = i * bit_width as usize + b;
+                        v |= (((packed[bit / 8] >> (bit % 8)) & 1) as u32) << b;
+                    }
+                    out.push(v);
+                }
+                bytes = rest;
+            } else {
+                let mut v = [0u8; 4];
+                v[..width].copy_from_slice(&bytes[..width]);
+                bytes = &bytes[width..];
+                out.extend(std::iter::repeat_n(
+                    u32::from_le_bytes(v),
+                    (header >> 1) as usize,
+                ));
+            }
+        }
+        out.truncate(n);
+        out
     }
 
     #[test]

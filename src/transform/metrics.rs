@@ -6,12 +6,15 @@
 //! is the same for all points of a series (service, datacenter, entity, joined inventory, tags) is
 //! written when the partition's batches are built, a run at a time (see [`super::rows`]).
 //!
-//! Memory is bounded twice over: a partition leaves the table as soon as its period is over
-//! ([`MetricsTable::take_complete`]), and when the points buffered in all partitions exceed the
-//! table's budget, the largest partition's runs are sorted and spilled to a temporary file
-//! ([`super::spill`]) that the batch builder merges back in.
+//! Memory is bounded three times over: a partition leaves the table as soon as its period is over
+//! ([`MetricsTable::take_complete`]); a page too large for memory leaves its points in its spool
+//! file and the table keeps only where each run is ([`MetricsTable::push_spooled`]); and when the
+//! points buffered in all partitions exceed the table's budget, the largest partition's runs are
+//! sorted and spilled to a temporary file ([`super::spill`]) that the batch builder merges back
+//! in.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +25,7 @@ use arrow::datatypes::SchemaRef;
 use super::columns::Cell;
 use super::index::InventoryIndex;
 use super::partition::{self, Period};
-use super::rows::{PartitionRows, Run, TableShape};
+use super::rows::{FileRun, PartitionRows, Points, Run, TableShape};
 use super::schema;
 use super::spill::{self, SpillFile, SpillRun};
 use super::TransformError;
@@ -35,11 +38,9 @@ use crate::tsdb::Series;
 const COLUMN_TAGS: [&str; 2] = ["datacenter", "servicename"];
 
 /// Points a table buffers in memory before it spills: 1 Mi points are 16 MiB of (ts, value).
-/// While one partition is written, the table fills again and partitions wait their turn, so
-/// about two budgets (with vector growth) are live at once besides a page's spool, the batch
-/// being encoded and the writer's row group; measured on a day of 1,000 VMs, 4 Mi points peaked
-/// at 155 MiB and 30 days at 2 Mi points at 244 MiB. Nearly every point of such a day spills
-/// whatever the budget, so a small one costs little.
+/// Only pages small enough to stay in memory (see `extract::spool`) fill these buffers; a large
+/// page's points stay in its spool file. Many small pages (a long window of short pages) still
+/// add up, which is what the budget bounds.
 pub const DEFAULT_BUDGET_POINTS: usize = 1 << 20;
 
 /// Column buffers of one metrics table, per partition, filled series by series.
@@ -118,6 +119,8 @@ struct PartitionBuf {
     /// Runs of the in-memory buffers; `series` is the table's series id.
     runs: Vec<Run>,
     spills: Vec<SpillFile>,
+    /// Runs whose points stay in a page's spool file.
+    file_runs: Vec<FileRun>,
 }
 
 impl MetricsTable {
@@ -189,25 +192,70 @@ impl MetricsTable {
         let n = series.timestamps_ms.len().min(series.values.len());
         let ts = &series.timestamps_ms[..n];
         let values = &series.values[..n];
-        // The parser hands points sorted by time (it sorts them when the server did not).
-        debug_assert!(ts.windows(2).all(|w| w[0] <= w[1]), "unsorted series");
-        let lo = ts.partition_point(|&t| t < start_ms);
-        let hi = lo + ts[lo..].partition_point(|&t| t < end_ms);
-        if lo >= hi {
+        let Some((lo, hi)) = within(ts, start_ms, end_ms) else {
             return 0;
-        }
+        };
         self.make_room(hi - lo);
+        self.buffered += hi - lo;
+        self.place(series, ts, lo, hi, |buf, id, i, j| {
+            buf.runs.push(Run {
+                series: id,
+                start: buf.ts.len(),
+                len: j - i,
+            });
+            buf.ts.extend_from_slice(&ts[i..j]);
+            buf.values.extend_from_slice(&values[i..j]);
+        })
+    }
+
+    /// Like [`Self::push_series`], for a series whose points stay in a page's spool file (see
+    /// [`crate::extract::SpoolSink`]): `series` has its timestamps but no values, and its points
+    /// start at `ts_at` and `values_at` in `file`. The table keeps only where each partition's
+    /// share is, so such points take no memory and are never spilled.
+    pub fn push_spooled(
+        &mut self,
+        series: &Series<'_>,
+        start_ms: i64,
+        end_ms: i64,
+        file: &Arc<File>,
+        ts_at: u64,
+        values_at: u64,
+    ) -> u64 {
+        let ts = series.timestamps_ms;
+        let Some((lo, hi)) = within(ts, start_ms, end_ms) else {
+            return 0;
+        };
+        let pos = self.pushed;
+        self.place(series, ts, lo, hi, |buf, id, i, j| {
+            buf.file_runs.push(FileRun {
+                series: id,
+                file: Arc::clone(file),
+                ts_at: ts_at + 8 * i as u64,
+                values_at: values_at + 8 * i as u64,
+                len: j - i,
+                first_ts: ts[i],
+                pos: pos + i as u64,
+            });
+        })
+    }
+
+    /// Hands `put` the stretches `[i, j)` of the series' points `lo..hi` that fall in one
+    /// partition each, with that partition and the series' id; returns the points placed.
+    fn place(
+        &mut self,
+        series: &Series<'_>,
+        ts: &[i64],
+        lo: usize,
+        hi: usize,
+        mut put: impl FnMut(&mut PartitionBuf, u32, usize, usize),
+    ) -> u64 {
         let id = self.intern(series);
         let service = self.series[id as usize].service;
         let service = if self.by_service { service } else { u32::MAX };
         let mut i = lo;
         while i < hi {
             let (period, period_end) = self.period.locate(ts[i]);
-            let j = if period_end >= end_ms {
-                hi
-            } else {
-                i + ts[i..hi].partition_point(|&t| t < period_end)
-            };
+            let j = i + ts[i..hi].partition_point(|&t| t < period_end);
             let services = &self.services;
             let buf = self
                 .partitions
@@ -220,17 +268,11 @@ impl MetricsTable {
                     values: Vec::new(),
                     runs: Vec::new(),
                     spills: Vec::new(),
+                    file_runs: Vec::new(),
                 });
-            buf.runs.push(Run {
-                series: id,
-                start: buf.ts.len(),
-                len: j - i,
-            });
-            buf.ts.extend_from_slice(&ts[i..j]);
-            buf.values.extend_from_slice(&values[i..j]);
+            put(buf, id, i, j);
             i = j;
         }
-        self.buffered += hi - lo;
         self.pushed += (hi - lo) as u64;
         (hi - lo) as u64
     }
@@ -451,10 +493,13 @@ impl MetricsTable {
             let rows = PartitionRows::new(
                 Arc::clone(&self.shape),
                 &self.series,
-                part.ts,
-                part.values,
-                part.runs,
-                part.spills,
+                Points {
+                    ts: part.ts,
+                    values: part.values,
+                    runs: part.runs,
+                    spills: part.spills,
+                    file_runs: part.file_runs,
+                },
                 failed,
             );
             out.push((key, rows));
@@ -488,6 +533,15 @@ impl MetricsTable {
         }
         Ok(out)
     }
+}
+
+/// The points `lo..hi` of `ts` (ascending) with `start_ms <= ts < end_ms`, if there are any.
+fn within(ts: &[i64], start_ms: i64, end_ms: i64) -> Option<(usize, usize)> {
+    // The parser hands points sorted by time (it sorts them when the server did not).
+    debug_assert!(ts.windows(2).all(|w| w[0] <= w[1]), "unsorted series");
+    let lo = ts.partition_point(|&t| t < start_ms);
+    let hi = lo + ts[lo..].partition_point(|&t| t < end_ms);
+    (lo < hi).then_some((lo, hi))
 }
 
 fn vm_cell(name: &str, vm: Option<&crate::ovh::model::Vm>) -> Option<Cell> {

@@ -1,18 +1,23 @@
 //! The rows of one finished partition of a metrics table, and the batches they become.
 //!
 //! A partition's points sit in *sources*: the in-memory buffers it had when it was taken out of
-//! the table, and the spill files written before. Each source holds runs (consecutive points of
-//! one series, ascending in time) ordered by the series' rank. The batch builder walks the
-//! partition one *group* at a time — the series that share an (entity…, metric) key, usually one
-//! — taking that group's runs from every source; runs that follow each other in time are emitted
-//! whole, and only a group whose runs overlap (two series of one VM and metric in two services, or
-//! a page pushed twice) is merged point by point. Rows therefore come out in the total order
-//! (entity…, metric, ts, series rank, arrival), the same whatever was spilled.
+//! the table, the spill files written before, and the pages' spool files (a large page's points
+//! stay where the spool wrote them; the table only knows where each run is). Each source holds
+//! runs (consecutive points of one series, ascending in time) ordered by the series' rank. The
+//! batch builder walks the partition one *group* at a time — the series that share an
+//! (entity…, metric) key, usually one — taking that group's runs from every source; runs that
+//! follow each other in time are emitted whole, and only a group whose runs overlap (two series
+//! of one VM and metric in two services, or a page pushed twice) is merged point by point. Rows
+//! therefore come out in the total order (entity…, metric, ts, series rank, arrival), the same
+//! whatever was spilled.
 //!
-//! Batches are built one at a time, at most `max_rows` each, so memory holds one batch of
-//! materialised columns, one group, and a read buffer per spill file.
+//! Batches are built one at a time, at most `max_rows` each, so memory holds one batch, one
+//! group, and a read buffer per spill file. [`PartitionRows::into_runs`] hands them out as runs
+//! of series ([`RunBatch`]) for the load stage to encode without repeating per row what a series'
+//! rows share; [`PartitionRows::into_batches`] as Arrow record batches.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, TimestampMillisecondArray};
@@ -47,6 +52,21 @@ pub(crate) struct Run {
     pub(crate) len: usize,
 }
 
+/// `len` consecutive points of one series that stay in a page's spool file: timestamps from
+/// `ts_at`, values from `values_at`, eight little-endian bytes each.
+#[derive(Debug, Clone)]
+pub(crate) struct FileRun {
+    pub(crate) series: u32,
+    pub(crate) file: Arc<File>,
+    pub(crate) ts_at: u64,
+    pub(crate) values_at: u64,
+    pub(crate) len: usize,
+    /// Its first timestamp, to order the runs of a series without reading them.
+    pub(crate) first_ts: i64,
+    /// Arrival position of its first point in the table.
+    pub(crate) pos: u64,
+}
+
 /// The rows of one partition, taken out of a [`super::MetricsTable`]: owned, and ready to be
 /// turned into sorted batches on another thread.
 #[derive(Debug)]
@@ -63,24 +83,41 @@ pub struct PartitionRows {
     /// In-memory runs; `series` is the table's series id.
     runs: Vec<Run>,
     spills: Vec<SpillFile>,
+    file_runs: Vec<FileRun>,
     rows: u64,
     failed: Option<TransformError>,
+}
+
+/// Where a partition's points are, as the table hands them over.
+#[derive(Debug)]
+pub(crate) struct Points {
+    /// In memory: the buffers and their runs (`series` is the table's series id).
+    pub(crate) ts: Vec<i64>,
+    pub(crate) values: Vec<f64>,
+    pub(crate) runs: Vec<Run>,
+    pub(crate) spills: Vec<SpillFile>,
+    pub(crate) file_runs: Vec<FileRun>,
 }
 
 impl PartitionRows {
     pub(crate) fn new(
         shape: Arc<TableShape>,
         all_series: &[Arc<SeriesEntry>],
-        ts: Vec<i64>,
-        values: Vec<f64>,
-        runs: Vec<Run>,
-        spills: Vec<SpillFile>,
+        points: Points,
         failed: Option<TransformError>,
     ) -> PartitionRows {
+        let Points {
+            ts,
+            values,
+            runs,
+            spills,
+            file_runs,
+        } = points;
         let mut ids: Vec<u32> = runs.iter().map(|r| r.series).collect();
         for s in &spills {
             ids.extend_from_slice(&s.series);
         }
+        ids.extend(file_runs.iter().map(|r| r.series));
         ids.sort_unstable();
         ids.dedup();
         ids.sort_unstable_by(|&a, &b| all_series[a as usize].order(&all_series[b as usize]));
@@ -101,7 +138,9 @@ impl PartitionRows {
             .enumerate()
             .map(|(r, &id)| (id, r as u32))
             .collect();
-        let rows = ts.len() as u64 + spills.iter().map(|s| s.points).sum::<u64>();
+        let rows = ts.len() as u64
+            + spills.iter().map(|s| s.points).sum::<u64>()
+            + file_runs.iter().map(|r| r.len as u64).sum::<u64>();
         PartitionRows {
             shape,
             series,
@@ -111,6 +150,7 @@ impl PartitionRows {
             values,
             runs,
             spills,
+            file_runs,
             rows,
             failed,
         }
@@ -153,6 +193,12 @@ enum Source {
         next: usize,
     },
     Spill(SpillReader),
+    /// Runs left in spool files; sorted by (rank, first ts, arrival), `series` being the rank.
+    Files {
+        runs: Vec<FileRun>,
+        next: usize,
+        bytes: Vec<u8>,
+    },
 }
 
 /// A run of the group being ordered: `len` points from `off` in the group's buffers.
@@ -236,6 +282,20 @@ impl Batches {
             runs,
             next: 0,
         });
+        let mut file_runs: Vec<FileRun> = rows
+            .file_runs
+            .into_iter()
+            .map(|r| FileRun {
+                series: rank.get(&r.series).copied().unwrap_or(u32::MAX),
+                ..r
+            })
+            .collect();
+        file_runs.sort_unstable_by_key(|r| (r.series, r.first_ts, r.pos));
+        sources.push(Source::Files {
+            runs: file_runs,
+            next: 0,
+            bytes: Vec::new(),
+        });
         Batches {
             shape: rows.shape,
             series: rows.series,
@@ -266,6 +326,7 @@ impl Batches {
     fn peek(&self, source: &Source) -> Result<Option<u32>, TransformError> {
         match source {
             Source::Memory { runs, next, .. } => Ok(runs.get(*next).map(|r| r.series)),
+            Source::Files { runs, next, .. } => Ok(runs.get(*next).map(|r| r.series)),
             Source::Spill(reader) => match reader.peek() {
                 None => Ok(None),
                 Some(h) => match self.rank.get(&h.series) {
@@ -316,6 +377,25 @@ impl Batches {
                         self.g_ts.extend_from_slice(&ts[range.clone()]);
                         self.g_values.extend_from_slice(&values[range]);
                         run.start as u64
+                    }
+                    Source::Files { runs, next, bytes } => {
+                        let run = &runs[*next];
+                        *next += 1;
+                        read_points(&run.file, run.ts_at, run.len, bytes, &mut self.g_ts)
+                            .and_then(|()| {
+                                read_points(
+                                    &run.file,
+                                    run.values_at,
+                                    run.len,
+                                    bytes,
+                                    &mut self.g_values,
+                                )
+                            })
+                            .map_err(|source| TransformError::Spill {
+                                table: self.shape.def.name,
+                                source,
+                            })?;
+                        run.pos
                     }
                     Source::Spill(reader) => {
                         let pos = reader.peek().map_or(0, |h| h.pos);
@@ -430,7 +510,10 @@ impl Batches {
             self.done = true;
             return Some(Err(e));
         }
-        match self.next_runs().and_then(|runs| runs.map(|r| next(self, r)).transpose()) {
+        match self
+            .next_runs()
+            .and_then(|runs| runs.map(|r| next(self, r)).transpose())
+        {
             Ok(Some(item)) => Some(Ok(item)),
             Ok(None) => {
                 self.done = true;
@@ -478,7 +561,11 @@ impl RunBatches {
     }
 
     /// Column `c` of rows described by `runs`, as an Arrow array.
-    pub(crate) fn column(&self, c: usize, runs: &[(u32, usize)]) -> Result<ArrayRef, TransformError> {
+    pub(crate) fn column(
+        &self,
+        c: usize,
+        runs: &[(u32, usize)],
+    ) -> Result<ArrayRef, TransformError> {
         let rows = runs.iter().map(|r| r.1).sum();
         run_column(&self.0.shape.def, &self.0.series, c, runs, rows)
     }
@@ -490,6 +577,64 @@ impl Iterator for RunBatches {
     fn next(&mut self) -> Option<Self::Item> {
         self.0.advance(|_, runs| Ok(runs))
     }
+}
+
+/// Appends `n` eight-byte little-endian points read from `file` at `at` to `into`.
+fn read_points<T: FromLe>(
+    file: &File,
+    at: u64,
+    n: usize,
+    bytes: &mut Vec<u8>,
+    into: &mut Vec<T>,
+) -> std::io::Result<()> {
+    bytes.resize(n * 8, 0);
+    read_exact_at(file, bytes, at)?;
+    into.extend(bytes.chunks_exact(8).map(|c| {
+        let mut b = [0; 8];
+        b.copy_from_slice(c);
+        T::from_le(b)
+    }));
+    Ok(())
+}
+
+/// A point's type, decoded from its eight little-endian bytes.
+trait FromLe {
+    fn from_le(bytes: [u8; 8]) -> Self;
+}
+
+impl FromLe for i64 {
+    fn from_le(bytes: [u8; 8]) -> i64 {
+        i64::from_le_bytes(bytes)
+    }
+}
+
+impl FromLe for f64 {
+    fn from_le(bytes: [u8; 8]) -> f64 {
+        f64::from_le_bytes(bytes)
+    }
+}
+
+/// Fills `buf` from `file` at `offset`, without moving the file's position (several partitions'
+/// runs share one spool file).
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, offset) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// One batch: `ts` and `values` per row, every other column repeated per run of a series.
@@ -553,19 +698,21 @@ fn run_column(
         column: name,
         source,
     };
-    let mut builder = ColumnBuilder::for_type(&column.data_type, rows).ok_or(
-        TransformError::Column {
+    let mut builder =
+        ColumnBuilder::for_type(&column.data_type, rows).ok_or(TransformError::Column {
             table,
             column: name,
             source: ColumnError::Mismatch {
                 expected: "a supported type",
             },
-        },
-    )?;
+        })?;
     for &(rank, n) in runs {
         let cell = &series[rank as usize].cells[c];
         if matches!(cell, Cell::Point) {
-            return Err(TransformError::NoSource { table, column: name });
+            return Err(TransformError::NoSource {
+                table,
+                column: name,
+            });
         }
         builder.repeat(cell, n).map_err(column_err)?;
     }

@@ -15,9 +15,13 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-/// Buffer of each spill file's reader and writer: a partition merges one reader per spill, so
-/// this is paid once per spill at the end of a partition.
+/// Buffer of each spill file's writer.
 const IO_BUFFER: usize = 1 << 18;
+
+/// Buffer of each spill file's reader: a partition merges one reader per spill, and a long page
+/// (ten days of a thousand VMs) leaves a hundred and more spills per partition, so this is kept to
+/// a few runs' worth.
+const READ_BUFFER: usize = 1 << 16;
 
 /// Bytes of a run's header: series id, arrival position, length.
 const HEADER: usize = 4 + 8 + 8;
@@ -99,7 +103,7 @@ pub(crate) struct SpillReader {
 impl SpillReader {
     pub(crate) fn open(spill: SpillFile) -> io::Result<SpillReader> {
         let mut r = SpillReader {
-            reader: BufReader::with_capacity(IO_BUFFER, spill.file),
+            reader: BufReader::with_capacity(READ_BUFFER, spill.file),
             next: None,
             bytes: Vec::new(),
         };

@@ -913,6 +913,66 @@ fn spilled_partitions_come_out_sorted_and_equal_to_unspilled_ones() {
 }
 
 #[test]
+fn points_left_in_spool_files_come_out_equal_to_pushed_ones() {
+    use std::io::Write;
+    let pages = busy_pages();
+    let expected = {
+        let mut t = table(Component::Vm, &[PartitionBy::Date]);
+        push_pages(&mut t, &pages);
+        t.finish().unwrap()
+    };
+    // Each page in a file of its own, as a spool writes it: some header bytes, then a series'
+    // timestamps, then its values. Every other page goes through memory instead, and the table
+    // spills, so the three kinds of source meet in one partition.
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = table(Component::Vm, &[PartitionBy::Date])
+        .with_budget(150)
+        .with_spill_dir(dir.path());
+    for (p, (start, end, series)) in pages.iter().enumerate() {
+        if p % 2 == 1 {
+            for s in series {
+                t.push_series(&borrow(s), *start, *end);
+            }
+            continue;
+        }
+        let mut file = tempfile::tempfile_in(dir.path()).unwrap();
+        let mut at = 0u64;
+        let mut places = Vec::new();
+        for s in series {
+            file.write_all(b"header").unwrap();
+            at += 6;
+            let ts_at = at;
+            for t in &s.timestamps_ms {
+                file.write_all(&t.to_le_bytes()).unwrap();
+            }
+            let values_at = ts_at + 8 * s.timestamps_ms.len() as u64;
+            for v in &s.values {
+                file.write_all(&v.to_le_bytes()).unwrap();
+            }
+            at = values_at + 8 * s.values.len() as u64;
+            places.push((ts_at, values_at));
+        }
+        let file = Arc::new(file);
+        for (s, (ts_at, values_at)) in series.iter().zip(places) {
+            let without_values = Series {
+                values: &[],
+                ..borrow(s)
+            };
+            t.push_spooled(&without_values, *start, *end, &file, ts_at, values_at);
+        }
+    }
+    assert!(t.spills() > 0, "the memory pages spilled");
+    let parts = t.take_all();
+    assert_eq!(parts.len(), expected.len());
+    for ((key, rows), (expected_key, expected)) in parts.into_iter().zip(&expected) {
+        assert_eq!(&key, expected_key);
+        assert_eq!(rows.rows(), expected.num_rows() as u64);
+        let batches: Vec<RecordBatch> = rows.into_batches(41).collect::<Result<_, _>>().unwrap();
+        assert_eq!(concat(&batches).columns(), expected.columns(), "{key:?}");
+    }
+}
+
+#[test]
 fn dropping_spilled_rows_unbuilt_is_fine() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = table(Component::Vm, &[PartitionBy::Date])
@@ -1162,4 +1222,81 @@ fn descriptive_strings_are_written_without_statistics_and_keys_with() {
     ] {
         assert!(!has_stats(dropped), "{dropped} has no statistics");
     }
+}
+
+#[test]
+fn a_file_encoded_from_runs_reads_back_as_the_batches_and_keeps_statistics() {
+    use crate::load::{Destination, FileProvenance};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let provenance = FileProvenance {
+        job: "t".into(),
+        run_id: "r1".into(),
+        window_start: "2026-11-24T00:00:00Z".into(),
+        window_end: "2026-11-26T00:00:00Z".into(),
+    };
+    let layout = layout("vm_metrics").unwrap();
+    let rows_of = || {
+        let mut t = table(Component::Vm, &[PartitionBy::Date]);
+        push_pages(&mut t, &busy_pages());
+        t.take_all().remove(0)
+    };
+    let (key, rows) = rows_of();
+    let expected: Vec<RecordBatch> = rows.into_batches(1000).collect::<Result<_, _>>().unwrap();
+    let expected = concat(&expected);
+
+    let dir = tempfile::tempdir().unwrap();
+    let dest = Destination::open(dir.path().to_str().unwrap()).unwrap();
+    let file = dest
+        .replace_job_partition_runs(&layout, &key, &provenance, 3, rows_of().1)
+        .unwrap()
+        .unwrap();
+    assert_eq!(file.rows, expected.num_rows() as u64);
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file.path).unwrap()).unwrap();
+    let metadata = reader.metadata().clone();
+    let got: Vec<RecordBatch> = reader.build().unwrap().collect::<Result<_, _>>().unwrap();
+    let got = concat(&got);
+    assert_eq!(
+        got.schema(),
+        expected.schema(),
+        "the Arrow schema round-trips"
+    );
+    assert_eq!(got.columns(), expected.columns());
+
+    // The columns readers prune on have exact min/max; the entity's is the first and last VM.
+    let rg = metadata.row_group(0);
+    let descr = rg.schema_descr();
+    let index = |name: &str| {
+        (0..descr.num_columns())
+            .find(|&i| descr.column(i).path().string() == name)
+            .unwrap()
+    };
+    let vms = strs(&expected, "vm");
+    match rg.column(index("vm")).statistics() {
+        Some(parquet::file::statistics::Statistics::ByteArray(s)) => {
+            assert_eq!(
+                s.min_opt().map(|b| b.as_utf8().unwrap()),
+                vms.iter().flatten().min().map(String::as_str)
+            );
+            assert_eq!(
+                s.max_opt().map(|b| b.as_utf8().unwrap()),
+                vms.iter().flatten().max().map(String::as_str)
+            );
+            assert_eq!(s.null_count_opt(), Some(0));
+        }
+        other => panic!("vm statistics: {other:?}"),
+    }
+    assert!(
+        rg.column(index("vm_name")).statistics().is_none(),
+        "descriptive strings have none"
+    );
+    assert!(rg
+        .column(index("metric"))
+        .encodings()
+        .any(|e| e == parquet::basic::Encoding::RLE_DICTIONARY));
+    // The page index is there for every column.
+    assert!(rg
+        .columns()
+        .iter()
+        .all(|c| c.offset_index_offset().is_some()));
 }
