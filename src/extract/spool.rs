@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use crate::tsdb::{OwnedSeries, Series, SeriesSink};
 
-/// Points held in memory per page before spooling to disk: 4 MiB of (ts, value), so the pages
+/// Points held in memory per page before spooling to disk: 1 MiB of (ts, value), so the pages
 /// in flight together stay a small part of the memory budget.
-const MEMORY_POINTS: usize = 1 << 18;
+const MEMORY_POINTS: usize = 1 << 16;
 
 /// Read and write buffer of a spool file.
 const IO_BUFFER: usize = 1 << 20;

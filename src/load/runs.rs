@@ -105,6 +105,9 @@ pub(crate) fn write<W: Write + Send>(
         ))
         .into());
     }
+    // One compression context for every page of the file.
+    let mut zstd =
+        zstd::bulk::Compressor::new(zstd_level).map_err(|e| ParquetError::External(Box::new(e)))?;
     let mut rows = 0u64;
     let mut group = RowGroup::new(&factory, 0)?;
     let mut groups = 0;
@@ -118,11 +121,11 @@ pub(crate) fn write<W: Write + Send>(
         if group.rows >= row_group_rows {
             groups += 1;
             let full = std::mem::replace(&mut group, RowGroup::new(&factory, groups)?);
-            full.write(&mut file, &batches, &leaves, &descrs, &props, zstd_level)?;
+            full.write(&mut file, &batches, &leaves, &descrs, &props, &mut zstd)?;
         }
     }
     if group.rows > 0 {
-        group.write(&mut file, &batches, &leaves, &descrs, &props, zstd_level)?;
+        group.write(&mut file, &batches, &leaves, &descrs, &props, &mut zstd)?;
     }
     Ok((file.into_inner()?, rows))
 }
@@ -199,7 +202,7 @@ impl RowGroup {
         leaves: &[(usize, Leaf)],
         descrs: &[ColumnDescPtr],
         props: &WriterProperties,
-        zstd_level: i32,
+        zstd: &mut zstd::bulk::Compressor<'static>,
     ) -> std::result::Result<(), RunsError> {
         let mut group = file.next_row_group()?;
         for (leaf, &(c, kind)) in leaves.iter().enumerate() {
@@ -216,7 +219,7 @@ impl RowGroup {
                 chunk.push(rank, &batches.cells(rank)[c], n)?;
             }
             let stats = props.statistics_enabled(descr.path()) != EnabledStatistics::None;
-            let (bytes, close) = chunk.finish(self.rows as u64, props, zstd_level, stats)?;
+            let (bytes, close) = chunk.finish(self.rows as u64, props, zstd, stats)?;
             group.append_column(&bytes, close)?;
         }
         group.close()?;
@@ -525,11 +528,11 @@ impl RunChunk {
         self,
         rows: u64,
         props: &WriterProperties,
-        zstd_level: i32,
+        zstd: &mut zstd::bulk::Compressor<'static>,
         with_statistics: bool,
     ) -> Result<(Bytes, ColumnCloseResult)> {
-        let compress = |data: &[u8]| -> Result<Bytes> {
-            zstd::bulk::compress(data, zstd_level)
+        let mut compress = |data: &[u8]| -> Result<Bytes> {
+            zstd.compress(data)
                 .map(Bytes::from)
                 .map_err(|e| ParquetError::External(Box::new(e)))
         };

@@ -481,9 +481,11 @@ impl MetricsTable {
             .collect();
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {
-            let Some(part) = self.partitions.remove(&k) else {
+            let Some(mut part) = self.partitions.remove(&k) else {
                 continue;
             };
+            // It may wait for a writer a while: only what it holds.
+            part.file_runs.shrink_to_fit();
             self.buffered -= part.ts.len();
             let key = partition::key(&self.partitioning, part.service.as_deref(), part.some_ts);
             let failed = self.failed.map(|column| TransformError::NoSource {
