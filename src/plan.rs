@@ -24,6 +24,11 @@ pub const SUB_QUERY_POINT_CAP: u64 = 20_000_000;
 
 const DAY_SECS: i64 = 86_400;
 
+/// Longest automatic page: a month. A small estate could otherwise fetch a year in one request,
+/// committing nothing until it ends, retrying all of it on a reset, and holding back every
+/// partition it covers when it fails for good.
+const MAX_AUTO_PAGE_DAYS: i64 = 31;
+
 /// Automatic page lengths shorter than a day, longest first. Each divides a day, so pages line
 /// up with the `date=` partitions; longer pages are any whole number of days.
 const SUB_DAY_PAGES_SECS: [i64; 9] = [
@@ -177,9 +182,10 @@ fn groups(job: &Job, services: &[ServiceScope], catalog: &Catalog) -> Vec<QueryG
     groups
 }
 
-/// The automatic page length: of the sub-day lengths and the whole numbers of days not longer
-/// than the window, on which every sub-query stays under [`SUB_QUERY_POINT_CAP`], the one that
-/// needs the fewest pages; on a tie the shorter, whose partitions complete sooner.
+/// The automatic page length: of the sub-day lengths not longer than the window and the whole
+/// numbers of days up to [`MAX_AUTO_PAGE_DAYS`], on which every sub-query stays under
+/// [`SUB_QUERY_POINT_CAP`], the one that needs the fewest pages; on a tie the shorter, whose
+/// partitions complete sooner.
 fn auto_page_secs(job: &Job, window: Window, services: &[ServiceScope], catalog: &Catalog) -> i64 {
     let window_secs = (window.end - window.start).num_seconds().max(1);
     let shortest = SUB_DAY_PAGES_SECS[SUB_DAY_PAGES_SECS.len() - 1];
@@ -194,11 +200,15 @@ fn auto_page_secs(job: &Job, window: Window, services: &[ServiceScope], catalog:
         })
         .max()
         .unwrap_or(1);
-    let days = (window_secs + DAY_SECS - 1) / DAY_SECS;
+    // Whole days are cut at midnight, so a window that does not start at one may need a day
+    // more than its length.
+    let days = ((window_secs + DAY_SECS - 1) / DAY_SECS + 1).min(MAX_AUTO_PAGE_DAYS);
+    let sub_day = SUB_DAY_PAGES_SECS
+        .into_iter()
+        .filter(|&secs| secs <= window_secs.max(shortest));
     (1..=days)
         .map(|d| d * DAY_SECS)
-        .chain(SUB_DAY_PAGES_SECS)
-        .filter(|&secs| secs <= window_secs.max(shortest))
+        .chain(sub_day)
         .filter(|&secs| widest * points_per_series(secs * 1000) <= SUB_QUERY_POINT_CAP)
         .map(|secs| (page_ranges(window, secs).len(), secs))
         .min()
@@ -394,6 +404,14 @@ mod tests {
         // Eleven days of 1,000 VMs: 15.8 M points per metric fits one page of eleven days.
         let eleven = window("2026-10-01T00:00:00Z", "2026-10-12T00:00:00Z");
         assert_eq!(build(&job(13), eleven, &scope(1000)).pages.len(), 1);
+        // A window of 23 h from 01:00: one day-long page, cut at the window's ends.
+        let late = window("2026-10-01T01:00:00Z", "2026-10-02T00:00:00Z");
+        let plan = build(&job(13), late, &scope(1000));
+        assert_eq!((plan.page_secs, plan.pages.len()), (86_400, 1));
+        // A year of 10 VMs would fit one request; pages stop at a month.
+        let year = window("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z");
+        let plan = build(&job(13), year, &scope(10));
+        assert_eq!((plan.page_secs, plan.pages.len()), (31 * 86_400, 12));
         // A short window is never paged longer than itself.
         let hour = window("2026-10-01T00:00:00Z", "2026-10-01T01:00:00Z");
         assert_eq!(build(&job(13), hour, &scope(10)).page_secs, 3_600);

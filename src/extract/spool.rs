@@ -100,8 +100,9 @@ impl Spool {
     }
 
     /// Hands every series, in arrival order, to `sink`: as a whole series while the page fitted
-    /// in memory; else as a place in the spool's file (see [`SpoolSink`]), so that the points are
-    /// read back from disk once, in the order they are written out, rather than copied again.
+    /// in memory; else with its timestamps and its place in the spool's file (see
+    /// [`SpoolSink`]), so that the values are read back from disk only when they are written
+    /// out, rather than copied into memory and spilled again.
     pub fn hand_over(mut self, sink: &mut impl SpoolSink) -> std::io::Result<()> {
         if self.file.is_some() && self.error.is_none() {
             // The last series go to the file too, so every series of the page is in one place.

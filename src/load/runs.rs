@@ -11,8 +11,12 @@
 //! of chunk are spliced into the same row groups with `append_column`.
 //!
 //! The chunks written here hold a PLAIN dictionary page and one data page (v1) of RLE levels and
-//! RLE_DICTIONARY indices, ZSTD-compressed, with min/max statistics from the dictionary and an
-//! offset index: what arrow-rs writes for a dictionary column, minus the per-row work.
+//! RLE_DICTIONARY indices (bit-packed where a row repeats a pattern, as the `tags` levels do),
+//! ZSTD-compressed, with min/max statistics from the dictionary and an offset index: what
+//! arrow-rs writes for a dictionary column, minus the per-row work. Of the writer settings, they
+//! follow the compression and which columns have statistics; they are always dictionary-encoded
+//! (a run column has one entry per series at most) in one page per row group, since a few bytes
+//! per run leave nothing for page-level pruning to skip, and so they have no column index.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -653,8 +657,15 @@ impl RunChunk {
             }
             PhysicalType::DOUBLE => {
                 let values = entries.iter().map(|e| f64::from_le_bytes(eight(e)));
-                let min = values.clone().reduce(f64::min);
-                let max = values.reduce(f64::max);
+                // The format asks for -0.0 as the minimum and +0.0 as the maximum when the
+                // bound is a zero of either sign, so readers prune zeros of both signs right.
+                let min = values
+                    .clone()
+                    .reduce(f64::min)
+                    .map(|m| if m == 0.0 { -0.0 } else { m });
+                let max = values
+                    .reduce(f64::max)
+                    .map(|m| if m == 0.0 { 0.0 } else { m });
                 ValueStatistics::new(min, max, None, nulls, false)
                     .with_backwards_compatible_min_max(true)
                     .into()

@@ -25,9 +25,9 @@ use arrow::datatypes::SchemaRef;
 use super::columns::Cell;
 use super::index::InventoryIndex;
 use super::partition::{self, Period};
-use super::rows::{FileRun, PartitionRows, Points, Run, TableShape};
+use super::rows::{read_points, FileRun, PartitionRows, Points, Run, TableShape};
 use super::schema;
-use super::spill::{self, SpillFile, SpillRun};
+use super::spill::{self, SpillFile, SpillRun, SpillWriter};
 use super::TransformError;
 use crate::job::{Component, PartitionBy};
 use crate::load::PartitionKey;
@@ -42,6 +42,10 @@ const COLUMN_TAGS: [&str; 2] = ["datacenter", "servicename"];
 /// page's points stay in its spool file. Many small pages (a long window of short pages) still
 /// add up, which is what the budget bounds.
 pub const DEFAULT_BUDGET_POINTS: usize = 1 << 20;
+
+/// What a run left in a spool file ([`MetricsTable::push_spooled`]) counts for in the budget: its
+/// place takes about as much memory as four buffered points.
+pub const FILE_RUN_POINTS: usize = 4;
 
 /// Column buffers of one metrics table, per partition, filled series by series.
 ///
@@ -123,6 +127,13 @@ struct PartitionBuf {
     file_runs: Vec<FileRun>,
 }
 
+impl PartitionBuf {
+    /// What it counts for in the table's budget.
+    fn weight(&self) -> usize {
+        self.ts.len() + FILE_RUN_POINTS * self.file_runs.len()
+    }
+}
+
 impl MetricsTable {
     pub fn new(
         component: Component,
@@ -197,9 +208,10 @@ impl MetricsTable {
         };
         self.make_room(hi - lo);
         self.buffered += hi - lo;
-        self.place(series, ts, lo, hi, |buf, id, i, j| {
+        self.place(series, ts, lo, hi, |buf, id, pos, i, j| {
             buf.runs.push(Run {
                 series: id,
+                pos,
                 start: buf.ts.len(),
                 len: j - i,
             });
@@ -211,7 +223,9 @@ impl MetricsTable {
     /// Like [`Self::push_series`], for a series whose points stay in a page's spool file (see
     /// [`crate::extract::SpoolSink`]): `series` has its timestamps but no values, and its points
     /// start at `ts_at` and `values_at` in `file`. The table keeps only where each partition's
-    /// share is, so such points take no memory and are never spilled.
+    /// share is, a few dozen bytes a run, counted in the budget as [`FILE_RUN_POINTS`] points;
+    /// past the budget they are spilled like buffered points (read back and written out sorted),
+    /// which also closes the spool files no run refers to any more.
     pub fn push_spooled(
         &mut self,
         series: &Series<'_>,
@@ -225,8 +239,9 @@ impl MetricsTable {
         let Some((lo, hi)) = within(ts, start_ms, end_ms) else {
             return 0;
         };
-        let pos = self.pushed;
-        self.place(series, ts, lo, hi, |buf, id, i, j| {
+        self.make_room(FILE_RUN_POINTS);
+        let mut runs = 0;
+        let placed = self.place(series, ts, lo, hi, |buf, id, pos, i, j| {
             buf.file_runs.push(FileRun {
                 series: id,
                 file: Arc::clone(file),
@@ -234,20 +249,24 @@ impl MetricsTable {
                 values_at: values_at + 8 * i as u64,
                 len: j - i,
                 first_ts: ts[i],
-                pos: pos + i as u64,
+                pos,
             });
-        })
+            runs += 1;
+        });
+        self.buffered += FILE_RUN_POINTS * runs;
+        placed
     }
 
     /// Hands `put` the stretches `[i, j)` of the series' points `lo..hi` that fall in one
-    /// partition each, with that partition and the series' id; returns the points placed.
+    /// partition each, with that partition, the series' id and the arrival position of point
+    /// `i` in the table; returns the points placed.
     fn place(
         &mut self,
         series: &Series<'_>,
         ts: &[i64],
         lo: usize,
         hi: usize,
-        mut put: impl FnMut(&mut PartitionBuf, u32, usize, usize),
+        mut put: impl FnMut(&mut PartitionBuf, u32, u64, usize, usize),
     ) -> u64 {
         let id = self.intern(series);
         let service = self.series[id as usize].service;
@@ -270,7 +289,7 @@ impl MetricsTable {
                     spills: Vec::new(),
                     file_runs: Vec::new(),
                 });
-            put(buf, id, i, j);
+            put(buf, id, self.pushed + (i - lo) as u64, i, j);
             i = j;
         }
         self.pushed += (hi - lo) as u64;
@@ -283,7 +302,7 @@ impl MetricsTable {
             let Some(key) = self
                 .partitions
                 .iter()
-                .max_by_key(|(_, p)| p.ts.len())
+                .max_by_key(|(_, p)| p.weight())
                 .map(|(k, _)| *k)
             else {
                 return;
@@ -300,45 +319,54 @@ impl MetricsTable {
         }
     }
 
-    /// Writes the in-memory runs of a partition to a spill file, in merge order, and frees them.
+    /// Writes the in-memory runs of a partition, then its runs left in spool files, to spill
+    /// files in merge order, and frees them.
     fn spill(&mut self, key: (u32, i64)) -> std::io::Result<()> {
+        let series = &self.series;
         let Some(part) = self.partitions.get_mut(&key) else {
             return Ok(());
         };
-        if part.runs.is_empty() {
-            return Ok(());
+        if !part.runs.is_empty() {
+            let rank = ranks(series, part.runs.iter().map(|r| r.series));
+            let ts = &part.ts;
+            let mut runs: Vec<SpillRun> = part
+                .runs
+                .iter()
+                .map(|r| SpillRun {
+                    series: r.series,
+                    pos: r.pos,
+                    start: r.start,
+                    len: r.len,
+                })
+                .collect();
+            runs.sort_unstable_by_key(|r| (rank.get(&r.series).copied(), ts[r.start], r.pos));
+            let file = spill::write(&self.spill_dir, &runs, &part.ts, &part.values)?;
+            self.buffered -= part.ts.len();
+            // Freed rather than cleared: the budget is about resident memory.
+            part.ts = Vec::new();
+            part.values = Vec::new();
+            part.runs = Vec::new();
+            part.spills.push(file);
+            self.spills += 1;
         }
-        // The rank of each series among this partition's: the same relative order as the ranks
-        // the batch builder computes later, since both sort by `SeriesEntry::order`.
-        let mut ids: Vec<u32> = part.runs.iter().map(|r| r.series).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let series = &self.series;
-        ids.sort_unstable_by(|&a, &b| series[a as usize].order(&series[b as usize]));
-        let rank: HashMap<u32, u32> = ids
-            .iter()
-            .enumerate()
-            .map(|(r, &id)| (id, r as u32))
-            .collect();
-        let ts = &part.ts;
-        let mut runs: Vec<SpillRun> = part
-            .runs
-            .iter()
-            .map(|r| SpillRun {
-                series: r.series,
-                start: r.start,
-                len: r.len,
-            })
-            .collect();
-        runs.sort_unstable_by_key(|r| (rank.get(&r.series).copied(), ts[r.start], r.start));
-        let file = spill::write(&self.spill_dir, &runs, &part.ts, &part.values)?;
-        self.buffered -= part.ts.len();
-        // Freed rather than cleared: the budget is about resident memory.
-        part.ts = Vec::new();
-        part.values = Vec::new();
-        part.runs = Vec::new();
-        part.spills.push(file);
-        self.spills += 1;
+        if !part.file_runs.is_empty() {
+            let rank = ranks(series, part.file_runs.iter().map(|r| r.series));
+            part.file_runs
+                .sort_unstable_by_key(|r| (rank.get(&r.series).copied(), r.first_ts, r.pos));
+            let mut w = SpillWriter::new(&self.spill_dir)?;
+            let (mut ts, mut values, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
+            for r in &part.file_runs {
+                ts.clear();
+                values.clear();
+                read_points(&r.file, r.ts_at, r.len, &mut bytes, &mut ts)?;
+                read_points(&r.file, r.values_at, r.len, &mut bytes, &mut values)?;
+                w.run(r.series, r.pos, &ts, &values)?;
+            }
+            part.spills.push(w.finish()?);
+            self.buffered -= FILE_RUN_POINTS * part.file_runs.len();
+            part.file_runs = Vec::new();
+            self.spills += 1;
+        }
         Ok(())
     }
 
@@ -486,7 +514,7 @@ impl MetricsTable {
             };
             // It may wait for a writer a while: only what it holds.
             part.file_runs.shrink_to_fit();
-            self.buffered -= part.ts.len();
+            self.buffered -= part.weight();
             let key = partition::key(&self.partitioning, part.service.as_deref(), part.some_ts);
             let failed = self.failed.map(|column| TransformError::NoSource {
                 table: self.shape.def.name,
@@ -535,6 +563,19 @@ impl MetricsTable {
         }
         Ok(out)
     }
+}
+
+/// The rank of each of `ids` among them by [`SeriesEntry::order`]: the same relative order as the
+/// ranks the batch builder computes later over all of a partition's series.
+fn ranks(series: &[Arc<SeriesEntry>], ids: impl Iterator<Item = u32>) -> HashMap<u32, u32> {
+    let mut ids: Vec<u32> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.sort_unstable_by(|&a, &b| series[a as usize].order(&series[b as usize]));
+    ids.iter()
+        .enumerate()
+        .map(|(r, &id)| (id, r as u32))
+        .collect()
 }
 
 /// The points `lo..hi` of `ts` (ascending) with `start_ms <= ts < end_ms`, if there are any.

@@ -44,10 +44,12 @@ pub(crate) struct TableShape {
     pub(crate) schema: SchemaRef,
 }
 
-/// `len` consecutive points of one series, from `start` in a partition's buffers.
+/// `len` consecutive points of one series, from `start` in a partition's buffers; `pos` is the
+/// arrival position of its first point in the table.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Run {
     pub(crate) series: u32,
+    pub(crate) pos: u64,
     pub(crate) start: usize,
     pub(crate) len: usize,
 }
@@ -205,17 +207,16 @@ enum Source {
 #[derive(Debug, Clone, Copy)]
 struct GroupRun {
     rank: u32,
-    src: u32,
-    /// Arrival position of its first point within its source.
+    /// Arrival position of its first point in the table, whatever source it comes from.
     pos: u64,
     off: usize,
     len: usize,
 }
 
 impl GroupRun {
-    /// The sort key of its `i`-th point: (ts, rank, source, arrival).
-    fn key(&self, ts: &[i64], i: usize) -> (i64, u32, u32, u64) {
-        (ts[self.off + i], self.rank, self.src, self.pos + i as u64)
+    /// The sort key of its `i`-th point: (ts, rank, arrival).
+    fn key(&self, ts: &[i64], i: usize) -> (i64, u32, u64) {
+        (ts[self.off + i], self.rank, self.pos + i as u64)
     }
 }
 
@@ -275,7 +276,7 @@ impl Batches {
             })
             .collect();
         let ts = &rows.ts;
-        runs.sort_unstable_by_key(|r| (r.series, ts[r.start], r.start));
+        runs.sort_unstable_by_key(|r| (r.series, ts[r.start], r.pos));
         sources.push(Source::Memory {
             ts: rows.ts,
             values: rows.values,
@@ -376,7 +377,7 @@ impl Batches {
                         let range = run.start..run.start + run.len;
                         self.g_ts.extend_from_slice(&ts[range.clone()]);
                         self.g_values.extend_from_slice(&values[range]);
-                        run.start as u64
+                        run.pos
                     }
                     Source::Files { runs, next, bytes } => {
                         let run = &runs[*next];
@@ -410,7 +411,6 @@ impl Batches {
                 };
                 self.g_runs.push(GroupRun {
                     rank,
-                    src: src as u32,
                     pos,
                     off,
                     len: self.g_ts.len() - off,
@@ -442,14 +442,14 @@ impl Batches {
             }));
             return;
         }
-        let mut points: Vec<((i64, u32, u32, u64), usize)> = runs
+        let mut points: Vec<((i64, u32, u64), usize)> = runs
             .iter()
             .flat_map(|r| (0..r.len).map(move |i| (r.key(ts, i), r.off + i)))
             .collect();
         points.sort_unstable();
         let ts: Vec<i64> = points.iter().map(|&(_, p)| self.g_ts[p]).collect();
         let values: Vec<f64> = points.iter().map(|&(_, p)| self.g_values[p]).collect();
-        for (i, &((_, rank, _, _), _)) in points.iter().enumerate() {
+        for (i, &((_, rank, _), _)) in points.iter().enumerate() {
             match self.segments.last_mut() {
                 Some(last) if last.rank == rank => last.len += 1,
                 _ => self.segments.push(Segment {
@@ -580,7 +580,7 @@ impl Iterator for RunBatches {
 }
 
 /// Appends `n` eight-byte little-endian points read from `file` at `at` to `into`.
-fn read_points<T: FromLe>(
+pub(crate) fn read_points<T: FromLe>(
     file: &File,
     at: u64,
     n: usize,
@@ -598,7 +598,7 @@ fn read_points<T: FromLe>(
 }
 
 /// A point's type, decoded from its eight little-endian bytes.
-trait FromLe {
+pub(crate) trait FromLe {
     fn from_le(bytes: [u8; 8]) -> Self;
 }
 

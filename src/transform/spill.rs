@@ -26,10 +26,12 @@ const READ_BUFFER: usize = 1 << 16;
 /// Bytes of a run's header: series id, arrival position, length.
 const HEADER: usize = 4 + 8 + 8;
 
-/// A run about to be spilled: `len` points of `series` from `start` in the partition's buffers.
+/// A run about to be spilled: `len` points of `series` from `start` in the partition's buffers;
+/// `pos` is the arrival position of its first point in the table.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SpillRun {
     pub(crate) series: u32,
+    pub(crate) pos: u64,
     pub(crate) start: usize,
     pub(crate) len: usize,
 }
@@ -51,37 +53,66 @@ pub(crate) fn write(
     ts: &[i64],
     values: &[f64],
 ) -> io::Result<SpillFile> {
-    let file = tempfile::tempfile_in(dir)?;
-    let mut w = BufWriter::with_capacity(IO_BUFFER, file);
-    let mut bytes: Vec<u8> = Vec::new();
-    let mut series = Vec::new();
-    let mut points = 0u64;
+    let mut w = SpillWriter::new(dir)?;
     for run in runs {
         let range = run.start..run.start + run.len;
-        bytes.clear();
-        bytes.reserve(HEADER + run.len * 16);
-        bytes.extend_from_slice(&run.series.to_le_bytes());
-        bytes.extend_from_slice(&(run.start as u64).to_le_bytes());
-        bytes.extend_from_slice(&(run.len as u64).to_le_bytes());
-        for t in &ts[range.clone()] {
-            bytes.extend_from_slice(&t.to_le_bytes());
-        }
-        for v in &values[range] {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-        w.write_all(&bytes)?;
-        series.push(run.series);
-        points += run.len as u64;
+        w.run(run.series, run.pos, &ts[range.clone()], &values[range])?;
     }
-    let mut file = w.into_inner().map_err(|e| e.into_error())?;
-    file.seek(SeekFrom::Start(0))?;
-    series.sort_unstable();
-    series.dedup();
-    Ok(SpillFile {
-        file,
-        series,
-        points,
-    })
+    w.finish()
+}
+
+/// A spill file being written run by run, in merge order.
+pub(crate) struct SpillWriter {
+    w: BufWriter<File>,
+    bytes: Vec<u8>,
+    series: Vec<u32>,
+    points: u64,
+}
+
+impl SpillWriter {
+    pub(crate) fn new(dir: &Path) -> io::Result<SpillWriter> {
+        Ok(SpillWriter {
+            w: BufWriter::with_capacity(IO_BUFFER, tempfile::tempfile_in(dir)?),
+            bytes: Vec::new(),
+            series: Vec::new(),
+            points: 0,
+        })
+    }
+
+    /// Appends a run of `series` whose first point arrived `pos`-th.
+    pub(crate) fn run(
+        &mut self,
+        series: u32,
+        pos: u64,
+        ts: &[i64],
+        values: &[f64],
+    ) -> io::Result<()> {
+        let bytes = &mut self.bytes;
+        bytes.clear();
+        bytes.reserve(HEADER + ts.len() * 16);
+        bytes.extend_from_slice(&series.to_le_bytes());
+        bytes.extend_from_slice(&pos.to_le_bytes());
+        bytes.extend_from_slice(&(ts.len() as u64).to_le_bytes());
+        bytes.extend(ts.iter().flat_map(|t| t.to_le_bytes()));
+        bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        self.w.write_all(bytes)?;
+        self.series.push(series);
+        self.points += ts.len() as u64;
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> io::Result<SpillFile> {
+        let mut file = self.w.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        let mut series = self.series;
+        series.sort_unstable();
+        series.dedup();
+        Ok(SpillFile {
+            file,
+            series,
+            points: self.points,
+        })
+    }
 }
 
 /// The header of the next run in a spill file.
@@ -171,11 +202,13 @@ mod tests {
         let runs = [
             SpillRun {
                 series: 7,
+                pos: 103,
                 start: 3,
                 len: 2,
             },
             SpillRun {
                 series: 2,
+                pos: 100,
                 start: 0,
                 len: 3,
             },
@@ -191,10 +224,10 @@ mod tests {
         let mut r = SpillReader::open(spill).unwrap();
         let (mut t, mut v) = (Vec::new(), Vec::new());
         let h = r.peek().unwrap();
-        assert_eq!((h.series, h.pos, h.len), (7, 3, 2));
+        assert_eq!((h.series, h.pos, h.len), (7, 103, 2));
         r.read_run(&mut t, &mut v).unwrap();
         let h = r.peek().unwrap();
-        assert_eq!((h.series, h.pos, h.len), (2, 0, 3));
+        assert_eq!((h.series, h.pos, h.len), (2, 100, 3));
         r.read_run(&mut t, &mut v).unwrap();
         assert!(r.peek().is_none());
         assert_eq!(t, vec![10, 11, 1, 2, 3]);

@@ -922,53 +922,65 @@ fn points_left_in_spool_files_come_out_equal_to_pushed_ones() {
         t.finish().unwrap()
     };
     // Each page in a file of its own, as a spool writes it: some header bytes, then a series'
-    // timestamps, then its values. Every other page goes through memory instead, and the table
-    // spills, so the three kinds of source meet in one partition.
-    let dir = tempfile::tempdir().unwrap();
-    let mut t = table(Component::Vm, &[PartitionBy::Date])
-        .with_budget(150)
-        .with_spill_dir(dir.path());
-    for (p, (start, end, series)) in pages.iter().enumerate() {
-        if p % 2 == 1 {
+    // timestamps, then its values. Every other page goes through memory instead. With a small
+    // budget the table spills memory and file runs alike; with a middling one, the three kinds
+    // of source meet in one partition; with a large one, nothing spills.
+    for (budget, spills) in [(100, 10..1000), (1_500, 1..10), (1_000_000, 0..1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = table(Component::Vm, &[PartitionBy::Date])
+            .with_budget(budget)
+            .with_spill_dir(dir.path());
+        for (p, (start, end, series)) in pages.iter().enumerate() {
+            if p % 2 == 1 {
+                for s in series {
+                    t.push_series(&borrow(s), *start, *end);
+                }
+                continue;
+            }
+            let mut file = tempfile::tempfile_in(dir.path()).unwrap();
+            let mut at = 0u64;
+            let mut places = Vec::new();
             for s in series {
-                t.push_series(&borrow(s), *start, *end);
+                file.write_all(b"header").unwrap();
+                at += 6;
+                let ts_at = at;
+                for t in &s.timestamps_ms {
+                    file.write_all(&t.to_le_bytes()).unwrap();
+                }
+                let values_at = ts_at + 8 * s.timestamps_ms.len() as u64;
+                for v in &s.values {
+                    file.write_all(&v.to_le_bytes()).unwrap();
+                }
+                at = values_at + 8 * s.values.len() as u64;
+                places.push((ts_at, values_at));
             }
-            continue;
-        }
-        let mut file = tempfile::tempfile_in(dir.path()).unwrap();
-        let mut at = 0u64;
-        let mut places = Vec::new();
-        for s in series {
-            file.write_all(b"header").unwrap();
-            at += 6;
-            let ts_at = at;
-            for t in &s.timestamps_ms {
-                file.write_all(&t.to_le_bytes()).unwrap();
+            let file = Arc::new(file);
+            for (s, (ts_at, values_at)) in series.iter().zip(places) {
+                let without_values = Series {
+                    values: &[],
+                    ..borrow(s)
+                };
+                t.push_spooled(&without_values, *start, *end, &file, ts_at, values_at);
             }
-            let values_at = ts_at + 8 * s.timestamps_ms.len() as u64;
-            for v in &s.values {
-                file.write_all(&v.to_le_bytes()).unwrap();
-            }
-            at = values_at + 8 * s.values.len() as u64;
-            places.push((ts_at, values_at));
         }
-        let file = Arc::new(file);
-        for (s, (ts_at, values_at)) in series.iter().zip(places) {
-            let without_values = Series {
-                values: &[],
-                ..borrow(s)
-            };
-            t.push_spooled(&without_values, *start, *end, &file, ts_at, values_at);
+        assert!(
+            spills.contains(&t.spills()),
+            "{} spills at {budget}",
+            t.spills()
+        );
+        let parts = t.take_all();
+        assert_eq!(parts.len(), expected.len());
+        for ((key, rows), (expected_key, expected)) in parts.into_iter().zip(&expected) {
+            assert_eq!(&key, expected_key);
+            assert_eq!(rows.rows(), expected.num_rows() as u64);
+            let batches: Vec<RecordBatch> =
+                rows.into_batches(41).collect::<Result<_, _>>().unwrap();
+            assert_eq!(
+                concat(&batches).columns(),
+                expected.columns(),
+                "{key:?} at {budget}"
+            );
         }
-    }
-    assert!(t.spills() > 0, "the memory pages spilled");
-    let parts = t.take_all();
-    assert_eq!(parts.len(), expected.len());
-    for ((key, rows), (expected_key, expected)) in parts.into_iter().zip(&expected) {
-        assert_eq!(&key, expected_key);
-        assert_eq!(rows.rows(), expected.num_rows() as u64);
-        let batches: Vec<RecordBatch> = rows.into_batches(41).collect::<Result<_, _>>().unwrap();
-        assert_eq!(concat(&batches).columns(), expected.columns(), "{key:?}");
     }
 }
 
