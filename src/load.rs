@@ -10,7 +10,7 @@
 //! half of either. A partition left with no rows has the job's file removed rather than an empty
 //! file written.
 
-mod runs;
+pub(crate) mod runs;
 pub mod state;
 
 use std::fs::{self, File};

@@ -33,6 +33,8 @@ pub struct Spool {
     memory: Vec<OwnedSeries>,
     memory_points: usize,
     file: Option<BufWriter<File>>,
+    /// A series' points as bytes, on their way to the file.
+    scratch: Vec<u8>,
     error: Option<std::io::Error>,
 }
 
@@ -44,6 +46,7 @@ impl Spool {
             memory: Vec::new(),
             memory_points: 0,
             file: None,
+            scratch: Vec::new(),
             error: None,
         }
     }
@@ -59,9 +62,8 @@ impl Spool {
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
-        let mut scratch = Vec::new();
         for series in self.memory.drain(..) {
-            write_series(file, &series.as_series(), &mut scratch)?;
+            write_series(file, &series.as_series(), &mut self.scratch)?;
         }
         self.memory_points = 0;
         Ok(())
@@ -139,8 +141,7 @@ impl SeriesSink for Spool {
         }
         if let Some(file) = self.file.as_mut() {
             // Past the first overflow, straight to the file.
-            let mut scratch = Vec::new();
-            if let Err(e) = write_series(file, &series, &mut scratch) {
+            if let Err(e) = write_series(file, &series, &mut self.scratch) {
                 self.error = Some(e);
             }
             return;

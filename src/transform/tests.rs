@@ -1312,3 +1312,38 @@ fn a_file_encoded_from_runs_reads_back_as_the_batches_and_keeps_statistics() {
         .iter()
         .all(|c| c.offset_index_offset().is_some()));
 }
+
+#[test]
+fn a_file_encoded_from_runs_in_many_row_groups_reads_back_whole() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let provenance = crate::load::FileProvenance {
+        job: "t".into(),
+        run_id: "r1".into(),
+        window_start: "2026-11-24T00:00:00Z".into(),
+        window_end: "2026-11-26T00:00:00Z".into(),
+    };
+    let layout = layout("vm_metrics").unwrap();
+    let rows_of = || {
+        let mut t = table(Component::Vm, &[PartitionBy::Date]);
+        push_pages(&mut t, &busy_pages());
+        t.take_all().remove(0).1
+    };
+    let expected: Vec<RecordBatch> = rows_of()
+        .into_batches(1000)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected = concat(&expected);
+    let props = crate::load::writer_properties(&layout, &provenance, 3).unwrap();
+    // Row groups of at least 100 rows, built from batches of 30: cuts fall inside series' runs.
+    let (bytes, rows) =
+        crate::load::runs::write(Vec::new(), props, 3, 100, rows_of().into_runs(30)).unwrap();
+    assert_eq!(rows, expected.num_rows() as u64);
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
+    let groups = reader.metadata().row_groups();
+    assert!(groups.len() > 5, "{} row groups", groups.len());
+    let (last, full) = groups.split_last().unwrap();
+    assert!(full.iter().all(|g| (100..130).contains(&g.num_rows())));
+    assert!(last.num_rows() < 130);
+    let got: Vec<RecordBatch> = reader.build().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(concat(&got).columns(), expected.columns());
+}
