@@ -331,15 +331,18 @@ mod tests {
     }
 
     /// Collects what [`Spool::hand_over`] gives, reading spooled points back at their offsets.
+    #[cfg(unix)]
     #[derive(Default)]
     struct Collect(Vec<OwnedSeries>, usize);
 
+    #[cfg(unix)]
     impl SeriesSink for Collect {
         fn series(&mut self, series: Series<'_>) {
             self.0.push(series.to_owned_series());
         }
     }
 
+    #[cfg(unix)]
     impl SpoolSink for Collect {
         fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, ts_at: u64, values_at: u64) {
             use std::os::unix::fs::FileExt;
