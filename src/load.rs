@@ -12,6 +12,7 @@
 
 pub(crate) mod runs;
 pub mod state;
+mod values;
 
 use std::fs::{self, File};
 use std::io::BufWriter;

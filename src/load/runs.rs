@@ -39,7 +39,8 @@ use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
-use crate::transform::{ts_array, value_array, Cell, RunBatch, RunBatches, TransformError};
+use super::values::ValueChunk;
+use crate::transform::{ts_array, Cell, RunBatch, RunBatches, TransformError};
 
 /// Longest RLE run written in one header (the format's run length is a 31-bit count).
 const MAX_RUN: u64 = 1 << 30;
@@ -60,8 +61,10 @@ impl From<ParquetError> for RunsError {
 /// How one Parquet leaf column of a metrics table is written.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Leaf {
-    /// By arrow-rs from the arrays of each batch: `ts`, `value`, Boolean columns.
+    /// By arrow-rs from the arrays of each batch: `ts`, Boolean columns.
     Arrow,
+    /// `value`, by [`ValueChunk`].
+    Value,
     /// From the runs: a top-level column whose value is the series' cell.
     Flat,
     /// From the runs: the keys (`false`) or values (`true`) of the `tags` map.
@@ -73,6 +76,7 @@ fn leaves(schema: &SchemaRef) -> Vec<(usize, Leaf)> {
     let mut out = Vec::new();
     for (c, field) in schema.fields().iter().enumerate() {
         match (field.name().as_str(), field.data_type()) {
+            ("value", DataType::Float64) => out.push((c, Leaf::Value)),
             ("ts" | "value", _) | (_, DataType::Boolean) => out.push((c, Leaf::Arrow)),
             (_, DataType::Map(..)) => {
                 out.push((c, Leaf::Tags { values: false }));
@@ -112,6 +116,10 @@ pub(crate) fn write<W: Write + Send>(
     // One compression context for every page of the file.
     let mut zstd =
         zstd::bulk::Compressor::new(zstd_level).map_err(|e| ParquetError::External(Box::new(e)))?;
+    let mut value = match leaves.iter().position(|l| l.1 == Leaf::Value) {
+        Some(leaf) => Some(ValueChunk::new(Arc::clone(&descrs[leaf]), &props)?),
+        None => None,
+    };
     let mut rows = 0u64;
     let mut group = RowGroup::new(&factory, 0)?;
     let mut groups = 0;
@@ -121,15 +129,31 @@ pub(crate) fn write<W: Write + Send>(
             Some(batch) => batch.map_err(RunsError::Rows)?,
         };
         rows += batch.ts.len() as u64;
-        group.push(&batches, &schema, &leaves, batch)?;
+        group.push(&batches, &schema, &leaves, batch, value.as_mut(), &mut zstd)?;
         if group.rows >= row_group_rows {
             groups += 1;
             let full = std::mem::replace(&mut group, RowGroup::new(&factory, groups)?);
-            full.write(&mut file, &batches, &leaves, &descrs, &props, &mut zstd)?;
+            full.write(
+                &mut file,
+                &batches,
+                &leaves,
+                &descrs,
+                &props,
+                &mut zstd,
+                value.as_mut(),
+            )?;
         }
     }
     if group.rows > 0 {
-        group.write(&mut file, &batches, &leaves, &descrs, &props, &mut zstd)?;
+        group.write(
+            &mut file,
+            &batches,
+            &leaves,
+            &descrs,
+            &props,
+            &mut zstd,
+            value.as_mut(),
+        )?;
     }
     Ok((file.into_inner()?, rows))
 }
@@ -161,9 +185,14 @@ impl RowGroup {
         schema: &SchemaRef,
         leaves: &[(usize, Leaf)],
         batch: RunBatch,
+        value: Option<&mut ValueChunk>,
+        zstd: &mut zstd::bulk::Compressor<'static>,
     ) -> std::result::Result<(), RunsError> {
         let RunBatch { runs, ts, values } = batch;
-        let (mut ts, mut values) = (Some(ts), Some(values));
+        if let Some(chunk) = value {
+            chunk.push(&values, zstd)?;
+        }
+        let mut ts = Some(ts);
         let mut leaf = 0;
         while leaf < leaves.len() {
             let (c, kind) = leaves[leaf];
@@ -173,9 +202,6 @@ impl RowGroup {
                 let array: ArrayRef = match (field.name().as_str(), field.data_type()) {
                     ("ts", DataType::Timestamp(_, tz)) => {
                         Arc::new(ts_array(ts.take().unwrap_or_default(), tz.clone()))
-                    }
-                    ("value", DataType::Float64) => {
-                        Arc::new(value_array(values.take().unwrap_or_default()))
                     }
                     _ => batches.column(c, &runs).map_err(RunsError::Rows)?,
                 };
@@ -207,9 +233,19 @@ impl RowGroup {
         descrs: &[ColumnDescPtr],
         props: &WriterProperties,
         zstd: &mut zstd::bulk::Compressor<'static>,
+        mut value: Option<&mut ValueChunk>,
     ) -> std::result::Result<(), RunsError> {
         let mut group = file.next_row_group()?;
         for (leaf, &(c, kind)) in leaves.iter().enumerate() {
+            if kind == Leaf::Value {
+                let chunk = value.as_deref_mut().ok_or_else(|| {
+                    ParquetError::General(format!("leaf {leaf} has no value chunk"))
+                })?;
+                let (bytes, close) = chunk.finish(props, zstd)?;
+                chunk.reset();
+                group.append_column(&bytes, close)?;
+                continue;
+            }
             if kind == Leaf::Arrow {
                 let writer = self.writers[leaf]
                     .take()
@@ -234,7 +270,7 @@ impl RowGroup {
 /// Runs of one stream of small integers (repetition levels, definition levels or dictionary
 /// indices), RLE-encoded when the chunk is finished and its bit width known.
 #[derive(Debug, Default)]
-struct Runs(Vec<RunItem>);
+pub(super) struct Runs(Vec<RunItem>);
 
 #[derive(Debug)]
 enum RunItem {
@@ -245,7 +281,7 @@ enum RunItem {
 }
 
 impl Runs {
-    fn push(&mut self, value: u32, count: u64) {
+    pub(super) fn push(&mut self, value: u32, count: u64) {
         if count == 0 {
             return;
         }
@@ -265,7 +301,7 @@ impl Runs {
     }
 
     /// The RLE/bit-packing hybrid encoding (RLE runs only) of the stream at `bit_width`.
-    fn encode(&self, bit_width: u8, out: &mut Vec<u8>) {
+    pub(super) fn encode(&self, bit_width: u8, out: &mut Vec<u8>) {
         let width = bit_width.div_ceil(8) as usize;
         for item in &self.0 {
             match item {
@@ -353,7 +389,7 @@ fn cycle_to(out: &mut Vec<u8>, start: usize, len: usize) {
     }
 }
 
-fn put_uleb128(out: &mut Vec<u8>, mut x: u64) {
+pub(super) fn put_uleb128(out: &mut Vec<u8>, mut x: u64) {
     while x >= 0x80 {
         out.push((x as u8 & 0x7f) | 0x80);
         x >>= 7;
@@ -362,7 +398,7 @@ fn put_uleb128(out: &mut Vec<u8>, mut x: u64) {
 }
 
 /// Bits needed to store values up to `max`.
-fn bit_width(max: u32) -> u8 {
+pub(super) fn bit_width(max: u32) -> u8 {
     (32 - max.leading_zeros()) as u8
 }
 
@@ -401,7 +437,7 @@ impl RunChunk {
         let expected = match kind {
             Leaf::Flat => max_rep == 0 && max_def <= 1,
             Leaf::Tags { values } => max_rep == 1 && max_def == 1 + values as u32,
-            Leaf::Arrow => false,
+            Leaf::Arrow | Leaf::Value => false,
         };
         let physical = descr.physical_type();
         if !expected
@@ -563,11 +599,7 @@ impl RunChunk {
         };
         let levels = u32::try_from(self.levels)
             .map_err(|_| ParquetError::General(format!("{} levels in one page", self.levels)))?;
-
-        let mut sink = TrackedWrite::new(Vec::new());
-        let mut pages = SerializedPageWriter::new(&mut sink);
-        let mut dict_spec: Option<PageWriteSpec> = None;
-        if dictionary {
+        let dictionary = if dictionary {
             let mut plain = Vec::new();
             for e in &self.entries {
                 if self.descr.physical_type() == PhysicalType::BYTE_ARRAY {
@@ -575,72 +607,19 @@ impl RunChunk {
                 }
                 plain.extend_from_slice(e);
             }
-            let page = Page::DictionaryPage {
-                buf: compress(&plain)?,
-                num_values: self.entries.len() as u32,
-                encoding: Encoding::PLAIN,
-                is_sorted: false,
-            };
-            dict_spec = Some(pages.write_page(CompressedPage::new(page, plain.len()))?);
-        }
-        let page = Page::DataPage {
+            Some((compress(&plain)?, plain.len(), self.entries.len() as u32))
+        } else {
+            None
+        };
+        let page = ChunkPage {
             buf: compress(&data)?,
+            uncompressed: data.len(),
             num_values: levels,
             encoding,
-            def_level_encoding: Encoding::RLE,
-            rep_level_encoding: Encoding::RLE,
-            statistics: None,
+            first_row: 0,
         };
-        let data_spec = pages.write_page(CompressedPage::new(page, data.len()))?;
-        pages.close()?;
-        let bytes = Bytes::from(sink.into_inner()?);
-
-        let mut encodings = vec![Encoding::RLE, encoding];
-        let mut page_stats = Vec::new();
-        if dictionary {
-            encodings.push(Encoding::PLAIN);
-            page_stats.push(PageEncodingStats {
-                page_type: PageType::DICTIONARY_PAGE,
-                encoding: Encoding::PLAIN,
-                count: 1,
-            });
-        }
-        page_stats.push(PageEncodingStats {
-            page_type: PageType::DATA_PAGE,
-            encoding,
-            count: 1,
-        });
-        let specs = dict_spec.iter().chain([&data_spec]);
-        let compressed: u64 = specs.clone().map(|s| s.compressed_size as u64).sum();
-        let uncompressed: u64 = specs.map(|s| s.uncompressed_size as u64).sum();
-        let mut builder = ColumnChunkMetaData::builder(Arc::clone(&self.descr))
-            .set_compression(props.compression(self.descr.path()))
-            .set_encodings_mask(EncodingMask::new_from_encodings(encodings.iter()))
-            .set_page_encoding_stats(page_stats)
-            .set_total_compressed_size(compressed as i64)
-            .set_total_uncompressed_size(uncompressed as i64)
-            .set_num_values(self.levels as i64)
-            .set_data_page_offset(data_spec.offset as i64)
-            .set_dictionary_page_offset(dict_spec.map(|s| s.offset as i64));
-        if with_statistics {
-            builder = builder.set_statistics(self.statistics());
-        }
-        let close = ColumnCloseResult {
-            bytes_written: bytes.len() as u64,
-            rows_written: rows,
-            metadata: builder.build()?,
-            bloom_filter: None,
-            column_index: None,
-            offset_index: Some(OffsetIndexMetaData {
-                page_locations: vec![PageLocation {
-                    offset: data_spec.offset as i64,
-                    compressed_page_size: data_spec.compressed_size as i32,
-                    first_row_index: 0,
-                }],
-                unencoded_byte_array_data_bytes: None,
-            }),
-        };
-        Ok((bytes, close))
+        let statistics = with_statistics.then(|| self.statistics());
+        assemble_chunk(&self.descr, props, rows, dictionary, &[page], statistics)
     }
 
     /// Min, max and null count, from the dictionary (which holds exactly the chunk's values).
@@ -677,6 +656,118 @@ impl RunChunk {
             }
         }
     }
+}
+
+/// A compressed data page (v1) of a chunk being assembled.
+#[derive(Debug)]
+pub(super) struct ChunkPage {
+    pub(super) buf: Bytes,
+    pub(super) uncompressed: usize,
+    /// Levels in the page (rows, for a flat column).
+    pub(super) num_values: u32,
+    pub(super) encoding: Encoding,
+    /// Index of the page's first row in the row group.
+    pub(super) first_row: i64,
+}
+
+/// Lays out a column chunk: its dictionary page (compressed PLAIN bytes, their uncompressed
+/// length and the entry count), then its data pages; returns the bytes and the metadata and
+/// offset index the row group records.
+pub(super) fn assemble_chunk(
+    descr: &ColumnDescPtr,
+    props: &WriterProperties,
+    rows: u64,
+    dictionary: Option<(Bytes, usize, u32)>,
+    data_pages: &[ChunkPage],
+    statistics: Option<Statistics>,
+) -> Result<(Bytes, ColumnCloseResult)> {
+    let mut sink = TrackedWrite::new(Vec::new());
+    let mut pages = SerializedPageWriter::new(&mut sink);
+    let mut encodings = vec![Encoding::RLE];
+    let mut page_stats: Vec<PageEncodingStats> = Vec::new();
+    let mut dict_spec: Option<PageWriteSpec> = None;
+    if let Some((buf, uncompressed, num_values)) = dictionary {
+        let page = Page::DictionaryPage {
+            buf,
+            num_values,
+            encoding: Encoding::PLAIN,
+            is_sorted: false,
+        };
+        dict_spec = Some(pages.write_page(CompressedPage::new(page, uncompressed))?);
+        encodings.push(Encoding::PLAIN);
+        page_stats.push(PageEncodingStats {
+            page_type: PageType::DICTIONARY_PAGE,
+            encoding: Encoding::PLAIN,
+            count: 1,
+        });
+    }
+    let mut specs = Vec::with_capacity(data_pages.len());
+    let mut locations = Vec::with_capacity(data_pages.len());
+    let mut levels = 0u64;
+    for p in data_pages {
+        let page = Page::DataPage {
+            buf: p.buf.clone(),
+            num_values: p.num_values,
+            encoding: p.encoding,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let spec = pages.write_page(CompressedPage::new(page, p.uncompressed))?;
+        locations.push(PageLocation {
+            offset: spec.offset as i64,
+            compressed_page_size: spec.compressed_size as i32,
+            first_row_index: p.first_row,
+        });
+        levels += p.num_values as u64;
+        if !encodings.contains(&p.encoding) {
+            encodings.push(p.encoding);
+        }
+        match page_stats
+            .iter_mut()
+            .find(|s| s.page_type == PageType::DATA_PAGE && s.encoding == p.encoding)
+        {
+            Some(s) => s.count += 1,
+            None => page_stats.push(PageEncodingStats {
+                page_type: PageType::DATA_PAGE,
+                encoding: p.encoding,
+                count: 1,
+            }),
+        }
+        specs.push(spec);
+    }
+    pages.close()?;
+    let bytes = Bytes::from(sink.into_inner()?);
+    let first_data = specs.first().ok_or_else(|| {
+        ParquetError::General(format!("column chunk {} without data pages", descr.path()))
+    })?;
+    let all = dict_spec.iter().chain(&specs);
+    let compressed: u64 = all.clone().map(|s| s.compressed_size as u64).sum();
+    let uncompressed: u64 = all.map(|s| s.uncompressed_size as u64).sum();
+    let mut builder = ColumnChunkMetaData::builder(Arc::clone(descr))
+        .set_compression(props.compression(descr.path()))
+        .set_encodings_mask(EncodingMask::new_from_encodings(encodings.iter()))
+        .set_page_encoding_stats(page_stats)
+        .set_total_compressed_size(compressed as i64)
+        .set_total_uncompressed_size(uncompressed as i64)
+        .set_num_values(levels as i64)
+        .set_data_page_offset(first_data.offset as i64)
+        .set_dictionary_page_offset(dict_spec.map(|s| s.offset as i64));
+    if let Some(statistics) = statistics {
+        builder = builder.set_statistics(statistics);
+    }
+    let close = ColumnCloseResult {
+        bytes_written: bytes.len() as u64,
+        rows_written: rows,
+        metadata: builder.build()?,
+        bloom_filter: None,
+        column_index: None,
+        offset_index: Some(OffsetIndexMetaData {
+            page_locations: locations,
+            unencoded_byte_array_data_bytes: None,
+        }),
+    };
+    Ok((bytes, close))
 }
 
 fn eight(bytes: &[u8]) -> [u8; 8] {

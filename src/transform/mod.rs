@@ -35,7 +35,7 @@ pub use columns::ColumnError;
 pub use index::InventoryIndex;
 pub use inventory::inventory_tables;
 pub use metrics::{MetricsTable, DEFAULT_BUDGET_POINTS};
-pub(crate) use rows::{ts_array, value_array};
+pub(crate) use rows::ts_array;
 pub use rows::{PartitionRows, RunBatch, RunBatches, BATCH_ROWS};
 
 use crate::load::TableLayout;

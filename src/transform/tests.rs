@@ -1347,3 +1347,125 @@ fn a_file_encoded_from_runs_in_many_row_groups_reads_back_whole() {
     let got: Vec<RecordBatch> = reader.build().unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(concat(&got).columns(), expected.columns());
 }
+
+#[test]
+fn value_pages_past_the_dictionary_limit_and_with_gaps_read_back_exactly() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::basic::Encoding;
+    use parquet::file::statistics::Statistics;
+    let provenance = crate::load::FileProvenance {
+        job: "t".into(),
+        run_id: "r1".into(),
+        window_start: "2026-11-24T00:00:00Z".into(),
+        window_end: "2026-11-26T00:00:00Z".into(),
+    };
+    let layout = layout("vm_metrics").unwrap();
+    // Gaps (NaN is null) and a negative zero among the values.
+    let mut pages = busy_pages();
+    for (_, _, series) in &mut pages {
+        for (n, s) in series.iter_mut().enumerate() {
+            for (i, v) in s.values.iter_mut().enumerate() {
+                if (i + n) % 11 == 0 {
+                    *v = f64::NAN;
+                } else if (i + n) % 17 == 0 {
+                    *v = -0.0;
+                }
+            }
+        }
+    }
+    let rows_of = || {
+        let mut t = table(Component::Vm, &[PartitionBy::Date]);
+        push_pages(&mut t, &pages);
+        t.take_all().remove(0).1
+    };
+    let expected = concat(
+        &rows_of()
+            .into_batches(1000)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap(),
+    );
+    let value = parquet::schema::types::ColumnPath::from("value");
+    // A dictionary of at most 50 values and pages of 37 rows: most of each row group's values
+    // go to PLAIN pages after the dictionary fills, and pages are cut inside batches.
+    let props = crate::load::writer_properties(&layout, &provenance, 3)
+        .unwrap()
+        .into_builder()
+        .set_column_dictionary_page_size_limit(value.clone(), 8 * 50)
+        .set_column_data_page_row_count_limit(value, 37)
+        .build();
+    let (bytes, rows) =
+        crate::load::runs::write(Vec::new(), props, 3, 2_000, rows_of().into_runs(300)).unwrap();
+    assert_eq!(rows, expected.num_rows() as u64);
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes.clone())).unwrap();
+    let metadata = reader.metadata().clone();
+    let got = concat(
+        &reader
+            .build()
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap(),
+    );
+    assert_eq!(got.columns(), expected.columns());
+
+    let values = expected
+        .column_by_name("value")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .unwrap()
+        .clone();
+    assert!(values.null_count() > 0);
+    let mut nulls = 0;
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for rg in metadata.row_groups() {
+        let c = rg
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == "value")
+            .unwrap();
+        let encodings: Vec<Encoding> = c.encodings().collect();
+        assert!(
+            encodings.contains(&Encoding::RLE_DICTIONARY),
+            "{encodings:?}"
+        );
+        let Some(Statistics::Double(s)) = c.statistics() else {
+            panic!("value statistics: {:?}", c.statistics());
+        };
+        nulls += s.null_count_opt().unwrap();
+        lo = lo.min(*s.min_opt().unwrap());
+        hi = hi.max(*s.max_opt().unwrap());
+    }
+    // Both kinds of data page are there: dictionary indices, then PLAIN past the limit.
+    let file = parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(
+        bytes.clone(),
+    ))
+    .unwrap();
+    let column = (0..metadata.file_metadata().schema_descr().num_columns())
+        .find(|&i| metadata.file_metadata().schema_descr().column(i).name() == "value")
+        .unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for g in 0..metadata.num_row_groups() {
+        use parquet::file::reader::{FileReader, RowGroupReader};
+        let mut pages = file
+            .get_row_group(g)
+            .unwrap()
+            .get_column_page_reader(column)
+            .unwrap();
+        while let Some(page) = pages.get_next_page().unwrap() {
+            kinds.insert(format!("{:?} {:?}", page.page_type(), page.encoding()));
+        }
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [
+            "DATA_PAGE PLAIN",
+            "DATA_PAGE RLE_DICTIONARY",
+            "DICTIONARY_PAGE PLAIN"
+        ]
+    );
+    assert_eq!(nulls as usize, values.null_count());
+    let present = values.iter().flatten();
+    assert_eq!(lo, present.clone().fold(f64::INFINITY, f64::min));
+    assert_eq!(hi, present.fold(f64::NEG_INFINITY, f64::max));
+}

@@ -1,0 +1,552 @@
+//! The `value` column chunk of a metrics file, dictionary-encoded without arrow-rs' interner.
+//!
+//! `value` is the one column besides `ts` that changes every row, and its dictionary (two-decimal
+//! values repeat a lot: a row group of a million points has a hundred thousand or so distinct
+//! ones) is what keeps it near 2.7 bytes a point. arrow-rs builds that dictionary with a generic
+//! interner that hashes the value's bytes with ahash and compares them through its storage, which
+//! was a sixth of the exporter's CPU. A double has a cheaper identity, its 64 bits: here they key
+//! an open-addressing table (Fibonacci hashing, linear probing), which costs a multiply and one or
+//! two probes a point.
+//!
+//! The chunk is what arrow-rs writes for the column: a PLAIN dictionary page, then data pages (v1)
+//! of RLE definition levels and RLE_DICTIONARY indices (bit-packed, with RLE runs where a value
+//! repeats), pages cut at the writer's row count and size limits, and PLAIN pages for the rest of
+//! the chunk once the dictionary passes its size limit. NaN is "no value" (null), as everywhere in
+//! this exporter. Statistics are the chunk's min, max and null count; an offset index lists the
+//! pages.
+
+use bytes::Bytes;
+use parquet::basic::{Encoding, Type as PhysicalType};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::errors::{ParquetError, Result};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::schema::types::ColumnDescPtr;
+
+use super::runs::{assemble_chunk, bit_width, put_uleb128, ChunkPage, Runs};
+
+/// Empty slot of the hash table.
+const EMPTY: u32 = u32::MAX;
+
+/// The distinct doubles of a chunk, in order of first appearance, with a hash table over their
+/// bits. The table is kept at most half full, so a lookup probes one or two slots.
+#[derive(Debug, Default)]
+struct Dictionary {
+    entries: Vec<u64>,
+    /// Entry index, or [`EMPTY`]; a power of two long.
+    slots: Vec<u32>,
+    /// 64 − log2(slots.len()): the shift that turns a product into a slot.
+    shift: u32,
+}
+
+impl Dictionary {
+    fn with_capacity(entries: usize) -> Dictionary {
+        let slots = (entries * 2).next_power_of_two().max(1024);
+        Dictionary {
+            entries: Vec::with_capacity(entries),
+            slots: vec![EMPTY; slots],
+            shift: 64 - slots.trailing_zeros(),
+        }
+    }
+
+    fn slot(&self, bits: u64) -> usize {
+        // Fibonacci hashing: the high bits of the product depend on every bit of the key.
+        (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// The index of `bits`, added on first sight.
+    #[inline]
+    fn intern(&mut self, bits: u64) -> u32 {
+        let mask = self.slots.len() - 1;
+        let mut s = self.slot(bits);
+        loop {
+            let e = self.slots[s];
+            if e == EMPTY {
+                break;
+            }
+            if self.entries[e as usize] == bits {
+                return e;
+            }
+            s = (s + 1) & mask;
+        }
+        let index = self.entries.len() as u32;
+        self.entries.push(bits);
+        self.slots[s] = index;
+        if self.entries.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        index
+    }
+
+    fn grow(&mut self) {
+        let slots = self.slots.len() * 2;
+        self.slots = vec![EMPTY; slots];
+        self.shift = 64 - slots.trailing_zeros();
+        let mask = slots - 1;
+        for (i, &bits) in self.entries.iter().enumerate() {
+            let mut s = self.slot(bits);
+            while self.slots[s] != EMPTY {
+                s = (s + 1) & mask;
+            }
+            self.slots[s] = i as u32;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.slots.fill(EMPTY);
+    }
+}
+
+/// The page being filled.
+#[derive(Debug, Default)]
+struct OpenPage {
+    def: Runs,
+    /// Dictionary indices of the page's non-null values (dictionary pages).
+    indices: Vec<u32>,
+    /// PLAIN bytes of the page's non-null values (after the dictionary's fallback).
+    plain: Vec<u8>,
+    levels: usize,
+}
+
+/// The `value` chunk of one row group.
+#[derive(Debug)]
+pub(crate) struct ValueChunk {
+    descr: ColumnDescPtr,
+    max_def: u32,
+    dictionary: Dictionary,
+    /// Entries the dictionary may hold before the rest of the chunk goes to PLAIN pages.
+    max_entries: usize,
+    /// Whether the writer settings ask for a dictionary at all.
+    dictionary_enabled: bool,
+    /// Past the dictionary's limit (or with dictionaries turned off): PLAIN pages from now on.
+    plain: bool,
+    page: OpenPage,
+    page_rows: usize,
+    page_bytes: usize,
+    pages: Vec<ChunkPage>,
+    /// Rows in the pages written so far.
+    rows: u64,
+    nulls: u64,
+    /// Bounds of the values in PLAIN pages (the dictionary's are read off its entries).
+    plain_bounds: Option<(f64, f64)>,
+    /// Scratch for a page's bytes before compression.
+    scratch: Vec<u8>,
+}
+
+impl ValueChunk {
+    pub(crate) fn new(descr: ColumnDescPtr, props: &WriterProperties) -> Result<ValueChunk> {
+        let (max_def, max_rep) = (descr.max_def_level() as u32, descr.max_rep_level() as u32);
+        if descr.physical_type() != PhysicalType::DOUBLE || max_rep != 0 || max_def > 1 {
+            return Err(ParquetError::General(format!(
+                "column {} is not a flat double column",
+                descr.path()
+            )));
+        }
+        let path = descr.path();
+        let max_entries = props.column_dictionary_page_size_limit(path) / 8;
+        Ok(ValueChunk {
+            max_def,
+            dictionary: Dictionary::with_capacity(max_entries.min(1 << 16)),
+            max_entries,
+            dictionary_enabled: props.dictionary_enabled(path),
+            plain: !props.dictionary_enabled(path),
+            page: OpenPage::default(),
+            page_rows: props.column_data_page_row_count_limit(path).max(1),
+            page_bytes: props.column_data_page_size_limit(path).max(1),
+            pages: Vec::new(),
+            rows: 0,
+            nulls: 0,
+            plain_bounds: None,
+            scratch: Vec::new(),
+            descr,
+        })
+    }
+
+    /// Starts the next row group's chunk, keeping the buffers.
+    pub(crate) fn reset(&mut self) {
+        self.dictionary.clear();
+        self.plain = !self.dictionary_enabled;
+        self.page = OpenPage::default();
+        self.pages.clear();
+        self.rows = 0;
+        self.nulls = 0;
+        self.plain_bounds = None;
+    }
+
+    /// Appends the values of consecutive rows; NaN is null.
+    pub(crate) fn push(
+        &mut self,
+        values: &[f64],
+        zstd: &mut zstd::bulk::Compressor<'static>,
+    ) -> Result<()> {
+        if self.max_def == 0 && values.iter().any(|v| v.is_nan()) {
+            return Err(ParquetError::General(format!(
+                "null in the not-null column {}",
+                self.descr.path()
+            )));
+        }
+        let mut rest = values;
+        while !rest.is_empty() {
+            let room = self.page_rows - self.page.levels;
+            let was_plain = self.plain;
+            let taken = self.push_page(&rest[..room.min(rest.len())]);
+            rest = &rest[taken..];
+            let bytes = if self.plain {
+                self.page.plain.len()
+            } else {
+                self.page.indices.len() * bit_width(self.dictionary.entries.len() as u32) as usize
+                    / 8
+            };
+            // A page holds dictionary indices or plain values, never both.
+            if self.page.levels >= self.page_rows
+                || bytes >= self.page_bytes
+                || was_plain != self.plain
+            {
+                self.flush(zstd)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds values to the open page; returns how many it took (fewer than given when the
+    /// dictionary fills up: the rest go to plain pages).
+    fn push_page(&mut self, values: &[f64]) -> usize {
+        let page = &mut self.page;
+        if self.plain {
+            for &v in values {
+                page.def.push(!v.is_nan() as u32, 1);
+                if v.is_nan() {
+                    self.nulls += 1;
+                    continue;
+                }
+                page.plain.extend_from_slice(&v.to_le_bytes());
+                let (lo, hi) = self.plain_bounds.get_or_insert((v, v));
+                *lo = lo.min(v);
+                *hi = hi.max(v);
+            }
+            page.levels += values.len();
+            return values.len();
+        }
+        let mut taken = values.len();
+        if !values.iter().any(|v| v.is_nan()) {
+            // The common case: no gaps, one run of levels.
+            for (i, &v) in values.iter().enumerate() {
+                page.indices.push(self.dictionary.intern(v.to_bits()));
+                if self.dictionary.entries.len() >= self.max_entries {
+                    self.plain = true;
+                    taken = i + 1;
+                    break;
+                }
+            }
+            page.def.push(1, taken as u64);
+        } else {
+            for (i, &v) in values.iter().enumerate() {
+                page.def.push(!v.is_nan() as u32, 1);
+                if v.is_nan() {
+                    self.nulls += 1;
+                    continue;
+                }
+                page.indices.push(self.dictionary.intern(v.to_bits()));
+                if self.dictionary.entries.len() >= self.max_entries {
+                    self.plain = true;
+                    taken = i + 1;
+                    break;
+                }
+            }
+        }
+        page.levels += taken;
+        taken
+    }
+
+    /// Closes the open page: levels, then indices or values, compressed.
+    fn flush(&mut self, zstd: &mut zstd::bulk::Compressor<'static>) -> Result<()> {
+        let page = std::mem::take(&mut self.page);
+        if page.levels == 0 {
+            return Ok(());
+        }
+        let data = &mut self.scratch;
+        data.clear();
+        if self.max_def > 0 {
+            // Data page v1 levels: a 4-byte length, then the RLE runs.
+            data.extend_from_slice(&[0; 4]);
+            page.def.encode(1, data);
+            let len = (data.len() - 4) as u32;
+            data[..4].copy_from_slice(&len.to_le_bytes());
+        }
+        let encoding = if page.plain.is_empty() {
+            let width = bit_width((self.dictionary.entries.len() as u32).saturating_sub(1));
+            data.push(width);
+            encode_indices(&page.indices, width, data);
+            Encoding::RLE_DICTIONARY
+        } else {
+            data.extend_from_slice(&page.plain);
+            Encoding::PLAIN
+        };
+        let buf = zstd
+            .compress(data)
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        self.pages.push(ChunkPage {
+            buf: Bytes::from(buf),
+            uncompressed: data.len(),
+            num_values: page.levels as u32,
+            encoding,
+            first_row: self.rows as i64,
+        });
+        self.rows += page.levels as u64;
+        Ok(())
+    }
+
+    /// The chunk's bytes and what the row group needs to know.
+    pub(crate) fn finish(
+        &mut self,
+        props: &WriterProperties,
+        zstd: &mut zstd::bulk::Compressor<'static>,
+    ) -> Result<(Bytes, ColumnCloseResult)> {
+        self.flush(zstd)?;
+        let entries = &self.dictionary.entries;
+        let dictionary = if entries.is_empty() {
+            None
+        } else {
+            let mut plain = Vec::with_capacity(entries.len() * 8);
+            for &bits in entries {
+                plain.extend_from_slice(&bits.to_le_bytes());
+            }
+            let buf = zstd
+                .compress(&plain)
+                .map_err(|e| ParquetError::External(Box::new(e)))?;
+            Some((Bytes::from(buf), plain.len(), entries.len() as u32))
+        };
+        let statistics = (props.statistics_enabled(self.descr.path()) != EnabledStatistics::None)
+            .then(|| self.statistics());
+        assemble_chunk(
+            &self.descr,
+            props,
+            self.rows,
+            dictionary,
+            &self.pages,
+            statistics,
+        )
+    }
+
+    /// Min, max and null count: the dictionary holds exactly the chunk's dictionary-encoded
+    /// values, and the bounds of the plain ones were kept as they came.
+    fn statistics(&self) -> Statistics {
+        let mut bounds = self.plain_bounds;
+        for &bits in &self.dictionary.entries {
+            let v = f64::from_bits(bits);
+            let (lo, hi) = bounds.get_or_insert((v, v));
+            *lo = lo.min(v);
+            *hi = hi.max(v);
+        }
+        // The format asks for -0.0 as the minimum and +0.0 as the maximum when the bound is a
+        // zero of either sign, so readers prune zeros of both signs right.
+        let min = bounds.map(|b| if b.0 == 0.0 { -0.0 } else { b.0 });
+        let max = bounds.map(|b| if b.1 == 0.0 { 0.0 } else { b.1 });
+        ValueStatistics::new(min, max, None, Some(self.nulls), false)
+            .with_backwards_compatible_min_max(true)
+            .into()
+    }
+}
+
+/// Dictionary indices in the RLE/bit-packing hybrid: groups of eight equal indices become RLE
+/// runs (an idle VM's zeros), everything else bit-packed runs; the last group is padded, as the
+/// format allows (readers stop at the page's value count).
+fn encode_indices(indices: &[u32], bit_width: u8, out: &mut Vec<u8>) {
+    let groups = indices.chunks(8);
+    let mut packed_from = 0; // first index of the pending bit-packed groups
+    let mut i = 0;
+    let mut groups = groups.peekable();
+    while let Some(group) = groups.next() {
+        let same = group.len() == 8 && group.iter().all(|&x| x == group[0]);
+        if !same {
+            i += group.len();
+            continue;
+        }
+        // A run of equal groups: the pending groups go out bit-packed, then one RLE run.
+        put_packed(&indices[packed_from..i], bit_width, out);
+        let value = group[0];
+        let mut n = 8;
+        while let Some(next) = groups.peek() {
+            if next.len() == 8 && next.iter().all(|&x| x == value) {
+                n += 8;
+                groups.next();
+            } else {
+                break;
+            }
+        }
+        put_uleb128(out, (n as u64) << 1);
+        out.extend_from_slice(&value.to_le_bytes()[..bit_width.div_ceil(8) as usize]);
+        i += n;
+        packed_from = i;
+    }
+    put_packed(&indices[packed_from..], bit_width, out);
+}
+
+/// One bit-packed run of `values` (padded to a multiple of eight), least significant bit first.
+fn put_packed(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
+    if values.is_empty() {
+        return;
+    }
+    let groups = values.len().div_ceil(8);
+    put_uleb128(out, ((groups as u64) << 1) | 1);
+    if bit_width == 0 {
+        return;
+    }
+    let width = bit_width as u32;
+    out.reserve(groups * width as usize);
+    let mut acc: u64 = 0;
+    let mut bits = 0u32;
+    for &v in values {
+        acc |= (v as u64) << bits;
+        bits += width;
+        if bits >= 32 {
+            out.extend_from_slice(&(acc as u32).to_le_bytes());
+            acc >>= 32;
+            bits -= 32;
+        }
+    }
+    // The padding: the rest of the last group is zeros.
+    let total_bits = groups * 8 * width as usize;
+    let written_bits = (values.len() * width as usize) / 32 * 32;
+    let mut left = (total_bits - written_bits) / 8;
+    while left > 0 {
+        out.push(acc as u8);
+        acc >>= 8;
+        left -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use parquet::basic::Repetition;
+    use parquet::schema::types::{ColumnDescriptor, ColumnPath, Type};
+
+    fn descr() -> ColumnDescPtr {
+        let t = Type::primitive_type_builder("value", PhysicalType::DOUBLE)
+            .with_repetition(Repetition::OPTIONAL)
+            .build()
+            .unwrap();
+        Arc::new(ColumnDescriptor::new(
+            Arc::new(t),
+            1,
+            0,
+            ColumnPath::from("value"),
+        ))
+    }
+
+    #[test]
+    fn the_dictionary_keeps_first_appearance_order_through_growth() {
+        let mut d = Dictionary::with_capacity(4);
+        let values: Vec<u64> = (0..5_000)
+            .map(|i| ((i % 2_500) as f64 / 100.0).to_bits())
+            .collect();
+        let indices: Vec<u32> = values.iter().map(|&b| d.intern(b)).collect();
+        assert_eq!(d.entries.len(), 2_500);
+        for (i, &bits) in values.iter().enumerate() {
+            assert_eq!(d.entries[indices[i] as usize], bits);
+        }
+        assert_eq!(indices[2_500], 0);
+        // -0.0 and 0.0 are different values to keep exactly.
+        assert_ne!(d.intern((-0.0f64).to_bits()), d.intern(0.0f64.to_bits()));
+    }
+
+    /// The hybrid encoding, decoded the way readers do.
+    fn decode(mut bytes: &[u8], bit_width: u8, n: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let mut header = 0u64;
+            let mut shift = 0;
+            loop {
+                let b = bytes[0];
+                bytes = &bytes[1..];
+                header |= ((b & 0x7f) as u64) << shift;
+                shift += 7;
+                if b < 0x80 {
+                    break;
+                }
+            }
+            if header & 1 == 1 {
+                let values = (header >> 1) as usize * 8;
+                let (packed, rest) = bytes.split_at(values * bit_width as usize / 8);
+                for i in 0..values {
+                    let mut v = 0u32;
+                    for b in 0..bit_width as usize {
+                        let bit = i * bit_width as usize + b;
+                        v |= (((packed[bit / 8] >> (bit % 8)) & 1) as u32) << b;
+                    }
+                    out.push(v);
+                }
+                bytes = rest;
+            } else {
+                let width = bit_width.div_ceil(8) as usize;
+                let mut v = [0u8; 4];
+                v[..width].copy_from_slice(&bytes[..width]);
+                bytes = &bytes[width..];
+                out.extend(std::iter::repeat_n(
+                    u32::from_le_bytes(v),
+                    (header >> 1) as usize,
+                ));
+            }
+        }
+        assert!(bytes.is_empty(), "{} bytes left over", bytes.len());
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn indices_round_trip_with_runs_and_padding() {
+        for width in [1u8, 3, 7, 8, 13, 17, 24, 31] {
+            let max = if width == 32 {
+                u32::MAX
+            } else {
+                (1u32 << width) - 1
+            };
+            for n in [0usize, 1, 7, 8, 9, 100, 1_003] {
+                // Noise, then a long run of one value, then noise again.
+                let mut v: Vec<u32> = (0..n as u32)
+                    .map(|i| i.wrapping_mul(2_654_435_761) & max)
+                    .collect();
+                v.extend(std::iter::repeat_n(max, 3 * n + 5));
+                v.extend((0..n as u32).map(|i| (i * 7) & max));
+                let mut out = Vec::new();
+                encode_indices(&v, width, &mut out);
+                assert_eq!(decode(&out, width, v.len()), v, "width {width}, n {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn statistics_and_pages_follow_the_values() {
+        let props = WriterProperties::builder()
+            .set_data_page_row_count_limit(1_000)
+            .set_dictionary_page_size_limit(8 * 300)
+            .build();
+        let mut chunk = ValueChunk::new(descr(), &props).unwrap();
+        let mut zstd = zstd::bulk::Compressor::new(3).unwrap();
+        // 2,500 rows: 400 distinct values (past the 300-entry limit), one null, -0.0.
+        let mut values: Vec<f64> = (0..2_500).map(|i| (i % 400) as f64 / 4.0 - 10.0).collect();
+        values[17] = f64::NAN;
+        values[18] = -0.0;
+        chunk.push(&values[..1_234], &mut zstd).unwrap();
+        chunk.push(&values[1_234..], &mut zstd).unwrap();
+        let (_, close) = chunk.finish(&props, &mut zstd).unwrap();
+        let meta = &close.metadata;
+        assert_eq!(meta.num_values(), 2_500);
+        let Some(Statistics::Double(s)) = meta.statistics() else {
+            panic!("no double statistics: {:?}", meta.statistics());
+        };
+        assert_eq!(s.min_opt(), Some(&-10.0));
+        assert_eq!(s.max_opt(), Some(&(399.0 / 4.0 - 10.0)));
+        assert_eq!(s.null_count_opt(), Some(1));
+        let pages = &close.offset_index.as_ref().unwrap().page_locations;
+        assert!(pages.len() >= 3, "{} pages", pages.len());
+        assert_eq!(pages[0].first_row_index, 0);
+        assert!(pages
+            .windows(2)
+            .all(|w| w[0].first_row_index < w[1].first_row_index));
+    }
+}
