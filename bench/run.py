@@ -385,7 +385,7 @@ def run_exporter(binary, sim, w, work, opentsdb_url=None, perf=None, rss_limit_m
     if w.concurrency:
         argv += ["--concurrency", str(w.concurrency)]
     if perf:
-        argv = ["perf", "record", "-F", "199", "--call-graph", "dwarf,8192",
+        argv = ["perf", "record", "-F", "999", "--call-graph", "dwarf,8192",
                 "-o", str(perf), "--"] + argv
     sim_cpu0 = sim.cpu_secs()
     out, err, wall, cpu, rss = run_child(argv, w.timeout, env=env, rss_limit_mib=rss_limit_mib)

@@ -113,12 +113,14 @@ pub(crate) fn write<W: Write + Send>(
         ))
         .into());
     }
-    // One compression context for every page of the file.
-    let mut zstd =
-        zstd::bulk::Compressor::new(zstd_level).map_err(|e| ParquetError::External(Box::new(e)))?;
-    let mut value = match leaves.iter().position(|l| l.1 == Leaf::Value) {
-        Some(leaf) => Some(ValueChunk::new(Arc::clone(&descrs[leaf]), &props)?),
-        None => None,
+    let mut encoders = Encoders {
+        // One compression context for every page of the file.
+        zstd: zstd::bulk::Compressor::new(zstd_level)
+            .map_err(|e| ParquetError::External(Box::new(e)))?,
+        value: match leaves.iter().position(|l| l.1 == Leaf::Value) {
+            Some(leaf) => Some(ValueChunk::new(Arc::clone(&descrs[leaf]), &props)?),
+            None => None,
+        },
     };
     let mut rows = 0u64;
     let mut group = RowGroup::new(&factory, 0)?;
@@ -129,33 +131,23 @@ pub(crate) fn write<W: Write + Send>(
             Some(batch) => batch.map_err(RunsError::Rows)?,
         };
         rows += batch.ts.len() as u64;
-        group.push(&batches, &schema, &leaves, batch, value.as_mut(), &mut zstd)?;
+        group.push(&batches, &schema, &leaves, batch, &mut encoders)?;
         if group.rows >= row_group_rows {
             groups += 1;
             let full = std::mem::replace(&mut group, RowGroup::new(&factory, groups)?);
-            full.write(
-                &mut file,
-                &batches,
-                &leaves,
-                &descrs,
-                &props,
-                &mut zstd,
-                value.as_mut(),
-            )?;
+            full.write(&mut file, &batches, &leaves, &descrs, &props, &mut encoders)?;
         }
     }
     if group.rows > 0 {
-        group.write(
-            &mut file,
-            &batches,
-            &leaves,
-            &descrs,
-            &props,
-            &mut zstd,
-            value.as_mut(),
-        )?;
+        group.write(&mut file, &batches, &leaves, &descrs, &props, &mut encoders)?;
     }
     Ok((file.into_inner()?, rows))
+}
+
+/// What a file's row groups share: the compression context and the `value` chunk's buffers.
+struct Encoders {
+    zstd: zstd::bulk::Compressor<'static>,
+    value: Option<ValueChunk>,
 }
 
 /// A row group being gathered: arrow-rs writers for its `Arrow` leaves, the runs for the rest.
@@ -185,12 +177,11 @@ impl RowGroup {
         schema: &SchemaRef,
         leaves: &[(usize, Leaf)],
         batch: RunBatch,
-        value: Option<&mut ValueChunk>,
-        zstd: &mut zstd::bulk::Compressor<'static>,
+        encoders: &mut Encoders,
     ) -> std::result::Result<(), RunsError> {
         let RunBatch { runs, ts, values } = batch;
-        if let Some(chunk) = value {
-            chunk.push(&values, zstd)?;
+        if let Some(chunk) = encoders.value.as_mut() {
+            chunk.push(&values, &mut encoders.zstd)?;
         }
         let mut ts = Some(ts);
         let mut leaf = 0;
@@ -232,13 +223,13 @@ impl RowGroup {
         leaves: &[(usize, Leaf)],
         descrs: &[ColumnDescPtr],
         props: &WriterProperties,
-        zstd: &mut zstd::bulk::Compressor<'static>,
-        mut value: Option<&mut ValueChunk>,
+        encoders: &mut Encoders,
     ) -> std::result::Result<(), RunsError> {
+        let zstd = &mut encoders.zstd;
         let mut group = file.next_row_group()?;
         for (leaf, &(c, kind)) in leaves.iter().enumerate() {
             if kind == Leaf::Value {
-                let chunk = value.as_deref_mut().ok_or_else(|| {
+                let chunk = encoders.value.as_mut().ok_or_else(|| {
                     ParquetError::General(format!("leaf {leaf} has no value chunk"))
                 })?;
                 let (bytes, close) = chunk.finish(props, zstd)?;

@@ -1446,7 +1446,7 @@ fn value_pages_past_the_dictionary_limit_and_with_gaps_read_back_exactly() {
         .unwrap();
     let mut kinds = std::collections::BTreeSet::new();
     for g in 0..metadata.num_row_groups() {
-        use parquet::file::reader::{FileReader, RowGroupReader};
+        use parquet::file::reader::FileReader;
         let mut pages = file
             .get_row_group(g)
             .unwrap()

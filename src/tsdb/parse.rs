@@ -579,6 +579,34 @@ impl ResponseParser {
                     if byte != b'"' {
                         return Err(expected(data, p, self.state.expectation()));
                     }
+                    // Compact points go through the fast path, one after the other, as long as
+                    // they are compact; anything else (whitespace, NaN, exponents, the end of
+                    // the input near) is left to the general one below.
+                    let mut after = None;
+                    while let Some((ts, value, q)) = fast_point(data, p) {
+                        self.cur.push(ts, value);
+                        match data[q] {
+                            b',' => {
+                                p = q + 1;
+                                after = Some(State::DpsMapNext);
+                            }
+                            b'}' => {
+                                *pos = q + 1;
+                                self.state = State::ObjectAfter;
+                                return Ok(());
+                            }
+                            _ => {
+                                p = q;
+                                after = Some(State::DpsMapAfter);
+                                break;
+                            }
+                        }
+                    }
+                    if let Some(state) = after {
+                        self.state = state;
+                        *pos = p;
+                        continue;
+                    }
                     let ts = timestamp_key(data, &mut p)?;
                     ws_then(data, &mut p)?;
                     if data[p] != b':' {
@@ -1092,6 +1120,132 @@ fn timestamp_key(data: &[u8], pos: &mut usize) -> Step<i64> {
     Ok(to_ms(n, p - start))
 }
 
+/// Bytes a compact point can take: a quoted key of up to 18 digits, ':', a sign and up to 19
+/// digits with a decimal point, and the separator after it.
+const POINT_WINDOW: usize = 48;
+
+/// One compact `"ts":value` point at `p` and the position of the byte after it, when the input
+/// holds [`POINT_WINDOW`] more bytes and the point has no whitespace, exponent or long mantissa:
+/// the shape nearly every point of a response has. The key's first eight digits are read as one
+/// word. The value is the same as [`number`] gives (the same exact fast path); `None` leaves the
+/// point to the general parser, which also reports any error.
+#[inline]
+fn fast_point(data: &[u8], p: usize) -> Option<(i64, f64, usize)> {
+    let w: &[u8; POINT_WINDOW] = data.get(p..p + POINT_WINDOW)?.try_into().ok()?;
+    if w[0] != b'"' {
+        return None;
+    }
+    let first8 = u64::from_le_bytes([w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]]);
+    if !all_digits(first8) {
+        return None;
+    }
+    let mut ts = parse_eight_digits(first8) as i64;
+    let mut i = 9;
+    let rest = word_at(w, i);
+    let more = leading_digits(rest);
+    if more < 8 {
+        // Seconds (10 digits) or milliseconds (13): the rest in one step.
+        ts = ts * POW10_INT[more] as i64 + digits_value(rest, more) as i64;
+        i += more;
+    } else {
+        while i < 19 && w[i].is_ascii_digit() {
+            ts = ts * 10 + i64::from(w[i] - b'0');
+            i += 1;
+        }
+    }
+    if w[i] != b'"' || w[i + 1] != b':' {
+        return None;
+    }
+    let ts = to_ms(ts, i - 1);
+    i += 2;
+    let negative = w[i] == b'-';
+    if negative {
+        i += 1;
+    }
+    let int_start = i;
+    let mut mantissa: u64 = 0;
+    while i < int_start + 19 && w[i].is_ascii_digit() {
+        mantissa = mantissa * 10 + u64::from(w[i] - b'0');
+        i += 1;
+    }
+    let mut digits = i - int_start;
+    let mut decimals = 0;
+    if digits > 0 && w[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while i < int_start + 20 && w[i].is_ascii_digit() {
+            mantissa = mantissa * 10 + u64::from(w[i] - b'0');
+            i += 1;
+        }
+        decimals = i - frac_start;
+        digits += decimals;
+        if decimals == 0 {
+            return None;
+        }
+    }
+    if digits == 0
+        || digits > 19
+        || mantissa > 1 << 53
+        || matches!(w[i], b'0'..=b'9' | b'e' | b'E' | b'+' | b'-' | b'.')
+    {
+        return None;
+    }
+    let v = mantissa as f64 / POW10[decimals];
+    Some((ts, if negative { -v } else { v }, p + i))
+}
+
+/// Powers of ten up to 10^7, for joining a fraction of fewer than eight digits to its integer.
+const POW10_INT: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// The eight bytes of `w` from `at`, the first in the lowest byte.
+#[inline]
+fn word_at(w: &[u8; POINT_WINDOW], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&w[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// How many of the first bytes of `word` are ASCII digits (8 if all are).
+#[inline]
+fn leading_digits(word: u64) -> usize {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    let t = word ^ 0x3030_3030_3030_3030;
+    // A digit's byte is 0x00..=0x09 here: nothing in the high nibble, even after adding 6 to
+    // the low one (which cannot carry into the next byte).
+    let non_digit = (t | ((t & LOW) + 0x0606_0606_0606_0606)) & HIGH;
+    (non_digit.trailing_zeros() / 8) as usize
+}
+
+/// The number the first `n` (< 8) bytes of `word`, all digits, spell.
+#[inline]
+fn digits_value(word: u64, n: usize) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    // Move the digits to the top and fill the bytes below with '0's: leading zeros.
+    let shift = 8 * (8 - n) as u32;
+    parse_eight_digits((word << shift) | (0x3030_3030_3030_3030u64 >> (64 - shift)))
+}
+
+/// Whether the eight bytes of `word` are all ASCII digits.
+#[inline]
+fn all_digits(word: u64) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    word & HIGH == ZEROS && word.wrapping_add(0x0606_0606_0606_0606) & HIGH == ZEROS
+}
+
+/// The number eight ASCII digits spell, the first one in the lowest byte, in three steps of
+/// combining neighbours (pairs, fours, eights) instead of eight multiply-adds.
+#[inline]
+fn parse_eight_digits(word: u64) -> u64 {
+    let x = word.wrapping_sub(0x3030_3030_3030_3030);
+    let x = (x.wrapping_mul(10) + (x >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let x = (x.wrapping_mul(100) + (x >> 16)) & 0x0000_FFFF_0000_FFFF;
+    (x.wrapping_mul(10_000) + (x >> 32)) & 0xFFFF_FFFF
+}
+
 /// A `[ts, value]` timestamp: a JSON integer, seconds or milliseconds as for keys.
 fn timestamp_number(data: &[u8], pos: &mut usize) -> Step<i64> {
     let start = *pos;
@@ -1422,6 +1576,67 @@ mod tests {
     }
 
     #[test]
+    fn compact_points_parse_as_the_general_path_does() {
+        // Each point alone in a body padded so the fast path sees it, and the same body with
+        // whitespace so the general path does: both must give the same series.
+        let points = [
+            ("1759276800", "12.34"),
+            ("1759276860", "-0"),
+            ("1759276920", "0.1"),
+            ("1759276980000", "9007199254740992"),
+            ("1759277040", "9007199254740993"),
+            ("1759277100", "1e3"),
+            ("1759277160", "123456789012345678"),
+            ("1759277220", "0.0000000000000000001"),
+            ("17592772", "5"),
+            ("999999999999999999", "3.25"),
+            ("1759277280", "NaN"),
+            ("1759277340", "-1234.5678"),
+            ("1759277400", "12345678.5"),
+            ("1759277460", "0.12345678"),
+            ("1759277520", "1.1234567"),
+            ("1759277580", "-7"),
+            ("1759277640", "1234567"),
+            ("1759277700", "99999999999999999999"),
+            ("1759277760", "4503599627370496.5"),
+        ];
+        for (key, value) in points {
+            let compact = format!(
+                r#"[{{"metric":"m","tags":{{}},"dps":{{"{key}":{value},"{key}":{value}}}}}{}]"#,
+                " ".repeat(64)
+            );
+            let spaced = compact.replace(':', " : ").replace(',', " , ");
+            let (a, b) = (parse(&compact).unwrap(), parse(&spaced).unwrap());
+            assert_eq!(a, b, "{key}:{value}");
+            let expected = value.parse::<f64>().ok().filter(|v| !v.is_nan());
+            assert_eq!(a[0].points[0].1, expected, "{key}:{value}");
+            assert_eq!(a[0].points.len(), 2);
+        }
+        for (text, n) in [
+            ("12.34,\"1", 2),
+            ("7\"abcdef", 1),
+            ("1234567.", 7),
+            (",1234567", 0),
+        ] {
+            let word = u64::from_le_bytes(text.as_bytes().try_into().unwrap());
+            assert_eq!(leading_digits(word), n, "{text}");
+            let expected: u64 = if n == 0 {
+                0
+            } else {
+                text[..n].parse().unwrap()
+            };
+            assert_eq!(digits_value(word, n), expected, "{text}");
+        }
+        assert_eq!(leading_digits(u64::from_le_bytes(*b"12345678")), 8);
+        let word = u64::from_le_bytes(*b"17592768");
+        assert!(all_digits(word));
+        assert_eq!(parse_eight_digits(word), 17_592_768);
+        for bad in [*b"1759276a", *b"1759/768", *b"175927:8", *b" 7592768"] {
+            assert!(!all_digits(u64::from_le_bytes(bad)), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn fast_number_path_matches_std_parse() {
         let samples = [
             "4.38",
@@ -1644,21 +1859,26 @@ mod tests {
         }
         body.push(']');
         let bytes = body.as_bytes();
-        let start = std::time::Instant::now();
+        // The best of five: the first pass also pays for faulting in the parser's buffers.
+        let mut best = std::time::Duration::MAX;
+        let mut stats = ParseStats::default();
         let mut total = 0.0;
-        let mut sink = |s: Series<'_>| total += s.values[0];
-        let mut parser = ResponseParser::new();
-        for chunk in bytes.chunks(16 * 1024) {
-            parser.feed(chunk, &mut sink).unwrap();
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            let mut sink = |s: Series<'_>| total += s.values[0];
+            let mut parser = ResponseParser::new();
+            for chunk in bytes.chunks(16 * 1024) {
+                parser.feed(chunk, &mut sink).unwrap();
+            }
+            stats = parser.finish(&mut sink).unwrap();
+            best = best.min(start.elapsed());
         }
-        let stats = parser.finish(&mut sink).unwrap();
-        let elapsed = start.elapsed();
         eprintln!(
             "{} points, {} MB in {:?}: {:.1} ns/point (checksum {total})",
             stats.points,
             bytes.len() / 1_000_000,
-            elapsed,
-            elapsed.as_nanos() as f64 / stats.points as f64
+            best,
+            best.as_nanos() as f64 / stats.points as f64
         );
         assert_eq!(stats.points, (series * points) as u64);
     }
