@@ -6,9 +6,10 @@
 //! every row of every one of them, which was half of the exporter's CPU. Here each such column
 //! chunk is encoded from the runs instead: its dictionary gets each series' value once, and its
 //! levels and dictionary indices are RLE runs, one per run of rows, so a row costs next to
-//! nothing in those columns. Only `ts` and `value`, which change every row, and Boolean columns
-//! (which Parquet does not dictionary-encode) go through arrow-rs' own column writers; both kinds
-//! of chunk are spliced into the same row groups with `append_column`.
+//! nothing in those columns. `value`, which changes every row, has its own encoder
+//! ([`super::values`]); only `ts` and Boolean columns (which Parquet does not dictionary-encode)
+//! go through arrow-rs' own column writers; every kind of chunk is spliced into the same row
+//! groups with `append_column`.
 //!
 //! The chunks written here hold a PLAIN dictionary page and one data page (v1) of RLE levels and
 //! RLE_DICTIONARY indices (bit-packed where a row repeats a pattern, as the `tags` levels do),
@@ -415,6 +416,8 @@ struct RunChunk {
     index: HashMap<Box<[u8]>, u32>,
     /// By series rank: what one of its rows adds.
     patterns: HashMap<u32, Pattern>,
+    /// By series rank, for [`Leaf::Flat`] chunks: the cell's dictionary index, `None` for null.
+    flat: HashMap<u32, Option<u32>>,
     rep: Runs,
     def: Runs,
     idx: Runs,
@@ -450,6 +453,7 @@ impl RunChunk {
             entries: Vec::new(),
             index: HashMap::new(),
             patterns: HashMap::new(),
+            flat: HashMap::new(),
             rep: Runs::default(),
             def: Runs::default(),
             idx: Runs::default(),
@@ -460,6 +464,30 @@ impl RunChunk {
 
     /// Adds `n` rows of the series of rank `rank`, whose cell for this column is `cell`.
     fn push(&mut self, rank: u32, cell: &Cell, n: usize) -> Result<()> {
+        if self.kind == Leaf::Flat {
+            // One level per row: a definition level and, unless null, an index; no pattern.
+            let index = match self.flat.get(&rank) {
+                Some(&index) => index,
+                None => {
+                    let index = self.flat_index(cell)?;
+                    self.flat.insert(rank, index);
+                    index
+                }
+            };
+            let n = n as u64;
+            match index {
+                Some(i) => {
+                    self.def.push(self.max_def, n);
+                    self.idx.push(i, n);
+                }
+                None => {
+                    self.def.push(0, n);
+                    self.nulls += n;
+                }
+            }
+            self.levels += n;
+            return Ok(());
+        }
         if !self.patterns.contains_key(&rank) {
             let pattern = self.pattern(cell)?;
             self.patterns.insert(rank, pattern);
@@ -472,6 +500,43 @@ impl RunChunk {
         self.levels += p.levels * n;
         self.nulls += p.nulls * n;
         Ok(())
+    }
+
+    /// The dictionary index of a flat column's cell, `None` for null; interned from borrowed
+    /// bytes, so a cell seen before costs no allocation.
+    fn flat_index(&mut self, cell: &Cell) -> Result<Option<u32>> {
+        let mismatch = || {
+            ParquetError::General(format!(
+                "column {} has no value of its type in {cell:?}",
+                self.descr.path()
+            ))
+        };
+        let eight: Option<[u8; 8]>;
+        let bytes: Option<&[u8]> = match (self.descr.physical_type(), cell) {
+            (PhysicalType::BYTE_ARRAY, Cell::Str(s)) => s.as_ref().map(|s| s.as_bytes()),
+            (PhysicalType::INT64, Cell::I64(x)) => {
+                eight = x.map(i64::to_le_bytes);
+                eight.as_ref().map(|b| &b[..])
+            }
+            (PhysicalType::INT64, Cell::Ts(x)) => {
+                eight = Some(x.to_le_bytes());
+                eight.as_ref().map(|b| &b[..])
+            }
+            // NaN is "no value" everywhere in this exporter.
+            (PhysicalType::DOUBLE, Cell::F64(x)) => {
+                eight = x.filter(|x| !x.is_nan()).map(f64::to_le_bytes);
+                eight.as_ref().map(|b| &b[..])
+            }
+            _ => return Err(mismatch()),
+        };
+        match bytes {
+            Some(bytes) => Ok(Some(self.intern(bytes))),
+            None if self.max_def == 0 => Err(ParquetError::General(format!(
+                "null in the not-null column {}",
+                self.descr.path()
+            ))),
+            None => Ok(None),
+        }
     }
 
     /// The dictionary index of `value`, added on first sight.
