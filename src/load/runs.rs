@@ -833,7 +833,7 @@ fn eight(bytes: &[u8]) -> [u8; 8] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -884,12 +884,12 @@ mod tests {
                 .cycle()
                 .take(unit.len() * times as usize)
                 .collect();
-            assert_eq!(decode(&out, bit_width, expected.len()), expected);
+            assert_eq!(decode(&out, bit_width, expected.len()).0, expected);
         }
     }
 
-    /// The RLE/bit-packing hybrid, decoded the way readers do.
-    fn decode(mut bytes: &[u8], bit_width: u8, n: usize) -> Vec<u32> {
+    /// The RLE/bit-packing hybrid, decoded the way readers do; with the bytes left over.
+    pub(in crate::load) fn decode(mut bytes: &[u8], bit_width: u8, n: usize) -> (Vec<u32>, &[u8]) {
         let width = bit_width.div_ceil(8) as usize;
         let mut out = Vec::new();
         while out.len() < n {
@@ -928,7 +928,7 @@ mod tests {
             }
         }
         out.truncate(n);
-        out
+        (out, bytes)
     }
 
     #[test]

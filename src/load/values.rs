@@ -515,6 +515,8 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    use crate::load::runs::tests::decode;
+
     use parquet::basic::Repetition;
     use parquet::schema::types::{ColumnDescriptor, ColumnPath, Type};
 
@@ -572,49 +574,6 @@ mod tests {
         assert_eq!(back, values.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
     }
 
-    /// The hybrid encoding, decoded the way readers do.
-    fn decode(mut bytes: &[u8], bit_width: u8, n: usize) -> Vec<u32> {
-        let mut out = Vec::new();
-        while out.len() < n {
-            let mut header = 0u64;
-            let mut shift = 0;
-            loop {
-                let b = bytes[0];
-                bytes = &bytes[1..];
-                header |= ((b & 0x7f) as u64) << shift;
-                shift += 7;
-                if b < 0x80 {
-                    break;
-                }
-            }
-            if header & 1 == 1 {
-                let values = (header >> 1) as usize * 8;
-                let (packed, rest) = bytes.split_at(values * bit_width as usize / 8);
-                for i in 0..values {
-                    let mut v = 0u32;
-                    for b in 0..bit_width as usize {
-                        let bit = i * bit_width as usize + b;
-                        v |= (((packed[bit / 8] >> (bit % 8)) & 1) as u32) << b;
-                    }
-                    out.push(v);
-                }
-                bytes = rest;
-            } else {
-                let width = bit_width.div_ceil(8) as usize;
-                let mut v = [0u8; 4];
-                v[..width].copy_from_slice(&bytes[..width]);
-                bytes = &bytes[width..];
-                out.extend(std::iter::repeat_n(
-                    u32::from_le_bytes(v),
-                    (header >> 1) as usize,
-                ));
-            }
-        }
-        assert!(bytes.is_empty(), "{} bytes left over", bytes.len());
-        out.truncate(n);
-        out
-    }
-
     #[test]
     fn indices_round_trip_with_runs_and_padding() {
         for width in [1u8, 3, 7, 8, 13, 17, 24, 31] {
@@ -632,7 +591,9 @@ mod tests {
                 v.extend((0..n as u32).map(|i| (i * 7) & max));
                 let mut out = Vec::new();
                 encode_indices(&v, width, &mut out);
-                assert_eq!(decode(&out, width, v.len()), v, "width {width}, n {n}");
+                let (got, rest) = decode(&out, width, v.len());
+                assert_eq!(got, v, "width {width}, n {n}");
+                assert!(rest.is_empty(), "{} bytes left over", rest.len());
             }
         }
     }

@@ -1238,14 +1238,9 @@ fn descriptive_strings_are_written_without_statistics_and_keys_with() {
 
 #[test]
 fn a_file_encoded_from_runs_reads_back_as_the_batches_and_keeps_statistics() {
-    use crate::load::{Destination, FileProvenance};
+    use crate::load::Destination;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let provenance = FileProvenance {
-        job: "t".into(),
-        run_id: "r1".into(),
-        window_start: "2026-11-24T00:00:00Z".into(),
-        window_end: "2026-11-26T00:00:00Z".into(),
-    };
+    let provenance = provenance();
     let layout = layout("vm_metrics").unwrap();
     let rows_of = || {
         let mut t = table(Component::Vm, &[PartitionBy::Date]);
@@ -1316,12 +1311,7 @@ fn a_file_encoded_from_runs_reads_back_as_the_batches_and_keeps_statistics() {
 #[test]
 fn a_file_encoded_from_runs_in_many_row_groups_reads_back_whole() {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let provenance = crate::load::FileProvenance {
-        job: "t".into(),
-        run_id: "r1".into(),
-        window_start: "2026-11-24T00:00:00Z".into(),
-        window_end: "2026-11-26T00:00:00Z".into(),
-    };
+    let provenance = provenance();
     let layout = layout("vm_metrics").unwrap();
     let rows_of = || {
         let mut t = table(Component::Vm, &[PartitionBy::Date]);
@@ -1353,12 +1343,7 @@ fn value_pages_past_the_dictionary_limit_and_with_gaps_read_back_exactly() {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::basic::Encoding;
     use parquet::file::statistics::Statistics;
-    let provenance = crate::load::FileProvenance {
-        job: "t".into(),
-        run_id: "r1".into(),
-        window_start: "2026-11-24T00:00:00Z".into(),
-        window_end: "2026-11-26T00:00:00Z".into(),
-    };
+    let provenance = provenance();
     let layout = layout("vm_metrics").unwrap();
     // Gaps (NaN is null) and a negative zero among the values.
     let mut pages = busy_pages();
@@ -1468,4 +1453,14 @@ fn value_pages_past_the_dictionary_limit_and_with_gaps_read_back_exactly() {
     let present = values.iter().flatten();
     assert_eq!(lo, present.clone().fold(f64::INFINITY, f64::min));
     assert_eq!(hi, present.fold(f64::NEG_INFINITY, f64::max));
+}
+
+/// The provenance of the files the load tests write.
+fn provenance() -> crate::load::FileProvenance {
+    crate::load::FileProvenance {
+        job: "t".into(),
+        run_id: "r1".into(),
+        window_start: "2026-11-24T00:00:00Z".into(),
+        window_end: "2026-11-26T00:00:00Z".into(),
+    }
 }
