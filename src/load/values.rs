@@ -382,10 +382,15 @@ impl ValueChunk {
         let mut pages = Vec::with_capacity(self.pending.len() + self.pages.len());
         let mut body = Vec::new();
         for mut page in std::mem::take(&mut self.pending) {
+            body.clear();
+            if plain.is_empty() {
+                // Every value of the chunk is null: no dictionary, so levels only, as PLAIN.
+                pages.push(self.encode(&page, Encoding::PLAIN, &body, zstd)?);
+                continue;
+            }
             for index in &mut page.indices {
                 *index = renumber[*index as usize];
             }
-            body.clear();
             body.push(width);
             encode_indices(&page.indices, width, &mut body);
             pages.push(self.encode(&page, Encoding::RLE_DICTIONARY, &body, zstd)?);

@@ -1464,3 +1464,40 @@ fn provenance() -> crate::load::FileProvenance {
         window_end: "2026-11-26T00:00:00Z".into(),
     }
 }
+
+#[test]
+fn a_row_group_whose_values_are_all_null_reads_back() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let layout = layout("vm_metrics").unwrap();
+    let mut pages = busy_pages();
+    for (_, _, series) in &mut pages {
+        for s in series.iter_mut() {
+            s.values.iter_mut().for_each(|v| *v = f64::NAN);
+        }
+    }
+    let rows_of = || {
+        let mut t = table(Component::Vm, &[PartitionBy::Date]);
+        push_pages(&mut t, &pages);
+        t.take_all().remove(0).1
+    };
+    let expected = concat(
+        &rows_of()
+            .into_batches(1000)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap(),
+    );
+    let props = crate::load::writer_properties(&layout, &provenance(), 3).unwrap();
+    let (bytes, _) =
+        crate::load::runs::write(Vec::new(), props, 3, 100, rows_of().into_runs(64)).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
+    let got = concat(
+        &reader
+            .build()
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap(),
+    );
+    assert_eq!(got.columns(), expected.columns());
+    let value = got.column_by_name("value").unwrap();
+    assert_eq!(value.null_count(), value.len());
+}
