@@ -1340,7 +1340,6 @@ fn a_file_encoded_from_runs_in_many_row_groups_reads_back_whole() {
 
 #[test]
 fn value_pages_past_the_dictionary_limit_and_with_gaps_read_back_exactly() {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::basic::Encoding;
     use parquet::file::statistics::Statistics;
     let provenance = provenance();
@@ -1358,17 +1357,7 @@ fn value_pages_past_the_dictionary_limit_and_with_gaps_read_back_exactly() {
             }
         }
     }
-    let rows_of = || {
-        let mut t = table(Component::Vm, &[PartitionBy::Date]);
-        push_pages(&mut t, &pages);
-        t.take_all().remove(0).1
-    };
-    let expected = concat(
-        &rows_of()
-            .into_batches(1000)
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap(),
-    );
+    let (rows, expected) = one_partition(&pages);
     let value = parquet::schema::types::ColumnPath::from("value");
     // A dictionary of at most 50 values and pages of 37 rows: most of each row group's values
     // go to PLAIN pages after the dictionary fills, and pages are cut inside batches.
@@ -1378,19 +1367,10 @@ fn value_pages_past_the_dictionary_limit_and_with_gaps_read_back_exactly() {
         .set_column_dictionary_page_size_limit(value.clone(), 8 * 50)
         .set_column_data_page_row_count_limit(value, 37)
         .build();
-    let (bytes, rows) =
-        crate::load::runs::write(Vec::new(), props, 3, 2_000, rows_of().into_runs(300)).unwrap();
-    assert_eq!(rows, expected.num_rows() as u64);
-    let reader =
-        ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes.clone())).unwrap();
-    let metadata = reader.metadata().clone();
-    let got = concat(
-        &reader
-            .build()
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap(),
-    );
+    let (bytes, written) =
+        crate::load::runs::write(Vec::new(), props, 3, 2_000, rows.into_runs(300)).unwrap();
+    assert_eq!(written, expected.num_rows() as u64);
+    let (got, metadata) = read_back(bytes.clone());
     assert_eq!(got.columns(), expected.columns());
 
     let values = expected
@@ -1439,6 +1419,18 @@ fn value_pages_past_the_dictionary_limit_and_with_gaps_read_back_exactly() {
             .unwrap();
         while let Some(page) = pages.get_next_page().unwrap() {
             kinds.insert(format!("{:?} {:?}", page.page_type(), page.encoding()));
+            if let parquet::column::page::Page::DictionaryPage { buf, .. } = &page {
+                // The dictionary is written sorted, in IEEE total order.
+                let entries: Vec<f64> = buf
+                    .chunks_exact(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+                    .collect();
+                assert!(!entries.is_empty());
+                assert!(
+                    entries.windows(2).all(|w| w[0].total_cmp(&w[1]).is_lt()),
+                    "{entries:?}"
+                );
+            }
         }
     }
     assert_eq!(
@@ -1467,7 +1459,6 @@ fn provenance() -> crate::load::FileProvenance {
 
 #[test]
 fn a_row_group_whose_values_are_all_null_reads_back() {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let layout = layout("vm_metrics").unwrap();
     let mut pages = busy_pages();
     for (_, _, series) in &mut pages {
@@ -1475,9 +1466,22 @@ fn a_row_group_whose_values_are_all_null_reads_back() {
             s.values.iter_mut().for_each(|v| *v = f64::NAN);
         }
     }
+    let (rows, expected) = one_partition(&pages);
+    let props = crate::load::writer_properties(&layout, &provenance(), 3).unwrap();
+    let (bytes, _) =
+        crate::load::runs::write(Vec::new(), props, 3, 100, rows.into_runs(64)).unwrap();
+    let (got, _) = read_back(bytes);
+    assert_eq!(got.columns(), expected.columns());
+    let value = got.column_by_name("value").unwrap();
+    assert_eq!(value.null_count(), value.len());
+}
+
+/// The rows `pages` make in a `vm_metrics` table of one date partition, and those rows as one
+/// batch, the way the Arrow path builds them: what a file written from runs must read back as.
+fn one_partition(pages: &[(i64, i64, Vec<OwnedSeries>)]) -> (PartitionRows, RecordBatch) {
     let rows_of = || {
         let mut t = table(Component::Vm, &[PartitionBy::Date]);
-        push_pages(&mut t, &pages);
+        push_pages(&mut t, pages);
         t.take_all().remove(0).1
     };
     let expected = concat(
@@ -1486,18 +1490,25 @@ fn a_row_group_whose_values_are_all_null_reads_back() {
             .collect::<Result<Vec<_>, _>>()
             .unwrap(),
     );
-    let props = crate::load::writer_properties(&layout, &provenance(), 3).unwrap();
-    let (bytes, _) =
-        crate::load::runs::write(Vec::new(), props, 3, 100, rows_of().into_runs(64)).unwrap();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
-    let got = concat(
-        &reader
-            .build()
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap(),
-    );
-    assert_eq!(got.columns(), expected.columns());
-    let value = got.column_by_name("value").unwrap();
-    assert_eq!(value.null_count(), value.len());
+    (rows_of(), expected)
+}
+
+/// A Parquet file's batches, concatenated, with its metadata.
+fn read_back(
+    bytes: Vec<u8>,
+) -> (
+    RecordBatch,
+    std::sync::Arc<parquet::file::metadata::ParquetMetaData>,
+) {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes),
+    )
+    .unwrap();
+    let metadata = reader.metadata().clone();
+    let batches = reader
+        .build()
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    (concat(&batches), metadata)
 }
