@@ -308,7 +308,7 @@ impl Runs {
 
 /// One RLE run (split if longer than [`MAX_RUN`]): the ULEB128 header `count << 1`, then the
 /// value in `width` little-endian bytes.
-fn put_run(out: &mut Vec<u8>, value: u32, mut count: u64, width: usize) {
+pub(super) fn put_run(out: &mut Vec<u8>, value: u32, mut count: u64, width: usize) {
     while count > 0 {
         let n = count.min(MAX_RUN);
         put_uleb128(out, n << 1);
@@ -350,19 +350,28 @@ fn put_repeat(out: &mut Vec<u8>, pattern: &[(u32, u32)], times: u64, bit_width: 
     }
 }
 
-/// Bit-packs `values` (a multiple of eight of them) at `bit_width` bits each, least significant
-/// bit first, as the RLE/bit-packing hybrid's bit-packed runs store them.
-fn pack(out: &mut Vec<u8>, values: &[u32], bit_width: u8) {
+/// Bit-packs `values` at `bit_width` bits each, least significant bit first, as the RLE/bit-packing
+/// hybrid's bit-packed runs store them; a last group of fewer than eight is padded with zeros,
+/// as the format allows (readers stop at the page's value count).
+pub(super) fn pack(out: &mut Vec<u8>, values: &[u32], bit_width: u8) {
+    let width = bit_width as usize;
+    let bytes = values.len().div_ceil(8) * width;
+    out.reserve(bytes);
+    let end = out.len() + bytes;
     let mut acc: u64 = 0;
-    let mut bits = 0u32;
+    let mut bits = 0;
     for &v in values {
         acc |= (v as u64) << bits;
-        bits += bit_width as u32;
-        while bits >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            bits -= 8;
+        bits += width;
+        if bits >= 32 {
+            out.extend_from_slice(&(acc as u32).to_le_bytes());
+            acc >>= 32;
+            bits -= 32;
         }
+    }
+    while out.len() < end {
+        out.push(acc as u8);
+        acc >>= 8;
     }
 }
 
@@ -550,6 +559,7 @@ impl RunChunk {
         i
     }
 
+    /// What one row of a `tags` leaf adds (flat leaves take [`Self::flat_index`] instead).
     fn pattern(&mut self, cell: &Cell) -> Result<Pattern> {
         let mismatch = || {
             ParquetError::General(format!(
@@ -568,34 +578,6 @@ impl RunChunk {
                     let bytes = if values { v } else { k };
                     let index = self.intern(bytes.as_bytes());
                     levels.push(((i > 0) as u32, self.max_def, Some(index)));
-                }
-            }
-            (Leaf::Flat, cell) => {
-                let physical = self.descr.physical_type();
-                let value: Option<Vec<u8>> = match (physical, cell) {
-                    (PhysicalType::BYTE_ARRAY, Cell::Str(s)) => {
-                        s.as_ref().map(|s| s.as_bytes().to_vec())
-                    }
-                    (PhysicalType::INT64, Cell::I64(x)) => x.map(|x| x.to_le_bytes().to_vec()),
-                    (PhysicalType::INT64, Cell::Ts(x)) => Some(x.to_le_bytes().to_vec()),
-                    // NaN is "no value" everywhere in this exporter.
-                    (PhysicalType::DOUBLE, Cell::F64(x)) => {
-                        x.filter(|x| !x.is_nan()).map(|x| x.to_le_bytes().to_vec())
-                    }
-                    _ => return Err(mismatch()),
-                };
-                match value {
-                    Some(bytes) => {
-                        let index = self.intern(&bytes);
-                        levels.push((0, self.max_def, Some(index)));
-                    }
-                    None if self.max_def == 0 => {
-                        return Err(ParquetError::General(format!(
-                            "null in the not-null column {}",
-                            self.descr.path()
-                        )))
-                    }
-                    None => levels.push((0, 0, None)),
                 }
             }
             _ => return Err(mismatch()),
@@ -690,21 +672,10 @@ impl RunChunk {
                     .with_backwards_compatible_min_max(true)
                     .into()
             }
-            PhysicalType::DOUBLE => {
-                let values = entries.iter().map(|e| f64::from_le_bytes(eight(e)));
-                // The format asks for -0.0 as the minimum and +0.0 as the maximum when the
-                // bound is a zero of either sign, so readers prune zeros of both signs right.
-                let min = values
-                    .clone()
-                    .reduce(f64::min)
-                    .map(|m| if m == 0.0 { -0.0 } else { m });
-                let max = values
-                    .reduce(f64::max)
-                    .map(|m| if m == 0.0 { 0.0 } else { m });
-                ValueStatistics::new(min, max, None, nulls, false)
-                    .with_backwards_compatible_min_max(true)
-                    .into()
-            }
+            PhysicalType::DOUBLE => double_statistics(
+                entries.iter().map(|e| f64::from_le_bytes(eight(e))),
+                self.nulls,
+            ),
             _ => {
                 let min = entries.iter().min().map(|e| ByteArray::from(e.to_vec()));
                 let max = entries.iter().max().map(|e| ByteArray::from(e.to_vec()));
@@ -824,6 +795,21 @@ pub(super) fn assemble_chunk(
         }),
     };
     Ok((bytes, close))
+}
+
+/// Min, max and null count of a DOUBLE chunk whose non-null values are `values` (NaN-free).
+pub(super) fn double_statistics(values: impl Iterator<Item = f64>, nulls: u64) -> Statistics {
+    let bounds = values.fold(None, |b: Option<(f64, f64)>, v| match b {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+    });
+    // The format asks for -0.0 as the minimum and +0.0 as the maximum when the bound is a zero
+    // of either sign, so readers prune zeros of both signs right.
+    let min = bounds.map(|b| if b.0 == 0.0 { -0.0 } else { b.0 });
+    let max = bounds.map(|b| if b.1 == 0.0 { 0.0 } else { b.1 });
+    ValueStatistics::new(min, max, None, Some(nulls), false)
+        .with_backwards_compatible_min_max(true)
+        .into()
 }
 
 fn eight(bytes: &[u8]) -> [u8; 8] {

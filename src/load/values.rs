@@ -20,10 +20,12 @@ use parquet::basic::{Encoding, Type as PhysicalType};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use super::runs::{assemble_chunk, bit_width, put_uleb128, ChunkPage, Runs};
+use super::runs::{
+    assemble_chunk, bit_width, double_statistics, pack, put_run, put_uleb128, ChunkPage, Runs,
+};
 
 /// Entry index of an empty slot.
 const EMPTY: u32 = u32::MAX;
@@ -141,7 +143,7 @@ struct OpenPage {
     /// PLAIN bytes of the page's non-null values (after the dictionary's fallback).
     plain: Vec<u8>,
     levels: usize,
-    /// Index of the page's first row in the row group.
+    /// Index of the page's first row in the row group, set when it is closed.
     first_row: u64,
 }
 
@@ -306,13 +308,11 @@ impl ValueChunk {
     /// Closes the open page: a dictionary page waits for the complete dictionary, a PLAIN page
     /// is encoded and compressed at once.
     fn flush(&mut self, zstd: &mut zstd::bulk::Compressor<'static>) -> Result<()> {
-        let first_row = self.rows;
         let mut page = std::mem::take(&mut self.page);
-        self.page.first_row = first_row + page.levels as u64;
         if page.levels == 0 {
             return Ok(());
         }
-        page.first_row = first_row;
+        page.first_row = self.rows;
         self.rows += page.levels as u64;
         if page.plain.is_empty() {
             self.pending.push(page);
@@ -420,20 +420,13 @@ impl ValueChunk {
     /// Min, max and null count: the dictionary holds exactly the chunk's dictionary-encoded
     /// values, and the bounds of the plain ones were kept as they came.
     fn statistics(&self) -> Statistics {
-        let mut bounds = self.plain_bounds;
-        for &bits in &self.dictionary.entries {
-            let v = f64::from_bits(bits);
-            let (lo, hi) = bounds.get_or_insert((v, v));
-            *lo = lo.min(v);
-            *hi = hi.max(v);
-        }
-        // The format asks for -0.0 as the minimum and +0.0 as the maximum when the bound is a
-        // zero of either sign, so readers prune zeros of both signs right.
-        let min = bounds.map(|b| if b.0 == 0.0 { -0.0 } else { b.0 });
-        let max = bounds.map(|b| if b.1 == 0.0 { 0.0 } else { b.1 });
-        ValueStatistics::new(min, max, None, Some(self.nulls), false)
-            .with_backwards_compatible_min_max(true)
-            .into()
+        let plain = self.plain_bounds.into_iter().flat_map(|(lo, hi)| [lo, hi]);
+        let dictionary = self
+            .dictionary
+            .entries
+            .iter()
+            .map(|&bits| f64::from_bits(bits));
+        double_statistics(plain.chain(dictionary), self.nulls)
     }
 }
 
@@ -473,46 +466,20 @@ fn encode_indices(indices: &[u32], bit_width: u8, out: &mut Vec<u8>) {
                 break;
             }
         }
-        put_uleb128(out, (n as u64) << 1);
-        out.extend_from_slice(&value.to_le_bytes()[..bit_width.div_ceil(8) as usize]);
+        put_run(out, value, n as u64, bit_width.div_ceil(8) as usize);
         i += n;
         packed_from = i;
     }
     put_packed(&indices[packed_from..], bit_width, out);
 }
 
-/// One bit-packed run of `values` (padded to a multiple of eight), least significant bit first.
+/// One bit-packed run of `values` (padded to a multiple of eight).
 fn put_packed(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     if values.is_empty() {
         return;
     }
-    let groups = values.len().div_ceil(8);
-    put_uleb128(out, ((groups as u64) << 1) | 1);
-    if bit_width == 0 {
-        return;
-    }
-    let width = bit_width as u32;
-    out.reserve(groups * width as usize);
-    let mut acc: u64 = 0;
-    let mut bits = 0u32;
-    for &v in values {
-        acc |= (v as u64) << bits;
-        bits += width;
-        if bits >= 32 {
-            out.extend_from_slice(&(acc as u32).to_le_bytes());
-            acc >>= 32;
-            bits -= 32;
-        }
-    }
-    // The padding: the rest of the last group is zeros.
-    let total_bits = groups * 8 * width as usize;
-    let written_bits = (values.len() * width as usize) / 32 * 32;
-    let mut left = (total_bits - written_bits) / 8;
-    while left > 0 {
-        out.push(acc as u8);
-        acc >>= 8;
-        left -= 1;
-    }
+    put_uleb128(out, ((values.len().div_ceil(8) as u64) << 1) | 1);
+    pack(out, values, bit_width);
 }
 
 #[cfg(test)]

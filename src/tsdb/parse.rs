@@ -1576,6 +1576,32 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_path_takes_compact_points_and_leaves_the_rest() {
+        let window = |point: &str| format!("{point}{}", " ".repeat(POINT_WINDOW));
+        let body = window(r#""1759276800":12.34,"#);
+        assert_eq!(
+            fast_point(body.as_bytes(), 0),
+            Some((1_759_276_800_000, 12.34, 18))
+        );
+        let body = window(r#""1759276800123":-7}"#);
+        assert_eq!(
+            fast_point(body.as_bytes(), 0),
+            Some((1_759_276_800_123, -7.0, 18))
+        );
+        for other in [
+            r#""1759276800" : 1,"#,
+            r#""1759276800":NaN,"#,
+            r#""1759276800":1e3,"#,
+            r#""1759276800":.5,"#,
+            r#""17592768x0":1,"#,
+        ] {
+            assert_eq!(fast_point(window(other).as_bytes(), 0), None, "{other}");
+        }
+        // Too close to the end of the input: left to the general path.
+        assert_eq!(fast_point(br#""1759276800":12.34,"#, 0), None);
+    }
+
+    #[test]
     fn compact_points_parse_as_the_general_path_does() {
         // Each point alone in a body padded so the fast path sees it, and the same body with
         // whitespace so the general path does: both must give the same series.
