@@ -320,6 +320,14 @@ pub async fn run(
                     observer.page_done(fetched.stats.points);
                     stats += fetched.stats;
                     let mut replayed = Ok(());
+                    if fetched.spools.iter().any(extract::Spool::on_disk) {
+                        // A page left on disk is handed over once the partitions before it are
+                        // written: its series then wait in its spool file, not in memory beside
+                        // the partitions being encoded, so memory stays what one partition
+                        // needs however many pages are done (the 30-day export's peak is the
+                        // 1-day one's). The encoder waits only for the hand-over.
+                        commit.flush().await?;
+                    }
                     if let Some(table) = tables.get_mut(&component) {
                         let mut sink = PageSink { table, page };
                         for spool in fetched.spools {
@@ -515,18 +523,30 @@ impl extract::SpoolSink for PageSink<'_> {
         &mut self,
         series: tsdb::Series<'_>,
         file: &Arc<std::fs::File>,
-        ts_at: u64,
-        values_at: u64,
+        at: extract::SpooledPoints,
     ) {
         let page = self.page;
         self.table
-            .push_spooled(&series, page.start_ms, page.end_ms, file, ts_at, values_at);
+            .push_spooled(&series, page.start_ms, page.end_ms, file, at);
     }
 }
 
 /// Writers of partitions in flight at once. One encodes on its own core while the runtime
 /// fetches and parses on the other; more would only hold more partitions in memory.
 const MAX_WRITERS: usize = 1;
+
+/// Gives the allocator's free pages back to the system once a partition's buffers are dropped,
+/// so that the next page's runs do not land beside them: the peak stays what is live at once.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    // SAFETY: `malloc_trim` only returns free memory to the system; it touches no live block.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
 
 /// Writes a run's partitions, on blocking tasks.
 struct Commit<'a> {
@@ -597,6 +617,7 @@ impl<'a> Commit<'a> {
                     transform::merge_outside_window_rows(name, old, start_ms, end_ms, rows);
                 destination.replace_job_partition_stream(&layout, &key, &provenance, level, merged)
             };
+            release_free_memory();
             Ok(written?)
         }));
         Ok(())

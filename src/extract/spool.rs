@@ -1,10 +1,15 @@
 //! A page's series between the response and the transform stage. A page is handed on only once
 //! it has completely succeeded (a failed attempt's series must not reach the tables), so its
-//! series wait here; past [`MEMORY_POINTS`] they go to an anonymous temporary file, which keeps
+//! series wait here; past [`MEMORY_POINTS`] they go to anonymous temporary files, which keeps
 //! memory bounded whatever the size of a request.
+//!
+//! On disk a page is two files: the series' headers (metric, tags, where the points are), read
+//! once when the page is handed over, and their points, read when they are written out. A
+//! series on a regular grid (every series OpenTSDB downsamples without gaps) stores its values
+//! only: its timestamps are its first one and a step.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,16 +19,200 @@ use crate::tsdb::{OwnedSeries, Series, SeriesSink};
 /// in flight together stay a small part of the memory budget.
 const MEMORY_POINTS: usize = 1 << 16;
 
-/// Read and write buffer of a spool file.
+/// Read buffer of a spool's headers.
 const IO_BUFFER: usize = 1 << 20;
 
-/// Where a spooled series has gone: what [`Spool::hand_over`] gives for each series of a page
-/// that overflowed to disk. The points stay in the page's file, `8 × n` bytes of little-endian
-/// timestamps from `ts_at`, then as many of values from `values_at`; the file (anonymous, freed
-/// with its last handle) lives as long as something holds it.
+/// Points gathered before they are written to a spool's points file: large writes, and small
+/// enough that the pages waiting for their hand-over hold little.
+const POINTS_BUFFER: usize = 256 << 10;
+
+/// What [`Spool::hand_over`] gives for each series of a page that overflowed to disk: the
+/// points stay in the page's points file (anonymous, freed with its last handle), which lives
+/// as long as something holds it.
 pub trait SpoolSink: SeriesSink {
     /// `series` has every timestamp but no values (`series.values` is empty).
-    fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, ts_at: u64, values_at: u64);
+    fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, at: SpooledPoints);
+}
+
+/// Where a spooled series' timestamps are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpooledTs {
+    /// Not stored: the `k`-th point's is the first one plus `k × step`.
+    Grid { step: i64 },
+    /// Eight little-endian bytes each, from this offset.
+    At(u64),
+}
+
+/// Where a spooled series' points are in its page's points file: its timestamps, and its
+/// values, eight little-endian bytes each. Sixteen bytes, as the tables keep one per series and
+/// partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpooledPoints {
+    /// The grid's step (as its bits) or the timestamps' offset.
+    ts: u64,
+    /// The values' offset, with [`GRID`] set when `ts` is a step.
+    values: u64,
+}
+
+/// The bit of [`SpooledPoints::values`] that says `ts` is a grid's step: file offsets stay
+/// far below it.
+const GRID: u64 = 1 << 63;
+
+impl SpooledPoints {
+    pub fn new(ts: SpooledTs, values_at: u64) -> SpooledPoints {
+        debug_assert!(values_at < GRID);
+        match ts {
+            SpooledTs::Grid { step } => SpooledPoints {
+                ts: step as u64,
+                values: values_at | GRID,
+            },
+            SpooledTs::At(at) => SpooledPoints {
+                ts: at,
+                values: values_at,
+            },
+        }
+    }
+
+    pub fn ts(&self) -> SpooledTs {
+        if self.values & GRID != 0 {
+            SpooledTs::Grid {
+                step: self.ts as i64,
+            }
+        } else {
+            SpooledTs::At(self.ts)
+        }
+    }
+
+    pub fn values_at(&self) -> u64 {
+        self.values & !GRID
+    }
+
+    /// The place of the same series' points from its `i`-th on.
+    pub fn skip(self, i: usize) -> SpooledPoints {
+        let bytes = 8 * i as u64;
+        let ts = match self.ts() {
+            grid @ SpooledTs::Grid { .. } => grid,
+            SpooledTs::At(at) => SpooledTs::At(at + bytes),
+        };
+        SpooledPoints::new(ts, self.values_at() + bytes)
+    }
+
+    /// Appends `n` points, the first at `first_ts`, read from `file` (`bytes` is scratch).
+    pub fn read(
+        &self,
+        file: &File,
+        first_ts: i64,
+        n: usize,
+        bytes: &mut Vec<u8>,
+        ts: &mut Vec<i64>,
+        values: &mut Vec<f64>,
+    ) -> std::io::Result<()> {
+        self.read_ts(file, first_ts, n, bytes, ts)?;
+        read_points(file, self.values_at(), n, bytes, values)
+    }
+
+    /// [`Self::read`] for the timestamps alone.
+    pub fn read_ts(
+        &self,
+        file: &File,
+        first_ts: i64,
+        n: usize,
+        bytes: &mut Vec<u8>,
+        ts: &mut Vec<i64>,
+    ) -> std::io::Result<()> {
+        match self.ts() {
+            SpooledTs::Grid { step } => {
+                ts.extend((0..n as i64).map(|k| first_ts + k * step));
+                Ok(())
+            }
+            SpooledTs::At(at) => read_points(file, at, n, bytes, ts),
+        }
+    }
+}
+
+/// The step of `ts` if it is a regular grid (any one or no point is one).
+fn grid_step(ts: &[i64]) -> Option<i64> {
+    let step = match ts {
+        [a, b, ..] => b.checked_sub(*a)?,
+        _ => 0,
+    };
+    ts.windows(2)
+        .all(|w| w[1].wrapping_sub(w[0]) == step)
+        .then_some(step)
+}
+
+/// A page's overflow to disk: headers and points, each in its own unlinked temporary file.
+#[derive(Debug)]
+struct SpoolFiles {
+    headers: BufWriter<File>,
+    points: File,
+    /// Bytes of points given to `points`, written or still in `pending`.
+    points_len: u64,
+    /// Points on their way to `points`, written in large blocks.
+    pending: Vec<u8>,
+}
+
+impl SpoolFiles {
+    fn new(dir: &std::path::Path) -> std::io::Result<SpoolFiles> {
+        Ok(SpoolFiles {
+            headers: BufWriter::with_capacity(64 << 10, tempfile::tempfile_in(dir)?),
+            points: tempfile::tempfile_in(dir)?,
+            points_len: 0,
+            pending: Vec::with_capacity(POINTS_BUFFER),
+        })
+    }
+
+    /// Appends `points` (eight bytes each) to the points file; their offset.
+    fn put<T: Point>(&mut self, points: &[T]) -> std::io::Result<u64> {
+        let at = self.points_len;
+        let start = self.pending.len();
+        self.pending.resize(start + 8 * points.len(), 0);
+        for (out, &p) in self.pending[start..].chunks_exact_mut(8).zip(points) {
+            out.copy_from_slice(&p.to_le());
+        }
+        self.points_len += 8 * points.len() as u64;
+        if self.pending.len() >= POINTS_BUFFER {
+            self.points.write_all(&self.pending)?;
+            self.pending.clear();
+        }
+        Ok(at)
+    }
+
+    /// One series: its points to the points file, its header to the headers file.
+    fn write_series(&mut self, s: &Series<'_>) -> std::io::Result<()> {
+        let n = s.timestamps_ms.len().min(s.values.len());
+        let ts = &s.timestamps_ms[..n];
+        let (kind, ts_word) = match grid_step(ts) {
+            Some(step) => (0u8, step as u64),
+            None => (1u8, self.put(ts)?),
+        };
+        let values_at = self.put(&s.values[..n])?;
+        let out = &mut self.headers;
+        write_str(out, s.metric)?;
+        out.write_all(&(s.tags.len() as u32).to_le_bytes())?;
+        for (k, v) in s.tags {
+            write_str(out, k)?;
+            write_str(out, v)?;
+        }
+        out.write_all(&(s.aggregate_tags.len() as u32).to_le_bytes())?;
+        for t in s.aggregate_tags {
+            write_str(out, t)?;
+        }
+        out.write_all(&s.query_index.map_or(u64::MAX, |i| i as u64).to_le_bytes())?;
+        out.write_all(&(n as u64).to_le_bytes())?;
+        out.write_all(&ts.first().copied().unwrap_or(0).to_le_bytes())?;
+        out.write_all(&[kind])?;
+        out.write_all(&ts_word.to_le_bytes())?;
+        out.write_all(&values_at.to_le_bytes())
+    }
+
+    /// Everything written; the headers file back at its start, and the points file.
+    fn finish(mut self) -> std::io::Result<(File, File)> {
+        self.points.write_all(&self.pending)?;
+        let mut headers = self.headers.into_inner().map_err(|e| e.into_error())?;
+        headers.seek(SeekFrom::Start(0))?;
+        Ok((headers, self.points))
+    }
 }
 
 /// The series of one page, in arrival order.
@@ -32,105 +221,116 @@ pub struct Spool {
     dir: PathBuf,
     memory: Vec<OwnedSeries>,
     memory_points: usize,
-    file: Option<BufWriter<File>>,
-    /// A series' points as bytes, on their way to the file.
-    scratch: Vec<u8>,
+    files: Option<SpoolFiles>,
     error: Option<std::io::Error>,
 }
 
 impl Spool {
-    /// A spool whose overflow file (unlinked at once, so never visible) lives in `dir`.
+    /// A spool whose overflow files (unlinked at once, so never visible) live in `dir`.
     pub fn new(dir: PathBuf) -> Spool {
         Spool {
             dir,
             memory: Vec::new(),
             memory_points: 0,
-            file: None,
-            scratch: Vec::new(),
+            files: None,
             error: None,
         }
     }
 
-    /// Moves the series held in memory to the file, which is created on first use.
+    /// Whether the page overflowed to disk.
+    pub fn on_disk(&self) -> bool {
+        self.files.is_some()
+    }
+
+    /// Moves the series held in memory to the files, which are created on first use.
     fn overflow(&mut self) -> std::io::Result<()> {
-        if self.file.is_none() {
-            self.file = Some(BufWriter::with_capacity(
-                IO_BUFFER,
-                tempfile::tempfile_in(&self.dir)?,
-            ));
+        if self.files.is_none() {
+            self.files = Some(SpoolFiles::new(&self.dir)?);
         }
-        let Some(file) = self.file.as_mut() else {
+        let Some(files) = self.files.as_mut() else {
             return Ok(());
         };
         for series in self.memory.drain(..) {
-            write_series(file, &series.as_series(), &mut self.scratch)?;
+            files.write_series(&series.as_series())?;
         }
         self.memory_points = 0;
         Ok(())
     }
 
-    /// The file with everything written to it and its position back at the start, if the page
-    /// overflowed to disk.
-    fn into_file(mut self) -> std::io::Result<(Option<File>, Vec<OwnedSeries>)> {
-        if let Some(error) = self.error.take() {
-            return Err(error);
-        }
-        let Some(file) = self.file.take() else {
-            return Ok((None, std::mem::take(&mut self.memory)));
-        };
-        let mut file = file.into_inner().map_err(|e| e.into_error())?;
-        file.seek(SeekFrom::Start(0))?;
-        Ok((Some(file), std::mem::take(&mut self.memory)))
-    }
-
     /// Hands every series, in arrival order, to `sink`. Fails if spooling to disk failed.
     pub fn replay(self, sink: &mut impl SeriesSink) -> std::io::Result<()> {
-        let (file, memory) = self.into_file()?;
-        if let Some(file) = file {
-            let mut reader = SpoolReader::new(file);
-            let mut series = OwnedSeries::default();
-            while let Some(n) = reader.header(&mut series)? {
-                reader.points(n, &mut series.timestamps_ms, i64::from_le_bytes)?;
-                reader.points(n, &mut series.values, f64::from_le_bytes)?;
-                sink.series(series.as_series());
-            }
-        }
-        for series in &memory {
-            sink.series(series.as_series());
-        }
-        Ok(())
+        let mut back = ReadBack {
+            sink,
+            bytes: Vec::new(),
+            values: Vec::new(),
+            error: None,
+        };
+        self.hand_over(&mut back)?;
+        back.error.map_or(Ok(()), Err)
     }
 
     /// Hands every series, in arrival order, to `sink`: as a whole series while the page fitted
-    /// in memory; else with its timestamps and its place in the spool's file (see
-    /// [`SpoolSink`]), so that the values are read back from disk only when they are written
-    /// out, rather than copied into memory and spilled again.
+    /// in memory; else with its timestamps and the place of its points in the spool's points
+    /// file (see [`SpoolSink`]), so that the values are read back from disk only when they are
+    /// written out, rather than copied into memory and spilled again.
     pub fn hand_over(mut self, sink: &mut impl SpoolSink) -> std::io::Result<()> {
-        if self.file.is_some() && self.error.is_none() {
-            // The last series go to the file too, so every series of the page is in one place.
+        if self.files.is_some() && self.error.is_none() {
+            // The last series go to the files too, so every series of the page is in one place.
             if let Err(e) = self.overflow() {
                 self.error = Some(e);
             }
         }
-        let (file, memory) = self.into_file()?;
-        let Some(file) = file else {
-            for series in &memory {
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        let Some(files) = self.files.take() else {
+            for series in &self.memory {
                 sink.series(series.as_series());
             }
             return Ok(());
         };
-        let shared = Arc::new(file.try_clone()?);
-        let mut reader = SpoolReader::new(file);
+        let (headers, points) = files.finish()?;
+        let points = Arc::new(points);
+        let mut reader = HeaderReader(BufReader::with_capacity(IO_BUFFER, headers));
         let mut series = OwnedSeries::default();
-        while let Some(n) = reader.header(&mut series)? {
-            let ts_at = reader.at;
-            reader.points(n, &mut series.timestamps_ms, i64::from_le_bytes)?;
-            let values_at = reader.at;
-            reader.skip(n as u64 * 8)?;
-            series.values.clear();
-            sink.spooled(series.as_series(), &shared, ts_at, values_at);
+        let mut bytes = Vec::new();
+        while let Some((n, first, at)) = reader.header(&mut series)? {
+            at.read_ts(&points, first, n, &mut bytes, &mut series.timestamps_ms)?;
+            sink.spooled(series.as_series(), &points, at);
         }
         Ok(())
+    }
+}
+
+/// A [`SpoolSink`] that reads every spooled series' values back, for a plain [`SeriesSink`].
+/// After a failed read it hands on nothing more and keeps the error.
+struct ReadBack<'a, S> {
+    sink: &'a mut S,
+    bytes: Vec<u8>,
+    values: Vec<f64>,
+    error: Option<std::io::Error>,
+}
+
+impl<S: SeriesSink> SeriesSink for ReadBack<'_, S> {
+    fn series(&mut self, series: Series<'_>) {
+        self.sink.series(series);
+    }
+}
+
+impl<S: SeriesSink> SpoolSink for ReadBack<'_, S> {
+    fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, at: SpooledPoints) {
+        if self.error.is_some() {
+            return;
+        }
+        self.values.clear();
+        let n = series.timestamps_ms.len();
+        match read_points(file, at.values_at(), n, &mut self.bytes, &mut self.values) {
+            Ok(()) => self.sink.series(Series {
+                values: &self.values,
+                ..series
+            }),
+            Err(e) => self.error = Some(e),
+        }
     }
 }
 
@@ -139,9 +339,9 @@ impl SeriesSink for Spool {
         if self.error.is_some() {
             return;
         }
-        if let Some(file) = self.file.as_mut() {
-            // Past the first overflow, straight to the file.
-            if let Err(e) = write_series(file, &series, &mut self.scratch) {
+        if let Some(files) = self.files.as_mut() {
+            // Past the first overflow, straight to the files.
+            if let Err(e) = files.write_series(&series) {
                 self.error = Some(e);
             }
             return;
@@ -161,87 +361,43 @@ fn write_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
     out.write_all(s.as_bytes())
 }
 
-/// One series: its header, then its timestamps, then its values, little-endian. `scratch` holds
-/// the points' bytes so they are written in one call per array.
-fn write_series(
-    out: &mut impl Write,
-    s: &Series<'_>,
-    scratch: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    write_str(out, s.metric)?;
-    out.write_all(&(s.tags.len() as u32).to_le_bytes())?;
-    for (k, v) in s.tags {
-        write_str(out, k)?;
-        write_str(out, v)?;
-    }
-    out.write_all(&(s.aggregate_tags.len() as u32).to_le_bytes())?;
-    for t in s.aggregate_tags {
-        write_str(out, t)?;
-    }
-    out.write_all(&s.query_index.map_or(u64::MAX, |i| i as u64).to_le_bytes())?;
-    let n = s.timestamps_ms.len().min(s.values.len());
-    out.write_all(&(n as u64).to_le_bytes())?;
-    scratch.clear();
-    scratch.extend(s.timestamps_ms[..n].iter().flat_map(|t| t.to_le_bytes()));
-    scratch.extend(s.values[..n].iter().flat_map(|v| v.to_le_bytes()));
-    out.write_all(scratch)
-}
+/// Reads a spool's headers file from its start.
+struct HeaderReader(BufReader<File>);
 
-/// Reads a spool file from its start, keeping count of the offset.
-struct SpoolReader {
-    r: BufReader<File>,
-    at: u64,
-    bytes: Vec<u8>,
-}
-
-impl SpoolReader {
-    fn new(file: File) -> SpoolReader {
-        SpoolReader {
-            r: BufReader::with_capacity(IO_BUFFER, file),
-            at: 0,
-            bytes: Vec::new(),
-        }
-    }
-
-    fn exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
-        self.r.read_exact(buf)?;
-        self.at += buf.len() as u64;
-        Ok(())
+impl HeaderReader {
+    fn exact<const N: usize>(&mut self) -> std::io::Result<[u8; N]> {
+        let mut b = [0; N];
+        self.0.read_exact(&mut b)?;
+        Ok(b)
     }
 
     fn u32(&mut self) -> std::io::Result<u32> {
-        let mut b = [0; 4];
-        self.exact(&mut b)?;
-        Ok(u32::from_le_bytes(b))
+        self.exact().map(u32::from_le_bytes)
     }
 
     fn u64(&mut self) -> std::io::Result<u64> {
-        let mut b = [0; 8];
-        self.exact(&mut b)?;
-        Ok(u64::from_le_bytes(b))
+        self.exact().map(u64::from_le_bytes)
     }
 
     fn string(&mut self, into: &mut String) -> std::io::Result<()> {
         let len = self.u32()? as usize;
         let mut bytes = vec![0; len];
-        self.exact(&mut bytes)?;
+        self.0.read_exact(&mut bytes)?;
         *into = String::from_utf8(bytes)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         Ok(())
     }
 
-    /// Reads the next series' header into `s`; its number of points, or `None` at the end.
-    fn header(&mut self, s: &mut OwnedSeries) -> std::io::Result<Option<usize>> {
-        let mut first = [0; 4];
-        match self.exact(&mut first) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
+    /// Reads the next series' header into `s` (its points left empty): its number of points,
+    /// its first timestamp and where its points are, or `None` at the end.
+    fn header(
+        &mut self,
+        s: &mut OwnedSeries,
+    ) -> std::io::Result<Option<(usize, i64, SpooledPoints)>> {
+        if self.0.fill_buf()?.is_empty() {
+            return Ok(None);
         }
-        let mut metric = vec![0; u32::from_le_bytes(first) as usize];
-        self.exact(&mut metric)?;
-        s.metric = String::from_utf8(metric)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        self.string(&mut s.metric)?;
         let tags = self.u32()? as usize;
         s.tags.resize(tags, Default::default());
         for (k, v) in s.tags.iter_mut() {
@@ -255,34 +411,90 @@ impl SpoolReader {
         }
         let index = self.u64()?;
         s.query_index = (index != u64::MAX).then_some(index as usize);
-        Ok(Some(self.u64()? as usize))
+        s.timestamps_ms.clear();
+        s.values.clear();
+        let n = self.u64()? as usize;
+        let first = self.u64()? as i64;
+        let [kind] = self.exact::<1>()?;
+        let word = self.u64()?;
+        let ts = match kind {
+            0 => SpooledTs::Grid { step: word as i64 },
+            1 => SpooledTs::At(word),
+            _ => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("spool header with timestamp kind {kind}"),
+                ))
+            }
+        };
+        let values_at = self.u64()?;
+        Ok(Some((n, first, SpooledPoints::new(ts, values_at))))
     }
+}
 
-    /// Reads `n` eight-byte points into `into`, replacing what it held.
-    fn points<T>(
-        &mut self,
-        n: usize,
-        into: &mut Vec<T>,
-        decode: fn([u8; 8]) -> T,
-    ) -> std::io::Result<()> {
-        let mut bytes = std::mem::take(&mut self.bytes);
-        bytes.resize(n * 8, 0);
-        let read = self.exact(&mut bytes);
-        into.clear();
-        into.extend(bytes.chunks_exact(8).map(|c| {
-            let mut b = [0; 8];
-            b.copy_from_slice(c);
-            decode(b)
-        }));
-        self.bytes = bytes;
-        read
-    }
+/// A point's timestamp or value, stored as its eight little-endian bytes.
+trait Point: Copy {
+    fn to_le(self) -> [u8; 8];
+    fn from_le(bytes: [u8; 8]) -> Self;
+}
 
-    fn skip(&mut self, bytes: u64) -> std::io::Result<()> {
-        self.r.seek_relative(bytes as i64)?;
-        self.at += bytes;
-        Ok(())
+impl Point for i64 {
+    fn to_le(self) -> [u8; 8] {
+        self.to_le_bytes()
     }
+    fn from_le(bytes: [u8; 8]) -> i64 {
+        i64::from_le_bytes(bytes)
+    }
+}
+
+impl Point for f64 {
+    fn to_le(self) -> [u8; 8] {
+        self.to_le_bytes()
+    }
+    fn from_le(bytes: [u8; 8]) -> f64 {
+        f64::from_le_bytes(bytes)
+    }
+}
+
+/// Appends `n` points read from `file` at `at` to `into`.
+fn read_points<T: Point>(
+    file: &File,
+    at: u64,
+    n: usize,
+    bytes: &mut Vec<u8>,
+    into: &mut Vec<T>,
+) -> std::io::Result<()> {
+    bytes.resize(n * 8, 0);
+    read_exact_at(file, bytes, at)?;
+    into.extend(bytes.chunks_exact(8).map(|c| {
+        let mut b = [0; 8];
+        b.copy_from_slice(c);
+        T::from_le(b)
+    }));
+    Ok(())
+}
+
+/// Fills `buf` from `file` at `offset`, without moving the file's position (several partitions'
+/// runs share one points file).
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, offset) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -330,56 +542,67 @@ mod tests {
         )
     }
 
-    /// Collects what [`Spool::hand_over`] gives, reading spooled points back at their offsets.
-    #[cfg(unix)]
+    /// Collects what [`Spool::hand_over`] gives, reading spooled points back where it says,
+    /// and the form of each spooled series' timestamps.
     #[derive(Default)]
-    struct Collect(Vec<OwnedSeries>, usize);
+    struct Collect(Vec<OwnedSeries>, Vec<SpooledTs>);
 
-    #[cfg(unix)]
     impl SeriesSink for Collect {
         fn series(&mut self, series: Series<'_>) {
             self.0.push(series.to_owned_series());
         }
     }
 
-    #[cfg(unix)]
     impl SpoolSink for Collect {
-        fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, ts_at: u64, values_at: u64) {
-            use std::os::unix::fs::FileExt;
+        fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, at: SpooledPoints) {
             assert!(series.values.is_empty());
             let n = series.timestamps_ms.len();
-            let mut bytes = vec![0; 8 * n];
-            file.read_exact_at(&mut bytes, ts_at).unwrap();
-            let ts: Vec<i64> = bytes
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-                .collect();
+            let first = series.timestamps_ms.first().copied().unwrap_or(0);
+            let (mut ts, mut values, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
+            at.read(file, first, n, &mut bytes, &mut ts, &mut values)
+                .unwrap();
             assert_eq!(ts, series.timestamps_ms, "the timestamps are where it says");
-            file.read_exact_at(&mut bytes, values_at).unwrap();
             let mut owned = series.to_owned_series();
-            owned.values = bytes
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                .collect();
+            owned.values = values;
             self.0.push(owned);
-            self.1 += 1;
+            self.1.push(at.ts());
         }
     }
 
+    /// `series` with a gap in every third series: not a grid.
+    fn with_gaps(i: usize, points: usize) -> OwnedSeries {
+        let mut s = series(i, points);
+        if i % 3 == 0 && points > 2 {
+            s.timestamps_ms.remove(1);
+            s.values.remove(1);
+        }
+        s
+    }
+
     #[test]
-    #[cfg(unix)]
     fn a_page_handed_over_is_whole_in_memory_or_at_its_place_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
         for (count, points) in [(3, 10), (40, 60_000)] {
-            let sent: Vec<OwnedSeries> = (0..count).map(|i| series(i, points)).collect();
+            let sent: Vec<OwnedSeries> = (0..count).map(|i| with_gaps(i, points)).collect();
             let mut spool = Spool::new(dir.path().to_path_buf());
             for s in &sent {
                 spool.series(s.as_series());
             }
             let mut got = Collect::default();
             spool.hand_over(&mut got).unwrap();
-            let on_disk = count * points > MEMORY_POINTS;
-            assert_eq!(got.1, if on_disk { count } else { 0 }, "{count}×{points}");
+            if count * points > MEMORY_POINTS {
+                // Regular series keep their timestamps out of the file; the others' are in it.
+                let grid: Vec<bool> = (0..count).map(|i| i % 3 != 0).collect();
+                assert_eq!(
+                    got.1
+                        .iter()
+                        .map(|t| matches!(t, SpooledTs::Grid { step: 60_000 }))
+                        .collect::<Vec<_>>(),
+                    grid
+                );
+            } else {
+                assert!(got.1.is_empty(), "{count}×{points} stays in memory");
+            }
             assert_eq!(
                 got.0.iter().map(bits).collect::<Vec<_>>(),
                 sent.iter().map(bits).collect::<Vec<_>>()
@@ -389,16 +612,29 @@ mod tests {
     }
 
     #[test]
+    fn grids_are_found_exactly() {
+        assert_eq!(grid_step(&[]), Some(0));
+        assert_eq!(grid_step(&[5]), Some(0));
+        assert_eq!(grid_step(&[5, 7, 9]), Some(2));
+        assert_eq!(grid_step(&[5, 7, 10]), None);
+        assert_eq!(
+            grid_step(&[i64::MIN, i64::MAX]),
+            None,
+            "a step that overflows"
+        );
+    }
+
+    #[test]
     fn series_come_back_whole_and_in_order_from_memory_and_from_disk() {
         let dir = tempfile::tempdir().unwrap();
         for (count, points) in [(3, 10), (40, 60_000)] {
-            let sent: Vec<OwnedSeries> = (0..count).map(|i| series(i, points)).collect();
+            let sent: Vec<OwnedSeries> = (0..count).map(|i| with_gaps(i, points)).collect();
             let mut spool = Spool::new(dir.path().to_path_buf());
             for s in &sent {
                 spool.series(s.as_series());
             }
             assert_eq!(
-                spool.file.is_some(),
+                spool.files.is_some(),
                 count * points > MEMORY_POINTS,
                 "{count}×{points}"
             );
@@ -414,7 +650,7 @@ mod tests {
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             0,
-            "the overflow file is never visible"
+            "the overflow files are never visible"
         );
     }
 }

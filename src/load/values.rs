@@ -371,7 +371,8 @@ impl ValueChunk {
             .enumerate()
             .map(|(i, &bits)| (total_order_key(bits), i as u32))
             .collect();
-        order.sort_unstable();
+        // Keys are distinct (one entry per double), so a stable radix sort is the order.
+        radsort::sort_by_key(&mut order, |&(key, _)| key);
         let mut renumber = vec![0u32; entries.len()];
         let mut plain = Vec::with_capacity(entries.len() * 8);
         for (new, &(_, old)) in order.iter().enumerate() {

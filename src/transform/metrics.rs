@@ -25,10 +25,11 @@ use arrow::datatypes::SchemaRef;
 use super::columns::Cell;
 use super::index::InventoryIndex;
 use super::partition::{self, Period};
-use super::rows::{read_points, FileRun, PartitionRows, Points, Run, TableShape};
+use super::rows::{FileRun, PartitionRows, Points, Run, TableShape};
 use super::schema;
 use super::spill::{self, SpillFile, SpillRun, SpillWriter};
 use super::TransformError;
+use crate::extract::SpooledPoints;
 use crate::job::{Component, PartitionBy};
 use crate::load::PartitionKey;
 use crate::tsdb::Series;
@@ -222,8 +223,8 @@ impl MetricsTable {
 
     /// Like [`Self::push_series`], for a series whose points stay in a page's spool file (see
     /// [`crate::extract::SpoolSink`]): `series` has its timestamps but no values, and its points
-    /// start at `ts_at` and `values_at` in `file`. The table keeps only where each partition's
-    /// share is, a few dozen bytes a run, counted in the budget as [`FILE_RUN_POINTS`] points;
+    /// are at `at` in `file`. The table keeps only where each partition's share is, a few dozen
+    /// bytes a run, counted in the budget as [`FILE_RUN_POINTS`] points;
     /// past the budget they are spilled like buffered points (read back and written out sorted),
     /// which also closes the spool files no run refers to any more.
     pub fn push_spooled(
@@ -232,8 +233,7 @@ impl MetricsTable {
         start_ms: i64,
         end_ms: i64,
         file: &Arc<File>,
-        ts_at: u64,
-        values_at: u64,
+        at: SpooledPoints,
     ) -> u64 {
         let ts = series.timestamps_ms;
         let Some((lo, hi)) = within(ts, start_ms, end_ms) else {
@@ -242,16 +242,21 @@ impl MetricsTable {
         self.make_room(FILE_RUN_POINTS);
         let mut runs = 0;
         let placed = self.place(series, ts, lo, hi, |buf, id, pos, i, j| {
-            buf.file_runs.push(FileRun {
-                series: id,
-                file: Arc::clone(file),
-                ts_at: ts_at + 8 * i as u64,
-                values_at: values_at + 8 * i as u64,
-                len: j - i,
-                first_ts: ts[i],
-                pos,
-            });
-            runs += 1;
+            // A run counts its points in 32 bits: a longer stretch is several runs.
+            let mut k = i;
+            while k < j {
+                let len = (j - k).min(u32::MAX as usize);
+                buf.file_runs.push(FileRun {
+                    series: id,
+                    len: len as u32,
+                    file: Arc::clone(file),
+                    at: at.skip(k),
+                    first_ts: ts[k],
+                    pos: pos + (k - i) as u64,
+                });
+                runs += 1;
+                k += len;
+            }
         });
         self.buffered += FILE_RUN_POINTS * runs;
         placed
@@ -358,8 +363,14 @@ impl MetricsTable {
             for r in &part.file_runs {
                 ts.clear();
                 values.clear();
-                read_points(&r.file, r.ts_at, r.len, &mut bytes, &mut ts)?;
-                read_points(&r.file, r.values_at, r.len, &mut bytes, &mut values)?;
+                r.at.read(
+                    &r.file,
+                    r.first_ts,
+                    r.len as usize,
+                    &mut bytes,
+                    &mut ts,
+                    &mut values,
+                )?;
                 w.run(r.series, r.pos, &ts, &values)?;
             }
             part.spills.push(w.finish()?);

@@ -29,6 +29,7 @@ use super::metrics::SeriesEntry;
 use super::schema::TableDef;
 use super::spill::{SpillFile, SpillReader};
 use super::TransformError;
+use crate::extract::SpooledPoints;
 
 /// Rows per batch handed to the Parquet writer: 16 Ki rows of `vm_metrics` materialise to about
 /// 5 MB (every string column repeated per row; a heap profile measured 19 MB for 64 Ki rows,
@@ -54,16 +55,15 @@ pub(crate) struct Run {
     pub(crate) len: usize,
 }
 
-/// `len` consecutive points of one series that stay in a page's spool file: timestamps from
-/// `ts_at`, values from `values_at`, eight little-endian bytes each.
+/// `len` consecutive points of one series that stay in a page's spool file, at `at`.
 #[derive(Debug, Clone)]
 pub(crate) struct FileRun {
     pub(crate) series: u32,
+    pub(crate) len: u32,
     pub(crate) file: Arc<File>,
-    pub(crate) ts_at: u64,
-    pub(crate) values_at: u64,
-    pub(crate) len: usize,
-    /// Its first timestamp, to order the runs of a series without reading them.
+    pub(crate) at: SpooledPoints,
+    /// Its first timestamp: what orders the runs of a series without reading them, and the
+    /// start of a grid of timestamps.
     pub(crate) first_ts: i64,
     /// Arrival position of its first point in the table.
     pub(crate) pos: u64,
@@ -74,12 +74,8 @@ pub(crate) struct FileRun {
 #[derive(Debug)]
 pub struct PartitionRows {
     shape: Arc<TableShape>,
-    /// The partition's series by rank.
+    /// The partition's series, by id.
     series: Vec<Arc<SeriesEntry>>,
-    /// Rank → group (series with equal (entity…, metric) share one).
-    group: Vec<u32>,
-    /// The table's series id → rank.
-    rank: HashMap<u32, u32>,
     ts: Vec<i64>,
     values: Vec<f64>,
     /// In-memory runs; `series` is the table's series id.
@@ -122,23 +118,11 @@ impl PartitionRows {
         ids.extend(file_runs.iter().map(|r| r.series));
         ids.sort_unstable();
         ids.dedup();
-        ids.sort_unstable_by(|&a, &b| all_series[a as usize].order(&all_series[b as usize]));
+        // Ranked (sorted by row order) only when the rows are built: a partition waiting for
+        // its turn holds its series once, nothing more.
         let series: Vec<Arc<SeriesEntry>> = ids
             .iter()
             .map(|&id| Arc::clone(&all_series[id as usize]))
-            .collect();
-        let mut group = Vec::with_capacity(series.len());
-        let mut g = 0;
-        for (r, s) in series.iter().enumerate() {
-            if r > 0 && series[r - 1].key != s.key {
-                g += 1;
-            }
-            group.push(g);
-        }
-        let rank = ids
-            .iter()
-            .enumerate()
-            .map(|(r, &id)| (id, r as u32))
             .collect();
         let rows = ts.len() as u64
             + spills.iter().map(|s| s.points).sum::<u64>()
@@ -146,8 +130,6 @@ impl PartitionRows {
         PartitionRows {
             shape,
             series,
-            group,
-            rank,
             ts,
             values,
             runs,
@@ -182,6 +164,28 @@ impl PartitionRows {
     pub fn into_runs(self, max_rows: usize) -> RunBatches {
         RunBatches(Batches::new(self, max_rows.max(1)))
     }
+}
+
+/// A partition's series in row order (its rank), with the group of each rank (series with equal
+/// (entity…, metric) share one) and the rank of each series id.
+fn ranked(
+    mut series: Vec<Arc<SeriesEntry>>,
+) -> (Vec<Arc<SeriesEntry>>, Vec<u32>, HashMap<u32, u32>) {
+    series.sort_unstable_by(|a, b| a.order(b));
+    let mut group = Vec::with_capacity(series.len());
+    let mut g = 0;
+    for (r, s) in series.iter().enumerate() {
+        if r > 0 && series[r - 1].key != s.key {
+            g += 1;
+        }
+        group.push(g);
+    }
+    let rank = series
+        .iter()
+        .enumerate()
+        .map(|(r, s)| (s.id, r as u32))
+        .collect();
+    (series, group, rank)
 }
 
 /// One source of a partition's runs.
@@ -265,7 +269,7 @@ impl Batches {
                 }
             }
         }
-        let rank = &rows.rank;
+        let (series, group, rank) = ranked(rows.series);
         let mut runs: Vec<Run> = rows
             .runs
             .iter()
@@ -299,9 +303,9 @@ impl Batches {
         });
         Batches {
             shape: rows.shape,
-            series: rows.series,
-            group: rows.group,
-            rank: rows.rank,
+            series,
+            group,
+            rank,
             sources,
             max_rows,
             remaining: rows.rows,
@@ -382,16 +386,15 @@ impl Batches {
                     Source::Files { runs, next, bytes } => {
                         let run = &runs[*next];
                         *next += 1;
-                        read_points(&run.file, run.ts_at, run.len, bytes, &mut self.g_ts)
-                            .and_then(|()| {
-                                read_points(
-                                    &run.file,
-                                    run.values_at,
-                                    run.len,
-                                    bytes,
-                                    &mut self.g_values,
-                                )
-                            })
+                        run.at
+                            .read(
+                                &run.file,
+                                run.first_ts,
+                                run.len as usize,
+                                bytes,
+                                &mut self.g_ts,
+                                &mut self.g_values,
+                            )
                             .map_err(|source| TransformError::Spill {
                                 table: self.shape.def.name,
                                 source,
@@ -577,64 +580,6 @@ impl Iterator for RunBatches {
     fn next(&mut self) -> Option<Self::Item> {
         self.0.advance(|_, runs| Ok(runs))
     }
-}
-
-/// Appends `n` eight-byte little-endian points read from `file` at `at` to `into`.
-pub(crate) fn read_points<T: FromLe>(
-    file: &File,
-    at: u64,
-    n: usize,
-    bytes: &mut Vec<u8>,
-    into: &mut Vec<T>,
-) -> std::io::Result<()> {
-    bytes.resize(n * 8, 0);
-    read_exact_at(file, bytes, at)?;
-    into.extend(bytes.chunks_exact(8).map(|c| {
-        let mut b = [0; 8];
-        b.copy_from_slice(c);
-        T::from_le(b)
-    }));
-    Ok(())
-}
-
-/// A point's type, decoded from its eight little-endian bytes.
-pub(crate) trait FromLe {
-    fn from_le(bytes: [u8; 8]) -> Self;
-}
-
-impl FromLe for i64 {
-    fn from_le(bytes: [u8; 8]) -> i64 {
-        i64::from_le_bytes(bytes)
-    }
-}
-
-impl FromLe for f64 {
-    fn from_le(bytes: [u8; 8]) -> f64 {
-        f64::from_le_bytes(bytes)
-    }
-}
-
-/// Fills `buf` from `file` at `offset`, without moving the file's position (several partitions'
-/// runs share one spool file).
-#[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        match std::os::windows::fs::FileExt::seek_read(file, buf, offset) {
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// One batch: `ts` and `values` per row, every other column repeated per run of a series.

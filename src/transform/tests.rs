@@ -7,6 +7,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondTyp
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::extract::{SpooledPoints, SpooledTs};
 use crate::job::{Component, PartitionBy};
 use crate::load::PartitionKey;
 use crate::ovh::inventory::{DatacenterInventory, Inventory, ServiceInventory};
@@ -940,27 +941,42 @@ fn points_left_in_spool_files_come_out_equal_to_pushed_ones() {
             let mut file = tempfile::tempfile_in(dir.path()).unwrap();
             let mut at = 0u64;
             let mut places = Vec::new();
-            for s in series {
+            for (i, s) in series.iter().enumerate() {
                 file.write_all(b"header").unwrap();
                 at += 6;
-                let ts_at = at;
-                for t in &s.timestamps_ms {
-                    file.write_all(&t.to_le_bytes()).unwrap();
-                }
-                let values_at = ts_at + 8 * s.timestamps_ms.len() as u64;
+                // Every other series on a regular grid keeps its timestamps out of the file.
+                let step = match s.timestamps_ms[..] {
+                    [a, b, ..] => b - a,
+                    _ => 0,
+                };
+                let grid = i % 2 == 0 && s.timestamps_ms.windows(2).all(|w| w[1] - w[0] == step);
+                let ts = if grid {
+                    SpooledTs::Grid { step }
+                } else {
+                    for t in &s.timestamps_ms {
+                        file.write_all(&t.to_le_bytes()).unwrap();
+                    }
+                    at += 8 * s.timestamps_ms.len() as u64;
+                    SpooledTs::At(at - 8 * s.timestamps_ms.len() as u64)
+                };
+                let values_at = at;
                 for v in &s.values {
                     file.write_all(&v.to_le_bytes()).unwrap();
                 }
                 at = values_at + 8 * s.values.len() as u64;
-                places.push((ts_at, values_at));
+                places.push(SpooledPoints::new(ts, values_at));
             }
+            assert!(places
+                .iter()
+                .any(|p| matches!(p.ts(), SpooledTs::Grid { .. })));
+            assert!(places.iter().any(|p| matches!(p.ts(), SpooledTs::At(_))));
             let file = Arc::new(file);
-            for (s, (ts_at, values_at)) in series.iter().zip(places) {
+            for (s, at) in series.iter().zip(places) {
                 let without_values = Series {
                     values: &[],
                     ..borrow(s)
                 };
-                t.push_spooled(&without_values, *start, *end, &file, ts_at, values_at);
+                t.push_spooled(&without_values, *start, *end, &file, at);
             }
         }
         assert!(
