@@ -320,7 +320,8 @@ pub async fn run(
                     observer.page_done(fetched.stats.points);
                     stats += fetched.stats;
                     let mut replayed = Ok(());
-                    if fetched.spools.iter().any(extract::Spool::on_disk) {
+                    let fetched_on_disk = fetched.spools.iter().any(extract::Spool::on_disk);
+                    if fetched_on_disk {
                         // A page left on disk is handed over once the partitions before it are
                         // written: its series then wait in its spool file, not in memory beside
                         // the partitions being encoded, so memory stays what one partition
@@ -336,6 +337,10 @@ pub async fn run(
                                 break;
                             }
                         }
+                    }
+                    if fetched_on_disk {
+                        // What reading the page's headers back took is free again.
+                        release_free_memory();
                     }
                     // A spool that cannot be read back (a full or failing disk) fails its page
                     // only: the partitions it touches are held back, with what it replayed.
@@ -528,6 +533,10 @@ impl extract::SpoolSink for PageSink<'_> {
         let page = self.page;
         self.table
             .push_spooled(&series, page.start_ms, page.end_ms, file, at);
+    }
+
+    fn expect(&mut self, series: usize) {
+        self.table.expect_spooled(series);
     }
 }
 

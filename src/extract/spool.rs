@@ -20,7 +20,7 @@ use crate::tsdb::{OwnedSeries, Series, SeriesSink};
 const MEMORY_POINTS: usize = 1 << 16;
 
 /// Read buffer of a spool's headers.
-const IO_BUFFER: usize = 1 << 20;
+const IO_BUFFER: usize = 64 << 10;
 
 /// Points gathered before they are written to a spool's points file: large writes, and small
 /// enough that the pages waiting for their hand-over hold little.
@@ -32,6 +32,9 @@ const POINTS_BUFFER: usize = 256 << 10;
 pub trait SpoolSink: SeriesSink {
     /// `series` has every timestamp but no values (`series.values` is empty).
     fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, at: SpooledPoints);
+
+    /// Said once before the spooled series: how many there are, for the sink to make room.
+    fn expect(&mut self, _series: usize) {}
 }
 
 /// Where a spooled series' timestamps are.
@@ -148,6 +151,8 @@ struct SpoolFiles {
     points: File,
     /// Bytes of points given to `points`, written or still in `pending`.
     points_len: u64,
+    /// Series written.
+    series: usize,
     /// Points on their way to `points`, written in large blocks.
     pending: Vec<u8>,
 }
@@ -158,6 +163,7 @@ impl SpoolFiles {
             headers: BufWriter::with_capacity(64 << 10, tempfile::tempfile_in(dir)?),
             points: tempfile::tempfile_in(dir)?,
             points_len: 0,
+            series: 0,
             pending: Vec::with_capacity(POINTS_BUFFER),
         })
     }
@@ -187,6 +193,7 @@ impl SpoolFiles {
             None => (1u8, self.put(ts)?),
         };
         let values_at = self.put(&s.values[..n])?;
+        self.series += 1;
         let out = &mut self.headers;
         write_str(out, s.metric)?;
         out.write_all(&(s.tags.len() as u32).to_le_bytes())?;
@@ -289,6 +296,7 @@ impl Spool {
             }
             return Ok(());
         };
+        sink.expect(files.series);
         let (headers, points) = files.finish()?;
         let points = Arc::new(points);
         let mut reader = HeaderReader(BufReader::with_capacity(IO_BUFFER, headers));

@@ -25,7 +25,7 @@ use arrow::datatypes::SchemaRef;
 use super::columns::Cell;
 use super::index::InventoryIndex;
 use super::partition::{self, Period};
-use super::rows::{FileRun, PartitionRows, Points, Run, TableShape};
+use super::rows::{FileRun, PartitionRows, Points, Run, SpooledSeries, TableShape};
 use super::schema;
 use super::spill::{self, SpillFile, SpillRun, SpillWriter};
 use super::TransformError;
@@ -79,6 +79,8 @@ pub struct MetricsTable {
     /// Set when writing a spill file failed: the table then keeps its points in memory rather
     /// than retrying on every push.
     spill_disabled: bool,
+    /// Spooled series of the page being handed over (see [`Self::expect_spooled`]).
+    expected_spooled: usize,
     spills: u64,
     /// A column found without a source while resolving a series (a bug in this module, which
     /// the tests would catch); reported with every partition.
@@ -160,6 +162,7 @@ impl MetricsTable {
             budget: DEFAULT_BUDGET_POINTS,
             spill_dir: std::env::temp_dir(),
             spill_disabled: false,
+            expected_spooled: 0,
             spills: 0,
             failed: None,
         }
@@ -221,12 +224,18 @@ impl MetricsTable {
         })
     }
 
+    /// Says that `series` spooled series of one page follow: each partition they reach makes
+    /// room for that many runs at once.
+    pub fn expect_spooled(&mut self, series: usize) {
+        self.expected_spooled = series;
+    }
+
     /// Like [`Self::push_series`], for a series whose points stay in a page's spool file (see
     /// [`crate::extract::SpoolSink`]): `series` has its timestamps but no values, and its points
-    /// are at `at` in `file`. The table keeps only where each partition's share is, a few dozen
-    /// bytes a run, counted in the budget as [`FILE_RUN_POINTS`] points;
-    /// past the budget they are spilled like buffered points (read back and written out sorted),
-    /// which also closes the spool files no run refers to any more.
+    /// are at `at` in `file`. The table keeps only where each partition's share is: 24 bytes a
+    /// run, beside the series' place in the file that its runs share, counted in the budget as
+    /// [`FILE_RUN_POINTS`] points; past the budget they are spilled like buffered points (read
+    /// back and written out sorted), which also closes the spool files no run refers to any more.
     pub fn push_spooled(
         &mut self,
         series: &Series<'_>,
@@ -241,23 +250,33 @@ impl MetricsTable {
         };
         self.make_room(FILE_RUN_POINTS);
         let mut runs = 0;
-        let placed = self.place(series, ts, lo, hi, |buf, id, pos, i, j| {
-            // A run counts its points in 32 bits: a longer stretch is several runs.
-            let mut k = i;
-            while k < j {
-                let len = (j - k).min(u32::MAX as usize);
+        let mut placed = 0;
+        let expected = self.expected_spooled.max(1);
+        // A run counts its points in 32 bits: a longer series is taken in several stretches.
+        let mut lo = lo;
+        while lo < hi {
+            let end = hi.min(lo + u32::MAX as usize);
+            let source = Arc::new(SpooledSeries {
+                series: self.intern(series),
+                file: Arc::clone(file),
+                at: at.skip(lo),
+                pos: self.pushed,
+            });
+            placed += self.place(series, ts, lo, end, |buf, _, _, i, j| {
+                if buf.file_runs.len() == buf.file_runs.capacity() {
+                    // Room for the page's series at once: no doubling past what they need.
+                    buf.file_runs.reserve_exact(expected);
+                }
                 buf.file_runs.push(FileRun {
-                    series: id,
-                    len: len as u32,
-                    file: Arc::clone(file),
-                    at: at.skip(k),
-                    first_ts: ts[k],
-                    pos: pos + (k - i) as u64,
+                    source: Arc::clone(&source),
+                    start: (i - lo) as u32,
+                    len: (j - i) as u32,
+                    first_ts: ts[i],
                 });
                 runs += 1;
-                k += len;
-            }
-        });
+            });
+            lo = end;
+        }
         self.buffered += FILE_RUN_POINTS * runs;
         placed
     }
@@ -355,23 +374,16 @@ impl MetricsTable {
             self.spills += 1;
         }
         if !part.file_runs.is_empty() {
-            let rank = ranks(series, part.file_runs.iter().map(|r| r.series));
+            let rank = ranks(series, part.file_runs.iter().map(FileRun::series));
             part.file_runs
-                .sort_unstable_by_key(|r| (rank.get(&r.series).copied(), r.first_ts, r.pos));
+                .sort_unstable_by_key(|r| (rank.get(&r.series()).copied(), r.first_ts, r.pos()));
             let mut w = SpillWriter::new(&self.spill_dir)?;
             let (mut ts, mut values, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
             for r in &part.file_runs {
                 ts.clear();
                 values.clear();
-                r.at.read(
-                    &r.file,
-                    r.first_ts,
-                    r.len as usize,
-                    &mut bytes,
-                    &mut ts,
-                    &mut values,
-                )?;
-                w.run(r.series, r.pos, &ts, &values)?;
+                r.read(&mut bytes, &mut ts, &mut values)?;
+                w.run(r.series(), r.pos(), &ts, &values)?;
             }
             part.spills.push(w.finish()?);
             self.buffered -= FILE_RUN_POINTS * part.file_runs.len();

@@ -55,18 +55,57 @@ pub(crate) struct Run {
     pub(crate) len: usize,
 }
 
-/// `len` consecutive points of one series that stay in a page's spool file, at `at`.
+/// A series of a page left in its spool file: what its runs in every partition share.
+#[derive(Debug)]
+pub(crate) struct SpooledSeries {
+    /// The table's series id.
+    pub(crate) series: u32,
+    pub(crate) file: Arc<File>,
+    /// Where its first placed point is.
+    pub(crate) at: SpooledPoints,
+    /// Arrival position of that point in the table.
+    pub(crate) pos: u64,
+}
+
+/// `len` consecutive points of a spooled series, from its `start`-th placed point: 24 bytes, as
+/// a page of 30 days leaves 30 runs of every series.
 #[derive(Debug, Clone)]
 pub(crate) struct FileRun {
-    pub(crate) series: u32,
+    pub(crate) source: Arc<SpooledSeries>,
+    pub(crate) start: u32,
     pub(crate) len: u32,
-    pub(crate) file: Arc<File>,
-    pub(crate) at: SpooledPoints,
     /// Its first timestamp: what orders the runs of a series without reading them, and the
     /// start of a grid of timestamps.
     pub(crate) first_ts: i64,
+}
+
+impl FileRun {
+    /// The table's series id.
+    pub(crate) fn series(&self) -> u32 {
+        self.source.series
+    }
+
     /// Arrival position of its first point in the table.
-    pub(crate) pos: u64,
+    pub(crate) fn pos(&self) -> u64 {
+        self.source.pos + u64::from(self.start)
+    }
+
+    /// Appends its points (`bytes` is scratch).
+    pub(crate) fn read(
+        &self,
+        bytes: &mut Vec<u8>,
+        ts: &mut Vec<i64>,
+        values: &mut Vec<f64>,
+    ) -> std::io::Result<()> {
+        self.source.at.skip(self.start as usize).read(
+            &self.source.file,
+            self.first_ts,
+            self.len as usize,
+            bytes,
+            ts,
+            values,
+        )
+    }
 }
 
 /// The rows of one partition, taken out of a [`super::MetricsTable`]: owned, and ready to be
@@ -115,7 +154,7 @@ impl PartitionRows {
         for s in &spills {
             ids.extend_from_slice(&s.series);
         }
-        ids.extend(file_runs.iter().map(|r| r.series));
+        ids.extend(file_runs.iter().map(FileRun::series));
         ids.sort_unstable();
         ids.dedup();
         // Ranked (sorted by row order) only when the rows are built: a partition waiting for
@@ -199,9 +238,9 @@ enum Source {
         next: usize,
     },
     Spill(SpillReader),
-    /// Runs left in spool files; sorted by (rank, first ts, arrival), `series` being the rank.
+    /// Runs left in spool files with their rank, sorted by (rank, first ts, arrival).
     Files {
-        runs: Vec<FileRun>,
+        runs: Vec<(u32, FileRun)>,
         next: usize,
         bytes: Vec<u8>,
     },
@@ -287,15 +326,12 @@ impl Batches {
             runs,
             next: 0,
         });
-        let mut file_runs: Vec<FileRun> = rows
+        let mut file_runs: Vec<(u32, FileRun)> = rows
             .file_runs
             .into_iter()
-            .map(|r| FileRun {
-                series: rank.get(&r.series).copied().unwrap_or(u32::MAX),
-                ..r
-            })
+            .map(|r| (rank.get(&r.series()).copied().unwrap_or(u32::MAX), r))
             .collect();
-        file_runs.sort_unstable_by_key(|r| (r.series, r.first_ts, r.pos));
+        file_runs.sort_unstable_by_key(|(rank, r)| (*rank, r.first_ts, r.pos()));
         sources.push(Source::Files {
             runs: file_runs,
             next: 0,
@@ -331,7 +367,7 @@ impl Batches {
     fn peek(&self, source: &Source) -> Result<Option<u32>, TransformError> {
         match source {
             Source::Memory { runs, next, .. } => Ok(runs.get(*next).map(|r| r.series)),
-            Source::Files { runs, next, .. } => Ok(runs.get(*next).map(|r| r.series)),
+            Source::Files { runs, next, .. } => Ok(runs.get(*next).map(|r| r.0)),
             Source::Spill(reader) => match reader.peek() {
                 None => Ok(None),
                 Some(h) => match self.rank.get(&h.series) {
@@ -384,22 +420,14 @@ impl Batches {
                         run.pos
                     }
                     Source::Files { runs, next, bytes } => {
-                        let run = &runs[*next];
+                        let (_, run) = &runs[*next];
                         *next += 1;
-                        run.at
-                            .read(
-                                &run.file,
-                                run.first_ts,
-                                run.len as usize,
-                                bytes,
-                                &mut self.g_ts,
-                                &mut self.g_values,
-                            )
+                        run.read(bytes, &mut self.g_ts, &mut self.g_values)
                             .map_err(|source| TransformError::Spill {
                                 table: self.shape.def.name,
                                 source,
                             })?;
-                        run.pos
+                        run.pos()
                     }
                     Source::Spill(reader) => {
                         let pos = reader.peek().map_or(0, |h| h.pos);
