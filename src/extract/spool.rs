@@ -125,7 +125,8 @@ impl SpooledPoints {
     ) -> std::io::Result<()> {
         match self.ts() {
             SpooledTs::Grid { step } => {
-                ts.extend((0..n as i64).map(|k| first_ts + k * step));
+                // Wrapping as `grid_step` compares: the same exact timestamps.
+                ts.extend((0..n as i64).map(|k| first_ts.wrapping_add(k.wrapping_mul(step))));
                 Ok(())
             }
             SpooledTs::At(at) => read_points(file, at, n, bytes, ts),

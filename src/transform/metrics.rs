@@ -264,8 +264,9 @@ impl MetricsTable {
             });
             placed += self.place(series, ts, lo, end, |buf, _, _, i, j| {
                 if buf.file_runs.len() == buf.file_runs.capacity() {
-                    // Room for the page's series at once: no doubling past what they need.
-                    buf.file_runs.reserve_exact(expected);
+                    // Room for the page's series at once (a first page gets just that), then
+                    // doubling as usual.
+                    buf.file_runs.reserve(expected);
                 }
                 buf.file_runs.push(FileRun {
                     source: Arc::clone(&source),
