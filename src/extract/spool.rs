@@ -47,57 +47,24 @@ pub enum SpooledTs {
 }
 
 /// Where a spooled series' points are in its page's points file: its timestamps, and its
-/// values, eight little-endian bytes each. Sixteen bytes, as the tables keep one per series and
-/// partition.
+/// values, eight little-endian bytes each from `values_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpooledPoints {
-    /// The grid's step (as its bits) or the timestamps' offset.
-    ts: u64,
-    /// The values' offset, with [`GRID`] set when `ts` is a step.
-    values: u64,
+    pub ts: SpooledTs,
+    pub values_at: u64,
 }
 
-/// The bit of [`SpooledPoints::values`] that says `ts` is a grid's step: file offsets stay
-/// far below it.
-const GRID: u64 = 1 << 63;
-
 impl SpooledPoints {
-    pub fn new(ts: SpooledTs, values_at: u64) -> SpooledPoints {
-        debug_assert!(values_at < GRID);
-        match ts {
-            SpooledTs::Grid { step } => SpooledPoints {
-                ts: step as u64,
-                values: values_at | GRID,
-            },
-            SpooledTs::At(at) => SpooledPoints {
-                ts: at,
-                values: values_at,
-            },
-        }
-    }
-
-    pub fn ts(&self) -> SpooledTs {
-        if self.values & GRID != 0 {
-            SpooledTs::Grid {
-                step: self.ts as i64,
-            }
-        } else {
-            SpooledTs::At(self.ts)
-        }
-    }
-
-    pub fn values_at(&self) -> u64 {
-        self.values & !GRID
-    }
-
     /// The place of the same series' points from its `i`-th on.
     pub fn skip(self, i: usize) -> SpooledPoints {
         let bytes = 8 * i as u64;
-        let ts = match self.ts() {
-            grid @ SpooledTs::Grid { .. } => grid,
-            SpooledTs::At(at) => SpooledTs::At(at + bytes),
-        };
-        SpooledPoints::new(ts, self.values_at() + bytes)
+        SpooledPoints {
+            ts: match self.ts {
+                grid @ SpooledTs::Grid { .. } => grid,
+                SpooledTs::At(at) => SpooledTs::At(at + bytes),
+            },
+            values_at: self.values_at + bytes,
+        }
     }
 
     /// Appends `n` points, the first at `first_ts`, read from `file` (`bytes` is scratch).
@@ -111,7 +78,7 @@ impl SpooledPoints {
         values: &mut Vec<f64>,
     ) -> std::io::Result<()> {
         self.read_ts(file, first_ts, n, bytes, ts)?;
-        read_points(file, self.values_at(), n, bytes, values)
+        read_points(file, self.values_at, n, bytes, values)
     }
 
     /// [`Self::read`] for the timestamps alone.
@@ -123,7 +90,7 @@ impl SpooledPoints {
         bytes: &mut Vec<u8>,
         ts: &mut Vec<i64>,
     ) -> std::io::Result<()> {
-        match self.ts() {
+        match self.ts {
             SpooledTs::Grid { step } => {
                 // Wrapping as `grid_step` compares: the same exact timestamps.
                 ts.extend((0..n as i64).map(|k| first_ts.wrapping_add(k.wrapping_mul(step))));
@@ -333,7 +300,7 @@ impl<S: SeriesSink> SpoolSink for ReadBack<'_, S> {
         }
         self.values.clear();
         let n = series.timestamps_ms.len();
-        match read_points(file, at.values_at(), n, &mut self.bytes, &mut self.values) {
+        match read_points(file, at.values_at, n, &mut self.bytes, &mut self.values) {
             Ok(()) => self.sink.series(Series {
                 values: &self.values,
                 ..series
@@ -437,7 +404,7 @@ impl HeaderReader {
             }
         };
         let values_at = self.u64()?;
-        Ok(Some((n, first, SpooledPoints::new(ts, values_at))))
+        Ok(Some((n, first, SpooledPoints { ts, values_at })))
     }
 }
 
@@ -574,7 +541,7 @@ mod tests {
             let mut owned = series.to_owned_series();
             owned.values = values;
             self.0.push(owned);
-            self.1.push(at.ts());
+            self.1.push(at.ts);
         }
     }
 

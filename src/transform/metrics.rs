@@ -25,7 +25,7 @@ use arrow::datatypes::SchemaRef;
 use super::columns::Cell;
 use super::index::InventoryIndex;
 use super::partition::{self, Period};
-use super::rows::{FileRun, PartitionRows, Points, Run, SpooledSeries, TableShape};
+use super::rows::{ranked, FileRun, PartitionRows, Points, Run, SpooledSeries, TableShape};
 use super::schema;
 use super::spill::{self, SpillFile, SpillRun, SpillWriter};
 use super::TransformError;
@@ -212,7 +212,8 @@ impl MetricsTable {
         };
         self.make_room(hi - lo);
         self.buffered += hi - lo;
-        self.place(series, ts, lo, hi, |buf, id, pos, i, j| {
+        let id = self.intern(series);
+        self.place(id, ts, lo, hi, |buf, pos, i, j| {
             buf.runs.push(Run {
                 series: id,
                 pos,
@@ -252,17 +253,18 @@ impl MetricsTable {
         let mut runs = 0;
         let mut placed = 0;
         let expected = self.expected_spooled.max(1);
+        let id = self.intern(series);
         // A run counts its points in 32 bits: a longer series is taken in several stretches.
         let mut lo = lo;
         while lo < hi {
-            let end = hi.min(lo + u32::MAX as usize);
+            let end = hi.min(lo.saturating_add(u32::MAX as usize));
             let source = Arc::new(SpooledSeries {
-                series: self.intern(series),
+                series: id,
                 file: Arc::clone(file),
                 at: at.skip(lo),
                 pos: self.pushed,
             });
-            placed += self.place(series, ts, lo, end, |buf, _, _, i, j| {
+            placed += self.place(id, ts, lo, end, |buf, _, i, j| {
                 if buf.file_runs.len() == buf.file_runs.capacity() {
                     // Room for the page's series at once (a first page gets just that), then
                     // doubling as usual.
@@ -282,18 +284,17 @@ impl MetricsTable {
         placed
     }
 
-    /// Hands `put` the stretches `[i, j)` of the series' points `lo..hi` that fall in one
-    /// partition each, with that partition, the series' id and the arrival position of point
+    /// Hands `put` the stretches `[i, j)` of series `id`'s points `lo..hi` (timestamps `ts`)
+    /// that fall in one partition each, with that partition and the arrival position of point
     /// `i` in the table; returns the points placed.
     fn place(
         &mut self,
-        series: &Series<'_>,
+        id: u32,
         ts: &[i64],
         lo: usize,
         hi: usize,
-        mut put: impl FnMut(&mut PartitionBuf, u32, u64, usize, usize),
+        mut put: impl FnMut(&mut PartitionBuf, u64, usize, usize),
     ) -> u64 {
-        let id = self.intern(series);
         let service = self.series[id as usize].service;
         let service = if self.by_service { service } else { u32::MAX };
         let mut i = lo;
@@ -314,7 +315,7 @@ impl MetricsTable {
                     spills: Vec::new(),
                     file_runs: Vec::new(),
                 });
-            put(buf, id, self.pushed + (i - lo) as u64, i, j);
+            put(buf, self.pushed + (i - lo) as u64, i, j);
             i = j;
         }
         self.pushed += (hi - lo) as u64;
@@ -589,17 +590,18 @@ impl MetricsTable {
     }
 }
 
-/// The rank of each of `ids` among them by [`SeriesEntry::order`]: the same relative order as the
-/// ranks the batch builder computes later over all of a partition's series.
+/// The rank of each of `ids` among them, by [`ranked`]: the rule the batch builder ranks all of
+/// a partition's series with later, so the relative order is the same.
 fn ranks(series: &[Arc<SeriesEntry>], ids: impl Iterator<Item = u32>) -> HashMap<u32, u32> {
     let mut ids: Vec<u32> = ids.collect();
     ids.sort_unstable();
     ids.dedup();
-    ids.sort_unstable_by(|&a, &b| series[a as usize].order(&series[b as usize]));
-    ids.iter()
-        .enumerate()
-        .map(|(r, &id)| (id, r as u32))
-        .collect()
+    ranked(
+        ids.iter()
+            .map(|&id| Arc::clone(&series[id as usize]))
+            .collect(),
+    )
+    .2
 }
 
 /// The points `lo..hi` of `ts` (ascending) with `start_ms <= ts < end_ms`, if there are any.

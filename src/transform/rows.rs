@@ -207,7 +207,7 @@ impl PartitionRows {
 
 /// A partition's series in row order (its rank), with the group of each rank (series with equal
 /// (entity…, metric) share one) and the rank of each series id.
-fn ranked(
+pub(crate) fn ranked(
     mut series: Vec<Arc<SeriesEntry>>,
 ) -> (Vec<Arc<SeriesEntry>>, Vec<u32>, HashMap<u32, u32>) {
     series.sort_unstable_by(|a, b| a.order(b));

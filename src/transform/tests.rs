@@ -964,12 +964,12 @@ fn points_left_in_spool_files_come_out_equal_to_pushed_ones() {
                     file.write_all(&v.to_le_bytes()).unwrap();
                 }
                 at = values_at + 8 * s.values.len() as u64;
-                places.push(SpooledPoints::new(ts, values_at));
+                places.push(SpooledPoints { ts, values_at });
             }
             assert!(places
                 .iter()
-                .any(|p| matches!(p.ts(), SpooledTs::Grid { .. })));
-            assert!(places.iter().any(|p| matches!(p.ts(), SpooledTs::At(_))));
+                .any(|p| matches!(p.ts, SpooledTs::Grid { .. })));
+            assert!(places.iter().any(|p| matches!(p.ts, SpooledTs::At(_))));
             let file = Arc::new(file);
             for (s, at) in series.iter().zip(places) {
                 let without_values = Series {
