@@ -29,9 +29,11 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-/// Rows per row group: analytic readers (DuckDB, Spark) prefer large row groups, and a million
-/// rows of this data compress to a few MiB.
-pub const ROW_GROUP_ROWS: usize = 1 << 20;
+/// Rows per row group: analytic readers (DuckDB, Spark) prefer large row groups, and two million
+/// rows of this data compress to about 4 MiB. `value`'s dictionary is shared by more rows than
+/// with one million (measured on a simulated day of 1,000 VMs: 1.98 bytes a point instead of
+/// 2.09), for about 20 MiB more memory while a row group is being written.
+pub const ROW_GROUP_ROWS: usize = 1 << 21;
 
 /// Dictionary page limit of [`TableLayout::wide_dictionary_columns`]: a row group of `value` has
 /// up to ~200 k distinct values (1.6 MB), past arrow-rs' default of 1 MiB. Measured on a simulated

@@ -137,7 +137,7 @@ pub(super) struct OutputFile {
     /// Hive partition columns, outermost first: `["date"]` (the default), `["month"]`,
     /// `["service_name", "date"]` or `["service_name", "month"]`.
     pub partitioning: Option<Vec<String>>,
-    /// The ZSTD compression level of the Parquet files, 1 to 22. Default 3.
+    /// The ZSTD compression level of the Parquet files, 1 to 22. Default 1.
     pub compression_level: Option<i64>,
 }
 

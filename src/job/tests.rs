@@ -119,7 +119,7 @@ fn the_base_job_resolves_with_defaults() {
         Output {
             path: "out".into(),
             partitioning: vec![PartitionBy::Date],
-            compression_level: 3,
+            compression_level: 1,
         }
     );
     assert!(job.warnings.is_empty());

@@ -182,7 +182,11 @@ impl RowGroup {
     ) -> std::result::Result<(), RunsError> {
         let RunBatch { runs, ts, values } = batch;
         if let Some(chunk) = encoders.value.as_mut() {
-            chunk.push(&values, &mut encoders.zstd)?;
+            let mut at = 0;
+            for &(series, n) in &runs {
+                chunk.push(series, &values[at..at + n], &mut encoders.zstd)?;
+                at += n;
+            }
         }
         let mut ts = Some(ts);
         let mut leaf = 0;
