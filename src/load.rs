@@ -12,6 +12,7 @@
 
 pub(crate) mod runs;
 pub mod state;
+mod times;
 mod values;
 
 use std::fs::{self, File};

@@ -34,14 +34,16 @@ use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
+use super::times::TsChunk;
 use super::values::ValueChunk;
-use crate::transform::{ts_array, Cell, RunBatch, RunBatches, TransformError};
+use crate::transform::{Cell, RunBatch, RunBatches, TransformError};
 
 /// Longest RLE run written in one header (the format's run length is a 31-bit count).
 const MAX_RUN: u64 = 1 << 30;
@@ -62,8 +64,10 @@ impl From<ParquetError> for RunsError {
 /// How one Parquet leaf column of a metrics table is written.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Leaf {
-    /// By arrow-rs from the arrays of each batch: `ts`, Boolean columns.
+    /// By arrow-rs from the arrays of each batch: Boolean columns.
     Arrow,
+    /// `ts`, by [`TsChunk`].
+    Ts,
     /// `value`, by [`ValueChunk`].
     Value,
     /// From the runs: a top-level column whose value is the series' cell.
@@ -78,6 +82,7 @@ fn leaves(schema: &SchemaRef) -> Vec<(usize, Leaf)> {
     for (c, field) in schema.fields().iter().enumerate() {
         match (field.name().as_str(), field.data_type()) {
             ("value", DataType::Float64) => out.push((c, Leaf::Value)),
+            ("ts", DataType::Timestamp(..)) => out.push((c, Leaf::Ts)),
             ("ts" | "value", _) | (_, DataType::Boolean) => out.push((c, Leaf::Arrow)),
             (_, DataType::Map(..)) => {
                 out.push((c, Leaf::Tags { values: false }));
@@ -122,6 +127,10 @@ pub(crate) fn write<W: Write + Send>(
             Some(leaf) => Some(ValueChunk::new(Arc::clone(&descrs[leaf]), &props)?),
             None => None,
         },
+        ts: match leaves.iter().position(|l| l.1 == Leaf::Ts) {
+            Some(leaf) => Some(TsChunk::new(Arc::clone(&descrs[leaf]), &props)?),
+            None => None,
+        },
     };
     let mut rows = 0u64;
     let mut group = RowGroup::new(&factory, 0)?;
@@ -145,10 +154,12 @@ pub(crate) fn write<W: Write + Send>(
     Ok((file.into_inner()?, rows))
 }
 
-/// What a file's row groups share: the compression context and the `value` chunk's buffers.
+/// What a file's row groups share: the compression context and the `value` and `ts` chunks'
+/// buffers.
 struct Encoders {
     zstd: zstd::bulk::Compressor<'static>,
     value: Option<ValueChunk>,
+    ts: Option<TsChunk>,
 }
 
 /// A row group being gathered: arrow-rs writers for its `Arrow` leaves, the runs for the rest.
@@ -181,6 +192,9 @@ impl RowGroup {
         encoders: &mut Encoders,
     ) -> std::result::Result<(), RunsError> {
         let RunBatch { runs, ts, values } = batch;
+        if let Some(chunk) = encoders.ts.as_mut() {
+            chunk.push(&ts, &mut encoders.zstd)?;
+        }
         if let Some(chunk) = encoders.value.as_mut() {
             let mut at = 0;
             for &(series, n) in &runs {
@@ -188,19 +202,13 @@ impl RowGroup {
                 at += n;
             }
         }
-        let mut ts = Some(ts);
         let mut leaf = 0;
         while leaf < leaves.len() {
             let (c, kind) = leaves[leaf];
             let field = schema.field(c);
             let width = leaves[leaf..].iter().take_while(|l| l.0 == c).count();
             if kind == Leaf::Arrow {
-                let array: ArrayRef = match (field.name().as_str(), field.data_type()) {
-                    ("ts", DataType::Timestamp(_, tz)) => {
-                        Arc::new(ts_array(ts.take().unwrap_or_default(), tz.clone()))
-                    }
-                    _ => batches.column(c, &runs).map_err(RunsError::Rows)?,
-                };
+                let array: ArrayRef = batches.column(c, &runs).map_err(RunsError::Rows)?;
                 let parts = compute_leaves(field, &array)?;
                 for (part, writer) in parts.iter().zip(&mut self.writers[leaf..leaf + width]) {
                     if let Some(writer) = writer {
@@ -239,6 +247,15 @@ impl RowGroup {
                 })?;
                 let (bytes, close) = chunk.finish(props, zstd)?;
                 chunk.reset();
+                group.append_column(&bytes, close)?;
+                continue;
+            }
+            if kind == Leaf::Ts {
+                let chunk = encoders
+                    .ts
+                    .as_mut()
+                    .ok_or_else(|| ParquetError::General(format!("leaf {leaf} has no ts chunk")))?;
+                let (bytes, close) = chunk.finish(props, zstd)?;
                 group.append_column(&bytes, close)?;
                 continue;
             }
@@ -444,7 +461,7 @@ impl RunChunk {
         let expected = match kind {
             Leaf::Flat => max_rep == 0 && max_def <= 1,
             Leaf::Tags { values } => max_rep == 1 && max_def == 1 + values as u32,
-            Leaf::Arrow | Leaf::Value => false,
+            Leaf::Arrow | Leaf::Value | Leaf::Ts => false,
         };
         let physical = descr.physical_type();
         if !expected
@@ -661,7 +678,15 @@ impl RunChunk {
             first_row: 0,
         };
         let statistics = with_statistics.then(|| self.statistics());
-        assemble_chunk(&self.descr, props, rows, dictionary, &[page], statistics)
+        assemble_chunk(
+            &self.descr,
+            props,
+            rows,
+            dictionary,
+            &[page],
+            statistics,
+            None,
+        )
     }
 
     /// Min, max and null count, from the dictionary (which holds exactly the chunk's values).
@@ -702,8 +727,8 @@ pub(super) struct ChunkPage {
 }
 
 /// Lays out a column chunk: its dictionary page (compressed PLAIN bytes, their uncompressed
-/// length and the entry count), then its data pages; returns the bytes and the metadata and
-/// offset index the row group records.
+/// length and the entry count), then its data pages; returns the bytes and the metadata, offset
+/// index and column index (if given) the row group records.
 pub(super) fn assemble_chunk(
     descr: &ColumnDescPtr,
     props: &WriterProperties,
@@ -711,6 +736,7 @@ pub(super) fn assemble_chunk(
     dictionary: Option<(Bytes, usize, u32)>,
     data_pages: &[ChunkPage],
     statistics: Option<Statistics>,
+    column_index: Option<ColumnIndexMetaData>,
 ) -> Result<(Bytes, ColumnCloseResult)> {
     let mut sink = TrackedWrite::new(Vec::new());
     let mut pages = SerializedPageWriter::new(&mut sink);
@@ -792,7 +818,7 @@ pub(super) fn assemble_chunk(
         rows_written: rows,
         metadata: builder.build()?,
         bloom_filter: None,
-        column_index: None,
+        column_index,
         offset_index: Some(OffsetIndexMetaData {
             page_locations: locations,
             unencoded_byte_array_data_bytes: None,

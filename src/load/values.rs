@@ -437,6 +437,7 @@ impl ValueChunk {
             dictionary,
             &pages,
             statistics,
+            None,
         )
     }
 
@@ -626,7 +627,7 @@ mod tests {
 
     #[test]
     fn a_series_page_takes_the_bit_width_of_its_own_indices() {
-        use parquet::column::page::{Page, PageReader};
+        use parquet::column::page::Page;
         use parquet::file::serialized_reader::SerializedPageReader;
         let props = WriterProperties::builder()
             .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
@@ -646,7 +647,10 @@ mod tests {
         let reader = SerializedPageReader::new(Arc::new(bytes), &close.metadata, 1_810, None);
         let mut pages = Vec::new();
         for page in reader.unwrap() {
-            if let Page::DataPage { buf, num_values, .. } = page.unwrap() {
+            if let Page::DataPage {
+                buf, num_values, ..
+            } = page.unwrap()
+            {
                 // Data page v1: the definition levels' length and runs, then the bit width.
                 let levels = u32::from_le_bytes(buf[..4].try_into().unwrap()) as usize;
                 let width = buf[4 + levels];

@@ -35,7 +35,6 @@ pub use columns::ColumnError;
 pub use index::InventoryIndex;
 pub use inventory::inventory_tables;
 pub use metrics::{MetricsTable, DEFAULT_BUDGET_POINTS};
-pub(crate) use rows::ts_array;
 pub use rows::{PartitionRows, RunBatch, RunBatches, BATCH_ROWS};
 
 use crate::load::TableLayout;

@@ -644,7 +644,7 @@ fn build_batch(
 }
 
 /// The `ts` column of a batch.
-pub(crate) fn ts_array(ts: Vec<i64>, tz: Option<Arc<str>>) -> TimestampMillisecondArray {
+fn ts_array(ts: Vec<i64>, tz: Option<Arc<str>>) -> TimestampMillisecondArray {
     TimestampMillisecondArray::new(ScalarBuffer::from(ts), None).with_timezone_opt(tz)
 }
 

@@ -176,6 +176,10 @@ type Step<T> = Result<T, Stop>;
 /// Deeper nesting in an unknown member is refused rather than risking the stack.
 const MAX_DEPTH: usize = 64;
 
+/// How much of a chunk is copied behind the unfinished end of the one before to finish it: more
+/// than a point or a key takes. A longer unit (a long string) takes the whole chunk.
+const STITCH_BYTES: usize = 4096;
+
 /// `10^k` for the exact fast path of decimal parsing (exact as `f64` up to `10^22`).
 const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
@@ -307,28 +311,57 @@ impl ResponseParser {
         }
         self.stats.bytes += chunk.len() as u64;
         let result = if self.buf.is_empty() {
-            // Common case with large chunks: parse straight from the chunk, keep only its tail.
-            let result = self.run(chunk, sink);
-            if let Ok(used) = result {
-                self.consumed += used as u64;
-                self.buf.extend_from_slice(&chunk[used..]);
-            }
-            result.map(|_| ())
+            self.run_in_place(chunk, sink)
         } else {
+            // The last chunk ended inside a unit (a point, a key): that unit is finished from
+            // the tail and the head of this chunk, and the rest of the chunk is parsed where it
+            // is, rather than copied behind the tail.
+            let tail = self.buf.len();
+            let head = chunk.len().min(STITCH_BYTES);
             let mut buf = std::mem::take(&mut self.buf);
-            buf.extend_from_slice(chunk);
-            let result = self.run(&buf, sink);
-            if let Ok(used) = result {
-                self.consumed += used as u64;
-                buf.drain(..used);
+            buf.extend_from_slice(&chunk[..head]);
+            match self.run(&buf, sink) {
+                Ok(used) if used >= tail => {
+                    self.consumed += used as u64;
+                    buf.clear();
+                    self.buf = buf;
+                    self.run_in_place(&chunk[used - tail..], sink)
+                }
+                Ok(used) => {
+                    // A unit longer than the head: the whole chunk goes behind the tail.
+                    self.consumed += used as u64;
+                    buf.drain(..used);
+                    buf.extend_from_slice(&chunk[head..]);
+                    let result = self.run(&buf, sink);
+                    if let Ok(used) = result {
+                        self.consumed += used as u64;
+                        buf.drain(..used);
+                    }
+                    self.buf = buf;
+                    result.map(|_| ())
+                }
+                Err(err) => {
+                    self.buf = buf;
+                    Err(err)
+                }
             }
-            self.buf = buf;
-            result.map(|_| ())
         };
         result.map_err(|err| {
             self.failed = Some(err.clone());
             err
         })
+    }
+
+    /// Parses `chunk` with nothing left over before it; keeps its unfinished end.
+    fn run_in_place(
+        &mut self,
+        chunk: &[u8],
+        sink: &mut impl SeriesSink,
+    ) -> Result<(), ParseError> {
+        let used = self.run(chunk, sink)?;
+        self.consumed += used as u64;
+        self.buf.extend_from_slice(&chunk[used..]);
+        Ok(())
     }
 
     /// End of body: error if the document is incomplete (truncated body) or has trailing garbage.
@@ -1762,6 +1795,25 @@ mod tests {
                 whole,
                 "chunks of {size} bytes"
             );
+        }
+    }
+
+    #[test]
+    fn a_unit_longer_than_the_stitch_spans_chunks() {
+        // A tag value of 3 stitches, cut at every few thousand bytes, among ordinary points.
+        let long = "x".repeat(3 * STITCH_BYTES);
+        let points: Vec<String> = (0..2_000)
+            .map(|i| format!("\"{}\":{}.25", 1_700_000_000 + 60 * i, i))
+            .collect();
+        let body = format!(
+            r#"[{{"metric":"m","tags":{{"vm":"{long}"}},"dps":{{{}}}}},{{"metric":"n","dps":{{"1":2}}}}]"#,
+            points.join(",")
+        );
+        let whole = parse_chunked(body.as_bytes(), usize::MAX).unwrap();
+        assert_eq!(whole.0.len(), 2);
+        assert_eq!(whole.0[0].points.len(), 2_000);
+        for size in [STITCH_BYTES - 1, STITCH_BYTES + 3, 2 * STITCH_BYTES + 17] {
+            assert_eq!(parse_chunked(body.as_bytes(), size).unwrap(), whole, "chunks of {size}");
         }
     }
 
