@@ -353,11 +353,7 @@ impl ResponseParser {
     }
 
     /// Parses `chunk` with nothing left over before it; keeps its unfinished end.
-    fn run_in_place(
-        &mut self,
-        chunk: &[u8],
-        sink: &mut impl SeriesSink,
-    ) -> Result<(), ParseError> {
+    fn run_in_place(&mut self, chunk: &[u8], sink: &mut impl SeriesSink) -> Result<(), ParseError> {
         let used = self.run(chunk, sink)?;
         self.consumed += used as u64;
         self.buf.extend_from_slice(&chunk[used..]);
@@ -1195,27 +1191,11 @@ fn fast_point(data: &[u8], p: usize) -> Option<(i64, f64, usize)> {
     if negative {
         i += 1;
     }
-    let int_start = i;
-    let mut mantissa: u64 = 0;
-    while i < int_start + 19 && w[i].is_ascii_digit() {
-        mantissa = mantissa * 10 + u64::from(w[i] - b'0');
-        i += 1;
-    }
-    let mut digits = i - int_start;
-    let mut decimals = 0;
-    if digits > 0 && w[i] == b'.' {
-        i += 1;
-        let frac_start = i;
-        while i < int_start + 20 && w[i].is_ascii_digit() {
-            mantissa = mantissa * 10 + u64::from(w[i] - b'0');
-            i += 1;
-        }
-        decimals = i - frac_start;
-        digits += decimals;
-        if decimals == 0 {
-            return None;
-        }
-    }
+    let (mantissa, digits, decimals, end) = match short_decimal(w, i) {
+        Some(d) => d,
+        None => long_decimal(w, i)?,
+    };
+    i = end;
     if digits == 0
         || digits > 19
         || mantissa > 1 << 53
@@ -1225,6 +1205,60 @@ fn fast_point(data: &[u8], p: usize) -> Option<(i64, f64, usize)> {
     }
     let v = mantissa as f64 / POW10[decimals];
     Some((ts, if negative { -v } else { v }, p + i))
+}
+
+/// The digits of a decimal at `at` of fewer than eight integer and eight fractional digits (the
+/// usual value), read a word at a time: (mantissa, digits, decimals, end).
+#[inline]
+fn short_decimal(w: &[u8; POINT_WINDOW], at: usize) -> Option<(u64, usize, usize, usize)> {
+    let int = word_at(w, at);
+    let n = leading_digits(int);
+    if n == 0 || n == 8 {
+        return None;
+    }
+    let mantissa = digits_value(int, n);
+    let end = at + n;
+    if w[end] != b'.' {
+        return Some((mantissa, n, 0, end));
+    }
+    let frac = word_at(w, end + 1);
+    let d = leading_digits(frac);
+    if d == 0 || d == 8 {
+        return None;
+    }
+    Some((
+        mantissa * POW10_INT[d] + digits_value(frac, d),
+        n + d,
+        d,
+        end + 1 + d,
+    ))
+}
+
+/// The same for any decimal the fast path takes (up to 19 digits in all), a digit at a time;
+/// `None` for a dot without decimals.
+fn long_decimal(w: &[u8; POINT_WINDOW], at: usize) -> Option<(u64, usize, usize, usize)> {
+    let mut i = at;
+    let mut mantissa: u64 = 0;
+    while i < at + 19 && w[i].is_ascii_digit() {
+        mantissa = mantissa * 10 + u64::from(w[i] - b'0');
+        i += 1;
+    }
+    let mut digits = i - at;
+    let mut decimals = 0;
+    if digits > 0 && w[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while i < at + 20 && w[i].is_ascii_digit() {
+            mantissa = mantissa * 10 + u64::from(w[i] - b'0');
+            i += 1;
+        }
+        decimals = i - frac_start;
+        digits += decimals;
+        if decimals == 0 {
+            return None;
+        }
+    }
+    Some((mantissa, digits, decimals, i))
 }
 
 /// Powers of ten up to 10^7, for joining a fraction of fewer than eight digits to its integer.
@@ -1626,6 +1660,8 @@ mod tests {
             r#""1759276800":NaN,"#,
             r#""1759276800":1e3,"#,
             r#""1759276800":.5,"#,
+            r#""1759276800":7.,"#,
+            r#""1759276800":7.5.1,"#,
             r#""17592768x0":1,"#,
         ] {
             assert_eq!(fast_point(window(other).as_bytes(), 0), None, "{other}");
@@ -1658,6 +1694,9 @@ mod tests {
             ("1759277640", "1234567"),
             ("1759277700", "99999999999999999999"),
             ("1759277760", "4503599627370496.5"),
+            ("1759277820", "1234567.1234567"),
+            ("1759277880", "-0.05"),
+            ("1759277940", "12.50e1"),
         ];
         for (key, value) in points {
             let compact = format!(
@@ -1813,7 +1852,11 @@ mod tests {
         assert_eq!(whole.0.len(), 2);
         assert_eq!(whole.0[0].points.len(), 2_000);
         for size in [STITCH_BYTES - 1, STITCH_BYTES + 3, 2 * STITCH_BYTES + 17] {
-            assert_eq!(parse_chunked(body.as_bytes(), size).unwrap(), whole, "chunks of {size}");
+            assert_eq!(
+                parse_chunked(body.as_bytes(), size).unwrap(),
+                whole,
+                "chunks of {size}"
+            );
         }
     }
 
