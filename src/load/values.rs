@@ -151,6 +151,9 @@ struct OpenPage {
     indices: Vec<u32>,
     /// PLAIN bytes of the page's non-null values (after the dictionary's fallback).
     plain: Vec<u8>,
+    /// Whether the page is a PLAIN one (opened after the fallback), even if all its rows are
+    /// null and `plain` is empty.
+    is_plain: bool,
     levels: usize,
     /// Index of the page's first row in the row group, set when it is closed.
     first_row: u64,
@@ -275,6 +278,9 @@ impl ValueChunk {
     /// dictionary fills up: the rest go to plain pages).
     fn push_page(&mut self, values: &[f64]) -> usize {
         let page = &mut self.page;
+        if page.levels == 0 {
+            page.is_plain = self.plain;
+        }
         if self.plain {
             for &v in values {
                 page.def.push(!v.is_nan() as u32, 1);
@@ -333,7 +339,7 @@ impl ValueChunk {
         }
         page.first_row = self.rows;
         self.rows += page.levels as u64;
-        if page.plain.is_empty() {
+        if !page.is_plain {
             self.pending.push(page);
             return Ok(());
         }
@@ -592,6 +598,79 @@ mod tests {
                 assert!(rest.is_empty(), "{} bytes left over", rest.len());
             }
         }
+    }
+
+    #[test]
+    fn a_null_series_after_the_dictionary_fills_stays_in_row_order() {
+        use arrow::array::{Array, Float64Array};
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::file::writer::SerializedFileWriter;
+        // Room for 300 entries: series 0 (1,200 rows of 400 values) fills the dictionary at row
+        // 300 and goes on in PLAIN pages; series 1 is all null, a page of its own; then values.
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                .set_dictionary_page_size_limit(8 * 300)
+                .build(),
+        );
+        let schema = Type::group_type_builder("schema")
+            .with_fields(vec![Arc::new(
+                Type::primitive_type_builder("value", PhysicalType::DOUBLE)
+                    .with_repetition(Repetition::OPTIONAL)
+                    .build()
+                    .unwrap(),
+            )])
+            .build()
+            .unwrap();
+        let mut file =
+            SerializedFileWriter::new(Vec::new(), Arc::new(schema), Arc::clone(&props)).unwrap();
+        let mut chunk = ValueChunk::new(file.schema_descr().column(0), &props).unwrap();
+        let mut zstd = zstd::bulk::Compressor::new(1).unwrap();
+        let series: [Vec<f64>; 3] = [
+            (0..1_200).map(|i| (i % 400) as f64).collect(),
+            vec![f64::NAN; 600],
+            (0..600).map(|i| 1.5 - i as f64).collect(),
+        ];
+        for (id, values) in series.iter().enumerate() {
+            chunk.push(id as u32, values, &mut zstd).unwrap();
+        }
+        let (bytes, close) = chunk.finish(&props, &mut zstd).unwrap();
+        let firsts: Vec<i64> = close
+            .offset_index
+            .as_ref()
+            .unwrap()
+            .page_locations
+            .iter()
+            .map(|p| p.first_row_index)
+            .collect();
+        assert!(
+            firsts.windows(2).all(|w| w[0] < w[1]),
+            "pages out of row order: {firsts:?}"
+        );
+        let mut group = file.next_row_group().unwrap();
+        group.append_column(&bytes, close).unwrap();
+        group.close().unwrap();
+        let bytes = Bytes::from(file.into_inner().unwrap());
+        let mut got = Vec::new();
+        for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            let batch = batch.unwrap();
+            let col = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .unwrap();
+            got.extend((0..col.len()).map(|i| col.is_valid(i).then(|| col.value(i))));
+        }
+        let want: Vec<Option<f64>> = series
+            .concat()
+            .into_iter()
+            .map(|v| (!v.is_nan()).then_some(v))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]
