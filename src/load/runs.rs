@@ -852,6 +852,26 @@ fn eight(bytes: &[u8]) -> [u8; 8] {
 pub(super) mod tests {
     use super::*;
 
+    /// A file writer whose schema is the one column `name`, for a chunk encoder's test to append
+    /// its chunks to and read back through arrow-rs.
+    pub(in crate::load) fn one_column_file(
+        name: &str,
+        physical: PhysicalType,
+        repetition: parquet::basic::Repetition,
+        props: &Arc<WriterProperties>,
+    ) -> SerializedFileWriter<Vec<u8>> {
+        use parquet::schema::types::Type;
+        let column = Type::primitive_type_builder(name, physical)
+            .with_repetition(repetition)
+            .build()
+            .unwrap();
+        let schema = Type::group_type_builder("schema")
+            .with_fields(vec![Arc::new(column)])
+            .build()
+            .unwrap();
+        SerializedFileWriter::new(Vec::new(), Arc::new(schema), Arc::clone(props)).unwrap()
+    }
+
     #[test]
     fn runs_encode_as_rle_with_merged_neighbours() {
         let mut runs = Runs::default();

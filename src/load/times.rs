@@ -242,21 +242,12 @@ mod tests {
     use arrow::array::{Array, Int64Array};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::basic::{Compression, Repetition};
-    use parquet::file::writer::SerializedFileWriter;
-    use parquet::schema::types::Type;
+
+    use crate::load::runs::tests::one_column_file;
 
     /// A file of one required INT64 column `ts`, written through [`TsChunk`] in row groups of
     /// the given pushes, read back through arrow-rs.
     fn round_trip(groups: &[Vec<&[i64]>], page_rows: usize) -> (Vec<i64>, Bytes) {
-        let schema = Type::group_type_builder("schema")
-            .with_fields(vec![Arc::new(
-                Type::primitive_type_builder("ts", PhysicalType::INT64)
-                    .with_repetition(Repetition::REQUIRED)
-                    .build()
-                    .unwrap(),
-            )])
-            .build()
-            .unwrap();
         let props = Arc::new(
             WriterProperties::builder()
                 .set_compression(Compression::ZSTD(Default::default()))
@@ -264,8 +255,7 @@ mod tests {
                 .set_statistics_enabled(EnabledStatistics::Page)
                 .build(),
         );
-        let mut file =
-            SerializedFileWriter::new(Vec::new(), Arc::new(schema), Arc::clone(&props)).unwrap();
+        let mut file = one_column_file("ts", PhysicalType::INT64, Repetition::REQUIRED, &props);
         let descr = file.schema_descr().column(0);
         let mut chunk = TsChunk::new(descr, &props).unwrap();
         let mut zstd = zstd::bulk::Compressor::new(1).unwrap();

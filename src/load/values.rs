@@ -1,8 +1,8 @@
 //! The `value` column chunk of a metrics file, dictionary-encoded without arrow-rs' interner.
 //!
 //! `value` is the one column besides `ts` that changes every row, and its dictionary (two-decimal
-//! values repeat a lot: a row group of a million points has a hundred thousand or so distinct
-//! ones) is what keeps it near 2.7 bytes a point. arrow-rs builds that dictionary with a generic
+//! values repeat a lot: a row group of two million points has a quarter of a million or so distinct
+//! ones) is what keeps it under 2 bytes a point. arrow-rs builds that dictionary with a generic
 //! interner that hashes the value's bytes with ahash and compares them through its storage, which
 //! was a sixth of the exporter's CPU. A double has a cheaper identity, its 64 bits: here they key
 //! an open-addressing table (Fibonacci hashing, linear probing), which costs a multiply and one or
@@ -14,8 +14,8 @@
 //! the chunk once the dictionary passes its size limit. Unlike arrow-rs, a page ends where a
 //! series ends (past a few hundred rows) and its indices take the bit width of its own largest
 //! one: the dictionary being sorted, a series of small values costs fewer bits a point (measured
-//! on a simulated day of 1,000 VMs: 1.7 bytes a point for the indices, not 2.1). NaN is "no value" (null), as everywhere in
-//! this exporter. Statistics are the chunk's min, max and null count; an offset index lists the
+//! on a simulated day of 1,000 VMs: 1.7 bytes a point for the indices, not 2.1). NaN is "no
+//! value" (null), as everywhere in this exporter. Statistics are the chunk's min, max and null count; an offset index lists the
 //! pages.
 
 use bytes::Bytes;
@@ -517,7 +517,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use crate::load::runs::tests::decode;
+    use crate::load::runs::tests::{decode, one_column_file};
 
     use parquet::basic::Repetition;
     use parquet::schema::types::{ColumnDescriptor, ColumnPath, Type};
@@ -604,7 +604,6 @@ mod tests {
     fn a_null_series_after_the_dictionary_fills_stays_in_row_order() {
         use arrow::array::{Array, Float64Array};
         use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-        use parquet::file::writer::SerializedFileWriter;
         // Room for 300 entries: series 0 (1,200 rows of 400 values) fills the dictionary at row
         // 300 and goes on in PLAIN pages; series 1 is all null, a page of its own; then values.
         let props = Arc::new(
@@ -613,17 +612,7 @@ mod tests {
                 .set_dictionary_page_size_limit(8 * 300)
                 .build(),
         );
-        let schema = Type::group_type_builder("schema")
-            .with_fields(vec![Arc::new(
-                Type::primitive_type_builder("value", PhysicalType::DOUBLE)
-                    .with_repetition(Repetition::OPTIONAL)
-                    .build()
-                    .unwrap(),
-            )])
-            .build()
-            .unwrap();
-        let mut file =
-            SerializedFileWriter::new(Vec::new(), Arc::new(schema), Arc::clone(&props)).unwrap();
+        let mut file = one_column_file("value", PhysicalType::DOUBLE, Repetition::OPTIONAL, &props);
         let mut chunk = ValueChunk::new(file.schema_descr().column(0), &props).unwrap();
         let mut zstd = zstd::bulk::Compressor::new(1).unwrap();
         let series: [Vec<f64>; 3] = [
