@@ -6,14 +6,15 @@
 //! On disk a page is two files: the series' headers (metric, tags, where the points are), read
 //! once when the page is handed over, and their points, read when they are written out. A
 //! series on a regular grid (every series OpenTSDB downsamples without gaps) stores its values
-//! only: its timestamps are its first one and a step.
+//! only: its timestamps are its first one and a step. A series whose values are all hundredths
+//! (what vScope serves) stores each as its three-byte key ([`cents`]) instead of a double's eight.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::tsdb::{OwnedSeries, Series, SeriesSink};
+use crate::tsdb::{cents, OwnedSeries, Series, SeriesSink};
 
 /// Points held in memory per page before spooling to disk: 1 MiB of (ts, value), so the pages
 /// in flight together stay a small part of the memory budget.
@@ -46,24 +47,38 @@ pub enum SpooledTs {
     At(u64),
 }
 
-/// Where a spooled series' points are in its page's points file: its timestamps, and its
-/// values, eight little-endian bytes each from `values_at`.
+/// Where a spooled series' values are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpooledValues {
+    /// Eight little-endian bytes each, from this offset.
+    Doubles(u64),
+    /// Three little-endian bytes each, the value's [`cents::key`], from this offset.
+    Cents(u64),
+}
+
+/// Bytes of a value stored as its hundredths key.
+const CENTS_BYTES: usize = 3;
+
+/// Where a spooled series' points are in its page's points file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpooledPoints {
     pub ts: SpooledTs,
-    pub values_at: u64,
+    pub values: SpooledValues,
 }
 
 impl SpooledPoints {
     /// The place of the same series' points from its `i`-th on.
     pub fn skip(self, i: usize) -> SpooledPoints {
-        let bytes = 8 * i as u64;
+        let i = i as u64;
         SpooledPoints {
             ts: match self.ts {
                 grid @ SpooledTs::Grid { .. } => grid,
-                SpooledTs::At(at) => SpooledTs::At(at + bytes),
+                SpooledTs::At(at) => SpooledTs::At(at + 8 * i),
             },
-            values_at: self.values_at + bytes,
+            values: match self.values {
+                SpooledValues::Doubles(at) => SpooledValues::Doubles(at + 8 * i),
+                SpooledValues::Cents(at) => SpooledValues::Cents(at + CENTS_BYTES as u64 * i),
+            },
         }
     }
 
@@ -78,7 +93,28 @@ impl SpooledPoints {
         values: &mut Vec<f64>,
     ) -> std::io::Result<()> {
         self.read_ts(file, first_ts, n, bytes, ts)?;
-        read_points(file, self.values_at, n, bytes, values)
+        self.read_values(file, n, bytes, values)
+    }
+
+    /// [`Self::read`] for the values alone.
+    pub fn read_values(
+        &self,
+        file: &File,
+        n: usize,
+        bytes: &mut Vec<u8>,
+        values: &mut Vec<f64>,
+    ) -> std::io::Result<()> {
+        match self.values {
+            SpooledValues::Doubles(at) => read_points(file, at, n, bytes, values),
+            SpooledValues::Cents(at) => {
+                bytes.resize(n * CENTS_BYTES, 0);
+                read_exact_at(file, bytes, at)?;
+                values.extend(bytes.chunks_exact(CENTS_BYTES).map(|b| {
+                    cents::value(u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16)
+                }));
+                Ok(())
+            }
+        }
     }
 
     /// [`Self::read`] for the timestamps alone.
@@ -145,11 +181,36 @@ impl SpoolFiles {
             out.copy_from_slice(&p.to_le());
         }
         self.points_len += 8 * points.len() as u64;
+        self.flush_full()?;
+        Ok(at)
+    }
+
+    /// Appends `values` to the points file, as hundredths keys if every one is; their place.
+    fn put_values(&mut self, values: &[f64]) -> std::io::Result<SpooledValues> {
+        let start = self.pending.len();
+        // Each key is written as four bytes, the next one's over the last.
+        self.pending.resize(start + CENTS_BYTES * values.len() + 1, 0);
+        let out = &mut self.pending[start..];
+        for (i, &v) in values.iter().enumerate() {
+            let Some(key) = cents::key(v) else {
+                self.pending.truncate(start);
+                return self.put(values).map(SpooledValues::Doubles);
+            };
+            out[CENTS_BYTES * i..CENTS_BYTES * i + 4].copy_from_slice(&key.to_le_bytes());
+        }
+        self.pending.truncate(start + CENTS_BYTES * values.len());
+        let at = self.points_len;
+        self.points_len += (CENTS_BYTES * values.len()) as u64;
+        self.flush_full()?;
+        Ok(SpooledValues::Cents(at))
+    }
+
+    fn flush_full(&mut self) -> std::io::Result<()> {
         if self.pending.len() >= POINTS_BUFFER {
             self.points.write_all(&self.pending)?;
             self.pending.clear();
         }
-        Ok(at)
+        Ok(())
     }
 
     /// One series: its points to the points file, its header to the headers file.
@@ -160,7 +221,10 @@ impl SpoolFiles {
             Some(step) => (0u8, step as u64),
             None => (1u8, self.put(ts)?),
         };
-        let values_at = self.put(&s.values[..n])?;
+        let (values_kind, values_at) = match self.put_values(&s.values[..n])? {
+            SpooledValues::Doubles(at) => (0u8, at),
+            SpooledValues::Cents(at) => (1u8, at),
+        };
         self.series += 1;
         let out = &mut self.headers;
         write_str(out, s.metric)?;
@@ -176,7 +240,7 @@ impl SpoolFiles {
         out.write_all(&s.query_index.map_or(u64::MAX, |i| i as u64).to_le_bytes())?;
         out.write_all(&(n as u64).to_le_bytes())?;
         out.write_all(&ts.first().copied().unwrap_or(0).to_le_bytes())?;
-        out.write_all(&[kind])?;
+        out.write_all(&[kind, values_kind])?;
         out.write_all(&ts_word.to_le_bytes())?;
         out.write_all(&values_at.to_le_bytes())
     }
@@ -300,7 +364,7 @@ impl<S: SeriesSink> SpoolSink for ReadBack<'_, S> {
         }
         self.values.clear();
         let n = series.timestamps_ms.len();
-        match read_points(file, at.values_at, n, &mut self.bytes, &mut self.values) {
+        match at.read_values(file, n, &mut self.bytes, &mut self.values) {
             Ok(()) => self.sink.series(Series {
                 values: &self.values,
                 ..series
@@ -391,7 +455,7 @@ impl HeaderReader {
         s.values.clear();
         let n = self.u64()? as usize;
         let first = self.u64()? as i64;
-        let [kind] = self.exact::<1>()?;
+        let [kind, values_kind] = self.exact::<2>()?;
         let word = self.u64()?;
         let ts = match kind {
             0 => SpooledTs::Grid { step: word as i64 },
@@ -403,8 +467,18 @@ impl HeaderReader {
                 ))
             }
         };
-        let values_at = self.u64()?;
-        Ok(Some((n, first, SpooledPoints { ts, values_at })))
+        let at = self.u64()?;
+        let values = match values_kind {
+            0 => SpooledValues::Doubles(at),
+            1 => SpooledValues::Cents(at),
+            _ => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("spool header with value kind {values_kind}"),
+                ))
+            }
+        };
+        Ok(Some((n, first, SpooledPoints { ts, values })))
     }
 }
 
@@ -491,8 +565,14 @@ mod tests {
             },
             query_index: (i % 4 != 0).then_some(i),
             timestamps_ms: (0..points as i64).map(|t| t * 60_000 + i as i64).collect(),
+            // Every other series has thirds and gaps (stored as doubles), the others hundredths,
+            // negative ones too (stored as keys).
             values: (0..points)
-                .map(|t| if t % 7 == 0 { f64::NAN } else { t as f64 / 3.0 })
+                .map(|t| match (i % 2, t % 7) {
+                    (0, 0) => f64::NAN,
+                    (0, _) => t as f64 / 3.0,
+                    _ => (t as i64 % 9_000 - 3_000) as f64 / 100.0,
+                })
                 .collect(),
         }
     }
@@ -521,7 +601,7 @@ mod tests {
     /// Collects what [`Spool::hand_over`] gives, reading spooled points back where it says,
     /// and the form of each spooled series' timestamps.
     #[derive(Default)]
-    struct Collect(Vec<OwnedSeries>, Vec<SpooledTs>);
+    struct Collect(Vec<OwnedSeries>, Vec<SpooledTs>, Vec<SpooledValues>);
 
     impl SeriesSink for Collect {
         fn series(&mut self, series: Series<'_>) {
@@ -538,10 +618,21 @@ mod tests {
             at.read(file, first, n, &mut bytes, &mut ts, &mut values)
                 .unwrap();
             assert_eq!(ts, series.timestamps_ms, "the timestamps are where it says");
+            // A run that starts inside the series (a later partition's) reads its tail.
+            let (mut tail_ts, mut tail) = (Vec::new(), Vec::new());
+            let half = n / 2;
+            let first_of_tail = ts.get(half).copied().unwrap_or(0);
+            at.skip(half)
+                .read(file, first_of_tail, n - half, &mut bytes, &mut tail_ts, &mut tail)
+                .unwrap();
+            assert_eq!(tail_ts, ts[half..]);
+            let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&tail), bits(&values[half..]));
             let mut owned = series.to_owned_series();
             owned.values = values;
             self.0.push(owned);
             self.1.push(at.ts);
+            self.2.push(at.values);
         }
     }
 
@@ -575,6 +666,14 @@ mod tests {
                         .map(|t| matches!(t, SpooledTs::Grid { step: 60_000 }))
                         .collect::<Vec<_>>(),
                     grid
+                );
+                // Hundredths take three bytes a value, anything else eight.
+                assert_eq!(
+                    got.2
+                        .iter()
+                        .map(|v| matches!(v, SpooledValues::Cents(_)))
+                        .collect::<Vec<_>>(),
+                    (0..count).map(|i| i % 2 == 1).collect::<Vec<_>>()
                 );
             } else {
                 assert!(got.1.is_empty(), "{count}×{points} stays in memory");

@@ -31,6 +31,8 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
+use crate::tsdb::cents;
+
 use super::runs::{
     assemble_chunk, bit_width, double_statistics, pack, put_run, put_uleb128, ChunkPage, Runs,
 };
@@ -148,12 +150,10 @@ impl Dictionary {
     }
 }
 
-/// Keys of the doubles that are a whole number of hundredths, `m / 100` for |m| < 2^23: the
-/// values vScope serves (`4.38`, `35.31`, `1225.91`). The key is `m + 2^23`, so keys sort as
-/// their values do, and a bitmap over the keys (2 MiB) is the dictionary: a lookup sets one bit
-/// near the previous ones (a series keeps to its own range of values), where the hash table's
-/// slots are scattered over several MiB and miss the cache. A key's index is its rank among the
-/// keys present, counted once the chunk is complete.
+/// The dictionary of a chunk whose values are all hundredths ([`cents`]): a bitmap over their
+/// keys (2 MiB). A lookup sets one bit near the previous ones (a series keeps to its own range of
+/// values), where the hash table's slots are scattered over several MiB and miss the cache. A
+/// key's index is its rank among the keys present, counted once the chunk is complete.
 #[derive(Debug)]
 struct Cents {
     /// One bit a key, set for the keys seen.
@@ -162,36 +162,12 @@ struct Cents {
     distinct: usize,
 }
 
-/// Keys of [`Cents`]: hundredths from −2^23 to 2^23 − 1 (±83,886.08).
-const CENTS_KEYS: usize = 1 << 24;
-const CENTS_OFFSET: i64 = 1 << 23;
-
 impl Cents {
     fn new() -> Cents {
         Cents {
-            present: vec![0; CENTS_KEYS / 64],
+            present: vec![0; cents::KEYS / 64],
             distinct: 0,
         }
-    }
-
-    /// The key of `v`, if it is exactly a number of hundredths in range (not −0.0, whose bits
-    /// differ from 0.0's).
-    #[inline]
-    fn key(v: f64) -> Option<u32> {
-        let scaled = v * 100.0;
-        // Rounded half away from zero; whether it was the right rounding, the check below tells.
-        let m = (scaled + 0.5f64.copysign(scaled)) as i64;
-        let key = m.wrapping_add(CENTS_OFFSET);
-        if (0..CENTS_KEYS as i64).contains(&key) && (m as f64 / 100.0).to_bits() == v.to_bits() {
-            Some(key as u32)
-        } else {
-            None
-        }
-    }
-
-    #[inline]
-    fn value(key: u32) -> f64 {
-        (i64::from(key) - CENTS_OFFSET) as f64 / 100.0
     }
 
     #[inline]
@@ -269,7 +245,7 @@ impl Keys {
     #[inline]
     fn index(&mut self, v: f64, pending: &mut [OpenPage], open: &mut [u32]) -> u32 {
         if self.in_cents {
-            if let Some(key) = Cents::key(v) {
+            if let Some(key) = cents::key(v) {
                 self.cents.insert(key);
                 return key;
             }
@@ -284,7 +260,7 @@ impl Keys {
     fn leave_cents(&mut self, pending: &mut [OpenPage], open: &mut [u32]) {
         let Keys { in_cents, cents, hashed } = self;
         for key in cents.keys() {
-            hashed.intern(Cents::value(key).to_bits());
+            hashed.intern(cents::value(key).to_bits());
         }
         let ranks = cents.ranks();
         let indices = pending.iter_mut().flat_map(|page| page.indices.iter_mut());
@@ -298,7 +274,7 @@ impl Keys {
     /// The entries' bits in the IEEE total order, and the new index of each index given.
     fn sorted(&self) -> (Vec<u64>, Renumber) {
         if self.in_cents {
-            let sorted = self.cents.keys().map(|k| Cents::value(k).to_bits()).collect();
+            let sorted = self.cents.keys().map(|k| cents::value(k).to_bits()).collect();
             return (sorted, Renumber::Ranks(self.cents.ranks()));
         }
         let entries = &self.hashed.entries;
@@ -875,35 +851,6 @@ mod tests {
     }
 
     #[test]
-    fn hundredths_have_keys_in_value_order_and_nothing_else_has_one() {
-        let m: Vec<i64> = (-2_000..2_000)
-            .chain([-CENTS_OFFSET, -123_456, 438, 3_531, 122_591, CENTS_OFFSET - 1])
-            .collect();
-        for &m in &m {
-            let v = m as f64 / 100.0;
-            assert_eq!(Cents::key(v), Some((m + CENTS_OFFSET) as u32), "{v}");
-            assert_eq!(Cents::value((m + CENTS_OFFSET) as u32).to_bits(), v.to_bits());
-        }
-        // What the parser makes of "4.3", "4.30" and "4": the same doubles as m / 100.
-        assert_eq!(Cents::key(43.0 / 10.0), Cents::key(4.3));
-        assert_eq!(Cents::key(4.0), Some((400 + CENTS_OFFSET) as u32));
-        for v in [
-            0.125,
-            4.385,
-            1e-3,
-            -0.0,
-            f64::NAN,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            CENTS_OFFSET as f64 / 100.0,
-            -(CENTS_OFFSET as f64 + 1.0) / 100.0,
-            1e300,
-        ] {
-            assert_eq!(Cents::key(v), None, "{v}");
-        }
-    }
-
-    #[test]
     fn hundredths_are_written_as_the_hash_table_writes_them() {
         // Values of every kind of range, repeats, nulls and negatives; all hundredths.
         let series: Vec<Vec<f64>> = (0..6)
@@ -918,7 +865,7 @@ mod tests {
         let props = WriterProperties::builder()
             .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
             .build();
-        assert!(series.concat().iter().all(|&v| v.is_nan() || Cents::key(v).is_some()));
+        assert!(series.concat().iter().all(|&v| v.is_nan() || cents::key(v).is_some()));
         let in_cents = chunk_of(&series, &props, descr(), false);
         let hashed = chunk_of(&series, &props, descr(), true);
         assert_eq!(in_cents.0, hashed.0);

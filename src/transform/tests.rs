@@ -7,7 +7,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondTyp
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::extract::{SpooledPoints, SpooledTs};
+use crate::extract::{SpooledPoints, SpooledTs, SpooledValues};
 use crate::job::{Component, PartitionBy};
 use crate::load::PartitionKey;
 use crate::ovh::inventory::{DatacenterInventory, Inventory, ServiceInventory};
@@ -964,7 +964,10 @@ fn points_left_in_spool_files_come_out_equal_to_pushed_ones() {
                     file.write_all(&v.to_le_bytes()).unwrap();
                 }
                 at = values_at + 8 * s.values.len() as u64;
-                places.push(SpooledPoints { ts, values_at });
+                places.push(SpooledPoints {
+                    ts,
+                    values: SpooledValues::Doubles(values_at),
+                });
             }
             assert!(places
                 .iter()
