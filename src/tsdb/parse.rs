@@ -1172,8 +1172,12 @@ fn fast_point(data: &[u8], p: usize) -> Option<(i64, f64, usize)> {
     let mut i = 9;
     let rest = word_at(w, i);
     let more = leading_digits(rest);
-    if more < 8 {
-        // Seconds (10 digits) or milliseconds (13): the rest in one step.
+    if more == 2 {
+        // Seconds, ten digits: the usual key.
+        ts = ts * 100 + i64::from(w[9] - b'0') * 10 + i64::from(w[10] - b'0');
+        i += 2;
+    } else if more < 8 {
+        // Milliseconds (13 digits) and the rest: in one step.
         ts = ts * POW10_INT[more] as i64 + digits_value(rest, more) as i64;
         i += more;
     } else {
@@ -1207,31 +1211,28 @@ fn fast_point(data: &[u8], p: usize) -> Option<(i64, f64, usize)> {
     Some((ts, if negative { -v } else { v }, p + i))
 }
 
-/// The digits of a decimal at `at` of fewer than eight integer and eight fractional digits (the
-/// usual value), read a word at a time: (mantissa, digits, decimals, end).
+/// The digits of a decimal at `at` that fits in one word with the byte after it (at most six
+/// digits and a dot: the usual value), read in one step: (mantissa, digits, decimals, end).
 #[inline]
 fn short_decimal(w: &[u8; POINT_WINDOW], at: usize) -> Option<(u64, usize, usize, usize)> {
-    let int = word_at(w, at);
-    let n = leading_digits(int);
+    let word = word_at(w, at);
+    let others = non_digits(word);
+    let n = (others.trailing_zeros() / 8) as usize;
     if n == 0 || n == 8 {
         return None;
     }
-    let mantissa = digits_value(int, n);
-    let end = at + n;
-    if w[end] != b'.' {
-        return Some((mantissa, n, 0, end));
+    if w[at + n] != b'.' {
+        return Some((digits_value(word, n), n, 0, at + n));
     }
-    let frac = word_at(w, end + 1);
-    let d = leading_digits(frac);
-    if d == 0 || d == 8 {
+    // The next byte that is not a digit ends the decimals.
+    let end = ((others & (others - 1)).trailing_zeros() / 8) as usize;
+    if end == 8 || end == n + 1 {
         return None;
     }
-    Some((
-        mantissa * POW10_INT[d] + digits_value(frac, d),
-        n + d,
-        d,
-        end + 1 + d,
-    ))
+    // The integer's digits, then the decimals moved down over the dot.
+    let below = (1u64 << (8 * n)) - 1;
+    let joined = (word & below) | ((word >> 8) & !below);
+    Some((digits_value(joined, end - 1), end - 1, end - n - 1, at + end))
 }
 
 /// The same for any decimal the fast path takes (up to 19 digits in all), a digit at a time;
@@ -1270,6 +1271,15 @@ fn word_at(w: &[u8; POINT_WINDOW], at: usize) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&w[at..at + 8]);
     u64::from_le_bytes(b)
+}
+
+/// The high bit of each byte of `word` that is not an ASCII digit.
+#[inline]
+fn non_digits(word: u64) -> u64 {
+    let t = word ^ 0x3030_3030_3030_3030;
+    // A digit's byte is 0x00..=0x09 here: adding 0x76 to its low seven bits leaves the high bit
+    // clear, as for no other byte (and cannot carry into the next one).
+    (((t & 0x7F7F_7F7F_7F7F_7F7F) + 0x7676_7676_7676_7676) | t) & 0x8080_8080_8080_8080
 }
 
 /// How many of the first bytes of `word` are ASCII digits (8 if all are).
@@ -1697,6 +1707,13 @@ mod tests {
             ("1759277820", "1234567.1234567"),
             ("1759277880", "-0.05"),
             ("1759277940", "12.50e1"),
+            // Around the one-word decimal: six digits and a dot, and one more.
+            ("1759278000", "1234.56"),
+            ("1759278060", "1.23456"),
+            ("1759278120", "123456.7"),
+            ("1759278180", "12345.67"),
+            ("1759278240", "-999999.9"),
+            ("1759278300", "100000"),
         ];
         for (key, value) in points {
             let compact = format!(
@@ -1726,6 +1743,11 @@ mod tests {
             assert_eq!(digits_value(word, n), expected, "{text}");
         }
         assert_eq!(leading_digits(u64::from_le_bytes(*b"12345678")), 8);
+        // One flag a byte that is not a digit, whatever the byte: '.', ',', '"', ':', '/', 0xB0.
+        let flags = non_digits(u64::from_le_bytes(*b"12.34,\"1"));
+        assert_eq!(flags, 0x80 << 16 | 0x80 << 40 | 0x80 << 48);
+        let flags = non_digits(u64::from_le_bytes([b'9', b':', b'/', 0xB0, b'0', 0, b'5', 0x39]));
+        assert_eq!(flags, 0x80 << 8 | 0x80 << 16 | 0x80 << 24 | 0x80 << 40);
         let word = u64::from_le_bytes(*b"17592768");
         assert!(all_digits(word));
         assert_eq!(parse_eight_digits(word), 17_592_768);
