@@ -19,7 +19,7 @@
 //! (a run column has one entry per series at most) in one page per row group, since a few bytes
 //! per run leave nothing for page-level pruning to skip, and so they have no column index.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::io::Write;
 use std::sync::Arc;
 

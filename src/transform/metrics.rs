@@ -13,7 +13,7 @@
 //! sorted and spilled to a temporary file ([`super::spill`]) that the batch builder merges back
 //! in.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::fs::File;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;

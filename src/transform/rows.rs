@@ -16,7 +16,7 @@
 //! of series ([`RunBatch`]) for the load stage to encode without repeating per row what a series'
 //! rows share; [`PartitionRows::into_batches`] as Arrow record batches.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::fs::File;
 use std::sync::Arc;
 
