@@ -428,9 +428,6 @@ pub async fn run(
         &run_id,
         now,
     );
-    if let Some(state) = &state {
-        store.write(state)?;
-    }
     let report = RunReport {
         job: job.name.clone(),
         run_id,
@@ -442,13 +439,19 @@ pub async fn run(
         skipped_partitions: skipped,
         failed,
         committed_until: state
+            .as_ref()
             .map(|s| s.committed_until)
             .or(previous.map(|p| p.committed_until)),
         leftovers_removed: leftovers,
         elapsed: started.elapsed(),
     };
-    // Written last: a manifest's presence means the run completed.
+    // A manifest's presence means the run completed; the state moves after it, so that the run
+    // the state names always has its manifest (a run killed between the two leaves the state
+    // where it was, and the next run reads that window again).
     store.write_manifest(&report.run_id, &Manifest::new(&report, now))?;
+    if let Some(state) = &state {
+        store.write(state)?;
+    }
     Ok(report)
 }
 
