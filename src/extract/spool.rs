@@ -189,7 +189,8 @@ impl SpoolFiles {
     fn put_values(&mut self, values: &[f64]) -> std::io::Result<SpooledValues> {
         let start = self.pending.len();
         // Each key is written as four bytes, the next one's over the last.
-        self.pending.resize(start + CENTS_BYTES * values.len() + 1, 0);
+        self.pending
+            .resize(start + CENTS_BYTES * values.len() + 1, 0);
         let out = &mut self.pending[start..];
         for (i, &v) in values.iter().enumerate() {
             let Some(key) = cents::key(v) else {
@@ -623,7 +624,14 @@ mod tests {
             let half = n / 2;
             let first_of_tail = ts.get(half).copied().unwrap_or(0);
             at.skip(half)
-                .read(file, first_of_tail, n - half, &mut bytes, &mut tail_ts, &mut tail)
+                .read(
+                    file,
+                    first_of_tail,
+                    n - half,
+                    &mut bytes,
+                    &mut tail_ts,
+                    &mut tail,
+                )
                 .unwrap();
             assert_eq!(tail_ts, ts[half..]);
             let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();

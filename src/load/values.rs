@@ -145,8 +145,10 @@ impl Dictionary {
     }
 
     fn clear(&mut self) {
-        self.entries.clear();
-        self.slots.fill(FREE);
+        if !self.entries.is_empty() {
+            self.entries.clear();
+            self.slots.fill(FREE);
+        }
     }
 }
 
@@ -258,7 +260,11 @@ impl Keys {
     /// its rank, and renumbers the indices given so far.
     #[cold]
     fn leave_cents(&mut self, pending: &mut [OpenPage], open: &mut [u32]) {
-        let Keys { in_cents, cents, hashed } = self;
+        let Keys {
+            in_cents,
+            cents,
+            hashed,
+        } = self;
         for key in cents.keys() {
             hashed.intern(cents::value(key).to_bits());
         }
@@ -274,7 +280,11 @@ impl Keys {
     /// The entries' bits in the IEEE total order, and the new index of each index given.
     fn sorted(&self) -> (Vec<u64>, Renumber) {
         if self.in_cents {
-            let sorted = self.cents.keys().map(|k| cents::value(k).to_bits()).collect();
+            let sorted = self
+                .cents
+                .keys()
+                .map(|k| cents::value(k).to_bits())
+                .collect();
             return (sorted, Renumber::Ranks(self.cents.ranks()));
         }
         let entries = &self.hashed.entries;
@@ -383,7 +393,8 @@ impl ValueChunk {
             keys: Keys {
                 in_cents: true,
                 cents: Cents::new(),
-                hashed: Dictionary::with_capacity(max_entries.min(1 << 16)),
+                // Grown when a chunk leaves cents, which vScope's values never make it do.
+                hashed: Dictionary::with_capacity(0),
             },
             max_entries,
             dictionary_enabled: props.dictionary_enabled(path),
@@ -640,7 +651,10 @@ impl ValueChunk {
     fn statistics(&self, sorted: &[u64]) -> Statistics {
         let plain = self.plain_bounds.into_iter().flat_map(|(lo, hi)| [lo, hi]);
         let dictionary = sorted.first().into_iter().chain(sorted.last());
-        double_statistics(plain.chain(dictionary.map(|&bits| f64::from_bits(bits))), self.nulls)
+        double_statistics(
+            plain.chain(dictionary.map(|&bits| f64::from_bits(bits))),
+            self.nulls,
+        )
     }
 }
 
@@ -896,7 +910,9 @@ mod tests {
     /// What a reader should get back: NaN as null, every other value to the bit.
     fn expected(series: &[Vec<f64>]) -> Vec<Option<u64>> {
         let values = series.concat().into_iter();
-        values.map(|v| (!v.is_nan()).then_some(v.to_bits())).collect()
+        values
+            .map(|v| (!v.is_nan()).then_some(v.to_bits()))
+            .collect()
     }
 
     fn bits(values: Vec<Option<f64>>) -> Vec<Option<u64>> {
@@ -926,11 +942,30 @@ mod tests {
 
     #[test]
     fn stored_frames_are_what_zstd_reads_back() {
-        for n in [0, 1, 255, 256, 1_000, 65_791, 65_792, 128 << 10, (128 << 10) + 1, 300_000] {
+        for n in [
+            0,
+            1,
+            255,
+            256,
+            1_000,
+            65_791,
+            65_792,
+            128 << 10,
+            (128 << 10) + 1,
+            300_000,
+        ] {
             let data: Vec<u8> = (0..n).map(|i| (i * 7 + i / 300) as u8).collect();
             let frame = zstd_stored(&data);
-            assert_eq!(zstd::bulk::decompress(&frame, n).unwrap(), data, "{n} bytes");
-            assert_eq!(zstd::stream::decode_all(&frame[..]).unwrap(), data, "{n} bytes");
+            assert_eq!(
+                zstd::bulk::decompress(&frame, n).unwrap(),
+                data,
+                "{n} bytes"
+            );
+            assert_eq!(
+                zstd::stream::decode_all(&frame[..]).unwrap(),
+                data,
+                "{n} bytes"
+            );
         }
     }
 
@@ -948,7 +983,11 @@ mod tests {
             })
             .collect();
         let patterned: Vec<Vec<f64>> = (0..300u64)
-            .map(|s| (0..1_440u64).map(|i| ((i % 97) * 1_000 + s % 3) as f64).collect())
+            .map(|s| {
+                (0..1_440u64)
+                    .map(|i| ((i % 97) * 1_000 + s % 3) as f64)
+                    .collect()
+            })
             .collect();
         for (series, compressed) in [(scattered, false), (patterned, true)] {
             let mut chunk = ValueChunk::new(descr(), &props).unwrap();
@@ -959,6 +998,22 @@ mod tests {
             chunk.finish(&props, &mut zstd).unwrap();
             assert!(chunk.sampled.raw >= SAMPLED_BYTES);
             assert_eq!(chunk.sampled.compress(), compressed);
+            // What the sample decided is what the next index page gets, even one that ZSTD
+            // would shrink to nothing.
+            let body = vec![0u8; 3_000];
+            let page = OpenPage::default();
+            let encoded = chunk
+                .encode(&page, Encoding::RLE_DICTIONARY, &body, &mut zstd)
+                .unwrap();
+            let data_len = 4 + body.len(); // no levels: their 4-byte length, then the body
+            assert_eq!(encoded.uncompressed, data_len);
+            if compressed {
+                assert!(encoded.buf.len() < 100, "{} bytes", encoded.buf.len());
+            } else {
+                assert_eq!(encoded.buf.len(), data_len + 10);
+                let back = zstd::bulk::decompress(&encoded.buf, data_len).unwrap();
+                assert_eq!(back[4..], body[..]);
+            }
             // Stored or compressed, the pages read back exactly.
             let (got, _) = round_trip(&series, props.clone());
             assert_eq!(bits(got), expected(&series));
@@ -980,7 +1035,10 @@ mod tests {
         let props = WriterProperties::builder()
             .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
             .build();
-        assert!(series.concat().iter().all(|&v| v.is_nan() || cents::key(v).is_some()));
+        assert!(series
+            .concat()
+            .iter()
+            .all(|&v| v.is_nan() || cents::key(v).is_some()));
         let in_cents = chunk_of(&series, &props, descr(), false);
         let hashed = chunk_of(&series, &props, descr(), true);
         assert_eq!(in_cents.0, hashed.0);
@@ -994,7 +1052,9 @@ mod tests {
     fn a_chunk_that_leaves_hundredths_midway_reads_back_exactly() {
         // Hundredths first (pages closed and one open), then values that are not: -0.0, a
         // thousandth, a large number; then hundredths again, old and new.
-        let cents: Vec<f64> = (0..1_500).map(|i| ((i * 37) % 1_000) as f64 / 100.0).collect();
+        let cents: Vec<f64> = (0..1_500)
+            .map(|i| ((i * 37) % 1_000) as f64 / 100.0)
+            .collect();
         let mut odd = cents[..700].to_vec();
         odd[300] = -0.0;
         odd[301] = 0.001;

@@ -1232,7 +1232,12 @@ fn short_decimal(w: &[u8; POINT_WINDOW], at: usize) -> Option<(u64, usize, usize
     // The integer's digits, then the decimals moved down over the dot.
     let below = (1u64 << (8 * n)) - 1;
     let joined = (word & below) | ((word >> 8) & !below);
-    Some((digits_value(joined, end - 1), end - 1, end - n - 1, at + end))
+    Some((
+        digits_value(joined, end - 1),
+        end - 1,
+        end - n - 1,
+        at + end,
+    ))
 }
 
 /// The same for any decimal the fast path takes (up to 19 digits in all), a digit at a time;
@@ -1746,7 +1751,9 @@ mod tests {
         // One flag a byte that is not a digit, whatever the byte: '.', ',', '"', ':', '/', 0xB0.
         let flags = non_digits(u64::from_le_bytes(*b"12.34,\"1"));
         assert_eq!(flags, 0x80 << 16 | 0x80 << 40 | 0x80 << 48);
-        let flags = non_digits(u64::from_le_bytes([b'9', b':', b'/', 0xB0, b'0', 0, b'5', 0x39]));
+        let flags = non_digits(u64::from_le_bytes([
+            b'9', b':', b'/', 0xB0, b'0', 0, b'5', 0x39,
+        ]));
         assert_eq!(flags, 0x80 << 8 | 0x80 << 16 | 0x80 << 24 | 0x80 << 40);
         let word = u64::from_le_bytes(*b"17592768");
         assert!(all_digits(word));
