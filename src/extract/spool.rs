@@ -6,11 +6,14 @@
 //! On disk a page is two files: the series' headers (metric, tags, where the points are), read
 //! once when the page is handed over, and their points, read when they are written out. A
 //! series on a regular grid (every series OpenTSDB downsamples without gaps) stores its values
-//! only: its timestamps are its first one and a step. A series whose values are all hundredths
+//! only: its timestamps are its first one and a step. So does a series on a grid with a few gaps
+//! (what raw vScope data is: a VM's minute is missing now and then), whose header lists where
+//! the grid breaks. A series whose values are all hundredths
 //! (what vScope serves) stores each as its three-byte key ([`cents`]) instead of a double's eight.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -22,6 +25,11 @@ const MEMORY_POINTS: usize = 1 << 16;
 
 /// Read buffer of a spool's headers.
 const IO_BUFFER: usize = 64 << 10;
+
+/// A series on a grid with gaps keeps its timestamps out of the points file while it has at
+/// most one break in this many points; its header lists them (16 bytes each), and each break
+/// starts another run of the series in the table.
+const MIN_BREAK_SPACING: usize = 64;
 
 /// Points gathered before they are written to a spool's points file: large writes, and small
 /// enough that the pages waiting for their hand-over hold little.
@@ -43,8 +51,34 @@ pub trait SpoolSink: SeriesSink {
 pub enum SpooledTs {
     /// Not stored: the `k`-th point's is the first one plus `k × step`.
     Grid { step: i64 },
+    /// Not stored: a grid of `step` with breaks, where a point is not one step after the one
+    /// before it; the series' timestamps as handed over show them. Only a stretch without a
+    /// break ([`Self::readable`]) is read at once: its first timestamp plus `k × step`.
+    Broken { step: i64 },
     /// Eight little-endian bytes each, from this offset.
     At(u64),
+}
+
+impl SpooledTs {
+    /// Cuts `range` of a series' points (its timestamps `ts`) into the stretches that
+    /// [`SpooledPoints::read`] reads at once: `range` itself, but at the breaks of a
+    /// [`SpooledTs::Broken`] grid.
+    pub fn readable(&self, ts: &[i64], range: Range<usize>, mut stretch: impl FnMut(Range<usize>)) {
+        if range.is_empty() {
+            return;
+        }
+        let SpooledTs::Broken { step } = *self else {
+            return stretch(range);
+        };
+        let mut start = range.start;
+        for k in range.start + 1..range.end {
+            if ts[k].wrapping_sub(ts[k - 1]) != step {
+                stretch(start..k);
+                start = k;
+            }
+        }
+        stretch(start..range.end)
+    }
 }
 
 /// Where a spooled series' values are.
@@ -72,7 +106,7 @@ impl SpooledPoints {
         let i = i as u64;
         SpooledPoints {
             ts: match self.ts {
-                grid @ SpooledTs::Grid { .. } => grid,
+                grid @ (SpooledTs::Grid { .. } | SpooledTs::Broken { .. }) => grid,
                 SpooledTs::At(at) => SpooledTs::At(at + 8 * i),
             },
             values: match self.values {
@@ -117,7 +151,8 @@ impl SpooledPoints {
         }
     }
 
-    /// [`Self::read`] for the timestamps alone.
+    /// [`Self::read`] for the timestamps alone (of a stretch without a break, for
+    /// [`SpooledTs::Broken`]).
     pub fn read_ts(
         &self,
         file: &File,
@@ -127,7 +162,7 @@ impl SpooledPoints {
         ts: &mut Vec<i64>,
     ) -> std::io::Result<()> {
         match self.ts {
-            SpooledTs::Grid { step } => {
+            SpooledTs::Grid { step } | SpooledTs::Broken { step } => {
                 // Wrapping as `grid_step` compares: the same exact timestamps.
                 ts.extend((0..n as i64).map(|k| first_ts.wrapping_add(k.wrapping_mul(step))));
                 Ok(())
@@ -146,6 +181,18 @@ fn grid_step(ts: &[i64]) -> Option<i64> {
     ts.windows(2)
         .all(|w| w[1].wrapping_sub(w[0]) == step)
         .then_some(step)
+}
+
+/// The step of a grid with breaks that `ts` is on, and how many breaks, if it has few enough to
+/// keep its timestamps out of the file: strictly increasing timestamps, whose smallest distance
+/// is the step, and a break wherever the distance is another.
+fn broken_grid(ts: &[i64]) -> Option<(i64, usize)> {
+    let mut step = i64::MAX;
+    for w in ts.windows(2) {
+        step = step.min(w[1].checked_sub(w[0]).filter(|&d| d > 0)?);
+    }
+    let breaks = ts.windows(2).filter(|w| w[1] - w[0] != step).count();
+    (breaks <= ts.len() / MIN_BREAK_SPACING).then_some((step, breaks))
 }
 
 /// A page's overflow to disk: headers and points, each in its own unlinked temporary file.
@@ -218,9 +265,12 @@ impl SpoolFiles {
     fn write_series(&mut self, s: &Series<'_>) -> std::io::Result<()> {
         let n = s.timestamps_ms.len().min(s.values.len());
         let ts = &s.timestamps_ms[..n];
-        let (kind, ts_word) = match grid_step(ts) {
-            Some(step) => (0u8, step as u64),
-            None => (1u8, self.put(ts)?),
+        let (kind, ts_word, breaks) = match grid_step(ts) {
+            Some(step) => (0u8, step as u64, 0),
+            None => match broken_grid(ts) {
+                Some((step, breaks)) => (2u8, step as u64, breaks),
+                None => (1u8, self.put(ts)?, 0),
+            },
         };
         let (values_kind, values_at) = match self.put_values(&s.values[..n])? {
             SpooledValues::Doubles(at) => (0u8, at),
@@ -243,7 +293,19 @@ impl SpoolFiles {
         out.write_all(&ts.first().copied().unwrap_or(0).to_le_bytes())?;
         out.write_all(&[kind, values_kind])?;
         out.write_all(&ts_word.to_le_bytes())?;
-        out.write_all(&values_at.to_le_bytes())
+        out.write_all(&values_at.to_le_bytes())?;
+        if kind == 2 {
+            // Each break: the index of the point that starts the next stretch, its timestamp.
+            out.write_all(&(breaks as u64).to_le_bytes())?;
+            let step = ts_word as i64;
+            for (k, w) in ts.windows(2).enumerate() {
+                if w[1] - w[0] != step {
+                    out.write_all(&(k as u64 + 1).to_le_bytes())?;
+                    out.write_all(&w[1].to_le_bytes())?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Everything written; the headers file back at its start, and the points file.
@@ -335,8 +397,7 @@ impl Spool {
         let mut reader = HeaderReader(BufReader::with_capacity(IO_BUFFER, headers));
         let mut series = OwnedSeries::default();
         let mut bytes = Vec::new();
-        while let Some((n, first, at)) = reader.header(&mut series)? {
-            at.read_ts(&points, first, n, &mut bytes, &mut series.timestamps_ms)?;
+        while let Some(at) = reader.header(&mut series, &points, &mut bytes)? {
             sink.spooled(series.as_series(), &points, at);
         }
         Ok(())
@@ -429,12 +490,15 @@ impl HeaderReader {
         Ok(())
     }
 
-    /// Reads the next series' header into `s` (its points left empty): its number of points,
-    /// its first timestamp and where its points are, or `None` at the end.
+    /// Reads the next series' header into `s`, with its timestamps (read from `points` if they
+    /// are stored there; `bytes` is scratch) but no values: where its points are, or `None` at
+    /// the end.
     fn header(
         &mut self,
         s: &mut OwnedSeries,
-    ) -> std::io::Result<Option<(usize, i64, SpooledPoints)>> {
+        points: &File,
+        bytes: &mut Vec<u8>,
+    ) -> std::io::Result<Option<SpooledPoints>> {
         if self.0.fill_buf()?.is_empty() {
             return Ok(None);
         }
@@ -461,6 +525,7 @@ impl HeaderReader {
         let ts = match kind {
             0 => SpooledTs::Grid { step: word as i64 },
             1 => SpooledTs::At(word),
+            2 => SpooledTs::Broken { step: word as i64 },
             _ => {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -479,7 +544,50 @@ impl HeaderReader {
                 ))
             }
         };
-        Ok(Some((n, first, SpooledPoints { ts, values })))
+        let at = SpooledPoints { ts, values };
+        if let SpooledTs::Broken { step } = ts {
+            self.broken_ts(s, n, first, step)?;
+        } else {
+            at.read_ts(points, first, n, bytes, &mut s.timestamps_ms)?;
+        }
+        Ok(Some(at))
+    }
+
+    /// Reads the breaks of a [`SpooledTs::Broken`] grid and rebuilds its `n` timestamps.
+    fn broken_ts(
+        &mut self,
+        s: &mut OwnedSeries,
+        n: usize,
+        first: i64,
+        step: i64,
+    ) -> std::io::Result<()> {
+        let breaks = self.u64()?;
+        let ts = &mut s.timestamps_ms;
+        ts.reserve(n);
+        let mut next = first;
+        for _ in 0..breaks {
+            let (at, t) = (self.u64()? as usize, self.u64()? as i64);
+            if at <= ts.len() || at >= n {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("spool header with a break at point {at} of {n}"),
+                ));
+            }
+            ts.push(next);
+            while ts.len() < at {
+                next = next.wrapping_add(step);
+                ts.push(next);
+            }
+            next = t;
+        }
+        if n > 0 {
+            ts.push(next);
+            while ts.len() < n {
+                next = next.wrapping_add(step);
+                ts.push(next);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -614,28 +722,38 @@ mod tests {
         fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, at: SpooledPoints) {
             assert!(series.values.is_empty());
             let n = series.timestamps_ms.len();
-            let first = series.timestamps_ms.first().copied().unwrap_or(0);
-            let (mut ts, mut values, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
-            at.read(file, first, n, &mut bytes, &mut ts, &mut values)
-                .unwrap();
-            assert_eq!(ts, series.timestamps_ms, "the timestamps are where it says");
+            // Read as the table does: a stretch without a break at a time.
+            let all = series.timestamps_ms;
+            let read = |range: Range<usize>| {
+                let (mut ts, mut values, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
+                let mut stretches = 0;
+                at.ts.readable(all, range, |r| {
+                    at.skip(r.start)
+                        .read(
+                            file,
+                            all[r.start],
+                            r.len(),
+                            &mut bytes,
+                            &mut ts,
+                            &mut values,
+                        )
+                        .unwrap();
+                    stretches += 1;
+                });
+                (ts, values, stretches)
+            };
+            let (ts, values, stretches) = read(0..n);
+            let gaps = all.windows(2).filter(|w| w[1] - w[0] != 60_000).count();
+            match at.ts {
+                SpooledTs::Broken { .. } => assert_eq!(stretches, gaps + 1, "cut at the breaks"),
+                _ => assert_eq!(stretches, 1),
+            }
+            assert_eq!(ts, all, "the timestamps are where it says");
             // A run that starts inside the series (a later partition's) reads its tail.
-            let (mut tail_ts, mut tail) = (Vec::new(), Vec::new());
-            let half = n / 2;
-            let first_of_tail = ts.get(half).copied().unwrap_or(0);
-            at.skip(half)
-                .read(
-                    file,
-                    first_of_tail,
-                    n - half,
-                    &mut bytes,
-                    &mut tail_ts,
-                    &mut tail,
-                )
-                .unwrap();
-            assert_eq!(tail_ts, ts[half..]);
+            let (tail_ts, tail, _) = read(n / 2..n);
+            assert_eq!(tail_ts, ts[n / 2..]);
             let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&tail), bits(&values[half..]));
+            assert_eq!(bits(&tail), bits(&values[n / 2..]));
             let mut owned = series.to_owned_series();
             owned.values = values;
             self.0.push(owned);
@@ -644,14 +762,30 @@ mod tests {
         }
     }
 
-    /// `series` with a gap in every third series: not a grid.
+    /// `series` with two gaps in every third series (a grid with breaks), and in the next one
+    /// timestamps off the grid by a millisecond every other point (no grid at all).
     fn with_gaps(i: usize, points: usize) -> OwnedSeries {
         let mut s = series(i, points);
-        if i % 3 == 0 && points > 2 {
-            s.timestamps_ms.remove(1);
-            s.values.remove(1);
+        if i % 3 == 0 && points > 10 {
+            for at in [points / 2, 1] {
+                s.timestamps_ms.remove(at);
+                s.values.remove(at);
+            }
+        } else if i % 3 == 1 {
+            for (k, t) in s.timestamps_ms.iter_mut().enumerate() {
+                *t += (k % 2) as i64;
+            }
         }
         s
+    }
+
+    /// The form [`with_gaps`] gives series `i`'s timestamps once they go to disk.
+    fn ts_form(i: usize) -> SpooledTs {
+        match i % 3 {
+            0 => SpooledTs::Broken { step: 60_000 },
+            1 => SpooledTs::At(0),
+            _ => SpooledTs::Grid { step: 60_000 },
+        }
     }
 
     #[test]
@@ -666,14 +800,15 @@ mod tests {
             let mut got = Collect::default();
             spool.hand_over(&mut got).unwrap();
             if count * points > MEMORY_POINTS {
-                // Regular series keep their timestamps out of the file; the others' are in it.
-                let grid: Vec<bool> = (0..count).map(|i| i % 3 != 0).collect();
+                // Series on a grid, with breaks or without, keep their timestamps out of the
+                // file; the others' are in it.
+                let forms = |t: &SpooledTs| match *t {
+                    SpooledTs::At(_) => SpooledTs::At(0),
+                    grid => grid,
+                };
                 assert_eq!(
-                    got.1
-                        .iter()
-                        .map(|t| matches!(t, SpooledTs::Grid { step: 60_000 }))
-                        .collect::<Vec<_>>(),
-                    grid
+                    got.1.iter().map(forms).collect::<Vec<_>>(),
+                    (0..count).map(ts_form).collect::<Vec<_>>()
                 );
                 // Hundredths take three bytes a value, anything else eight.
                 assert_eq!(
@@ -705,6 +840,52 @@ mod tests {
             None,
             "a step that overflows"
         );
+    }
+
+    #[test]
+    fn a_grid_with_breaks_needs_few_of_them_and_increasing_timestamps() {
+        let minutes = |n: i64| (0..n).map(|k| k * 60_000).collect::<Vec<i64>>();
+        let mut ts = minutes(640);
+        ts.drain(100..103);
+        ts.remove(400);
+        assert_eq!(broken_grid(&ts), Some((60_000, 2)));
+        // One break in fewer than 64 points is too many.
+        let mut ts = minutes(640);
+        for at in (0..10).map(|k| 600 - 60 * k) {
+            ts.remove(at);
+        }
+        assert_eq!(ts.len(), 630);
+        assert_eq!(broken_grid(&ts), None, "10 breaks in 630 points");
+        // The smallest distance is the step, wherever it first appears.
+        let mut ts: Vec<i64> = (0..640).map(|k| k * 60_000).collect();
+        ts.remove(1);
+        assert_eq!(broken_grid(&ts), Some((60_000, 1)));
+        let mut same = minutes(640);
+        same[300] = same[299];
+        assert_eq!(broken_grid(&same), None, "a repeated timestamp");
+        let mut back = minutes(640);
+        back.swap(300, 301);
+        assert_eq!(broken_grid(&back), None, "out of order");
+        let mut huge = minutes(640);
+        huge[639] = i64::MAX;
+        huge[0] = i64::MIN;
+        assert_eq!(broken_grid(&huge), None, "a distance that overflows");
+    }
+
+    #[test]
+    fn a_broken_grid_is_read_a_stretch_at_a_time() {
+        let ts = [0, 10, 20, 50, 60, 100];
+        let cut = |form: SpooledTs, range: Range<usize>| {
+            let mut got = Vec::new();
+            form.readable(&ts, range, |r| got.push(r));
+            got
+        };
+        let broken = SpooledTs::Broken { step: 10 };
+        assert_eq!(cut(broken, 0..6), [0..3, 3..5, 5..6]);
+        assert_eq!(cut(broken, 1..5), [1..3, 3..5], "a partition's share");
+        assert!(cut(broken, 3..3).is_empty(), "nothing");
+        assert_eq!(cut(SpooledTs::At(0), 0..6), [0..6]);
+        assert_eq!(cut(SpooledTs::Grid { step: 10 }, 2..4), [2..4]);
     }
 
     #[test]

@@ -265,18 +265,21 @@ impl MetricsTable {
                 pos: self.pushed,
             });
             placed += self.place(id, ts, lo, end, |buf, _, i, j| {
-                if buf.file_runs.len() == buf.file_runs.capacity() {
-                    // Room for the page's series at once (a first page gets just that), then
-                    // doubling as usual.
-                    buf.file_runs.reserve(expected);
-                }
-                buf.file_runs.push(FileRun {
-                    source: Arc::clone(&source),
-                    start: (i - lo) as u32,
-                    len: (j - i) as u32,
-                    first_ts: ts[i],
+                // A run is read back at once, so a grid's breaks start new ones.
+                at.ts.readable(ts, i..j, |stretch| {
+                    if buf.file_runs.len() == buf.file_runs.capacity() {
+                        // Room for the page's series at once (a first page gets just that),
+                        // then doubling as usual.
+                        buf.file_runs.reserve(expected);
+                    }
+                    buf.file_runs.push(FileRun {
+                        source: Arc::clone(&source),
+                        start: (stretch.start - lo) as u32,
+                        len: stretch.len() as u32,
+                        first_ts: ts[stretch.start],
+                    });
+                    runs += 1;
                 });
-                runs += 1;
             });
             lo = end;
         }

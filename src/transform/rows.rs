@@ -90,6 +90,34 @@ impl FileRun {
         self.source.pos + u64::from(self.start)
     }
 
+    /// Whether it takes up the points of its series where `before` leaves off.
+    fn follows(&self, before: &FileRun) -> bool {
+        Arc::ptr_eq(&self.source, &before.source)
+            && u64::from(self.start) == u64::from(before.start) + u64::from(before.len)
+    }
+
+    /// Appends the points of `runs`, each following the one before it, with one read of their
+    /// values (a grid's breaks cut a series into runs that lie end to end in its file).
+    pub(crate) fn read_joined<'a>(
+        runs: impl Iterator<Item = &'a FileRun> + Clone,
+        bytes: &mut Vec<u8>,
+        ts: &mut Vec<i64>,
+        values: &mut Vec<f64>,
+    ) -> std::io::Result<()> {
+        let Some(first) = runs.clone().next() else {
+            return Ok(());
+        };
+        let file = &first.source.file;
+        let mut n = 0;
+        for r in runs {
+            let at = r.source.at.skip(r.start as usize);
+            at.read_ts(file, r.first_ts, r.len as usize, bytes, ts)?;
+            n += r.len as usize;
+        }
+        let at = first.source.at.skip(first.start as usize);
+        at.read_values(file, n, bytes, values)
+    }
+
     /// Appends its points (`bytes` is scratch).
     pub(crate) fn read(
         &self,
@@ -420,14 +448,22 @@ impl Batches {
                         run.pos
                     }
                     Source::Files { runs, next, bytes } => {
-                        let (_, run) = &runs[*next];
+                        // Runs of a series that lie end to end in its file are read as one.
+                        let first = *next;
                         *next += 1;
-                        run.read(bytes, &mut self.g_ts, &mut self.g_values)
+                        while runs
+                            .get(*next)
+                            .is_some_and(|(_, r)| r.follows(&runs[*next - 1].1))
+                        {
+                            *next += 1;
+                        }
+                        let joined = runs[first..*next].iter().map(|(_, r)| r);
+                        FileRun::read_joined(joined, bytes, &mut self.g_ts, &mut self.g_values)
                             .map_err(|source| TransformError::Spill {
                                 table: self.shape.def.name,
                                 source,
                             })?;
-                        run.pos()
+                        runs[first].1.pos()
                     }
                     Source::Spill(reader) => {
                         let pos = reader.peek().map_or(0, |h| h.pos);
