@@ -232,19 +232,30 @@ impl SpoolFiles {
         Ok(at)
     }
 
-    /// Appends `values` to the points file, as hundredths keys if every one is; their place.
-    fn put_values(&mut self, values: &[f64]) -> std::io::Result<SpooledValues> {
+    /// Appends `values` to the points file, as hundredths keys if every one is (`keys`, when the
+    /// parser knows them); their place.
+    fn put_values(
+        &mut self,
+        values: &[f64],
+        keys: Option<&[u32]>,
+    ) -> std::io::Result<SpooledValues> {
         let start = self.pending.len();
         // Each key is written as four bytes, the next one's over the last.
         self.pending
             .resize(start + CENTS_BYTES * values.len() + 1, 0);
         let out = &mut self.pending[start..];
-        for (i, &v) in values.iter().enumerate() {
-            let Some(key) = cents::key(v) else {
-                self.pending.truncate(start);
-                return self.put(values).map(SpooledValues::Doubles);
-            };
-            out[CENTS_BYTES * i..CENTS_BYTES * i + 4].copy_from_slice(&key.to_le_bytes());
+        if let Some(keys) = keys {
+            for (out, key) in out.chunks_exact_mut(CENTS_BYTES).zip(keys) {
+                out.copy_from_slice(&key.to_le_bytes()[..CENTS_BYTES]);
+            }
+        } else {
+            for (i, &v) in values.iter().enumerate() {
+                let Some(key) = cents::key(v) else {
+                    self.pending.truncate(start);
+                    return self.put(values).map(SpooledValues::Doubles);
+                };
+                out[CENTS_BYTES * i..CENTS_BYTES * i + 4].copy_from_slice(&key.to_le_bytes());
+            }
         }
         self.pending.truncate(start + CENTS_BYTES * values.len());
         let at = self.points_len;
@@ -272,7 +283,8 @@ impl SpoolFiles {
                 None => (1u8, self.put(ts)?, 0),
             },
         };
-        let (values_kind, values_at) = match self.put_values(&s.values[..n])? {
+        let cents = s.cents.filter(|keys| keys.len() == n);
+        let (values_kind, values_at) = match self.put_values(&s.values[..n], cents)? {
             SpooledValues::Doubles(at) => (0u8, at),
             SpooledValues::Cents(at) => (1u8, at),
         };
@@ -794,8 +806,15 @@ mod tests {
         for (count, points) in [(3, 10), (40, 60_000)] {
             let sent: Vec<OwnedSeries> = (0..count).map(|i| with_gaps(i, points)).collect();
             let mut spool = Spool::new(dir.path().to_path_buf());
-            for s in &sent {
-                spool.series(s.as_series());
+            for (i, s) in sent.iter().enumerate() {
+                // Half the series of hundredths come with their keys, as the parser hands
+                // them on; the others' are worked out from the values.
+                let keys: Option<Vec<u32>> = (i % 4 == 1)
+                    .then(|| s.values.iter().map(|&v| cents::key(v).unwrap()).collect());
+                spool.series(Series {
+                    cents: keys.as_deref(),
+                    ..s.as_series()
+                });
             }
             let mut got = Collect::default();
             spool.hand_over(&mut got).unwrap();

@@ -141,7 +141,8 @@ pub(crate) fn write<W: Write + Send>(
             Some(batch) => batch.map_err(RunsError::Rows)?,
         };
         rows += batch.ts.len() as u64;
-        group.push(&batches, &schema, &leaves, batch, &mut encoders)?;
+        group.push(&batches, &schema, &leaves, &batch, &mut encoders)?;
+        batches.recycle(batch);
         if group.rows >= row_group_rows {
             groups += 1;
             let full = std::mem::replace(&mut group, RowGroup::new(&factory, groups)?);
@@ -188,7 +189,7 @@ impl RowGroup {
         batches: &RunBatches,
         schema: &SchemaRef,
         leaves: &[(usize, Leaf)],
-        batch: RunBatch,
+        batch: &RunBatch,
         encoders: &mut Encoders,
     ) -> std::result::Result<(), RunsError> {
         let RunBatch { runs, ts, values } = batch;
@@ -197,7 +198,7 @@ impl RowGroup {
         }
         if let Some(chunk) = encoders.value.as_mut() {
             let mut at = 0;
-            for &(series, n) in &runs {
+            for &(series, n) in runs {
                 chunk.push(series, &values[at..at + n], &mut encoders.zstd)?;
                 at += n;
             }
@@ -208,7 +209,7 @@ impl RowGroup {
             let field = schema.field(c);
             let width = leaves[leaf..].iter().take_while(|l| l.0 == c).count();
             if kind == Leaf::Arrow {
-                let array: ArrayRef = batches.column(c, &runs).map_err(RunsError::Rows)?;
+                let array: ArrayRef = batches.column(c, runs).map_err(RunsError::Rows)?;
                 let parts = compute_leaves(field, &array)?;
                 for (part, writer) in parts.iter().zip(&mut self.writers[leaf..leaf + width]) {
                     if let Some(writer) = writer {
@@ -218,7 +219,7 @@ impl RowGroup {
             }
             leaf += width;
         }
-        for run in runs {
+        for &run in runs {
             self.rows += run.1;
             match self.runs.last_mut() {
                 Some(last) if last.0 == run.0 => last.1 += run.1,

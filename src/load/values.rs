@@ -491,6 +491,8 @@ impl ValueChunk {
             return values.len();
         }
         let (keys, pending) = (&mut self.keys, &mut self.pending[..]);
+        // At once rather than by doubling: a page is mostly one series' run, known here.
+        page.indices.reserve(values.len());
         let mut taken = values.len();
         if !values.iter().any(|v| v.is_nan()) {
             // The common case: no gaps, one run of levels.

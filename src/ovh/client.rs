@@ -179,7 +179,13 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Client, OvhError> {
         let base_url = base_url.trim_end_matches('/').to_string();
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if base_url.starts_with("http://") {
+            // Plain http (accepted for loopback only) verifies no certificate: spare loading the
+            // system's roots.
+            http = http.tls_certs_only([]);
+        }
+        let http = http
             .timeout(options.timeout)
             .user_agent(concat!("vscope-export/", env!("CARGO_PKG_VERSION")))
             // APIv6 does not redirect; following one would carry X-Ovh-Consumer (a secret that

@@ -316,6 +316,8 @@ struct Batches {
     /// Next segment to emit, and how much of it was emitted already.
     seg_next: usize,
     seg_done: usize,
+    /// The buffers of the batch before, handed back by [`RunBatches::recycle`].
+    spare: Option<RunBatch>,
     /// Set after an error or the last batch.
     done: bool,
     failed: Option<TransformError>,
@@ -379,6 +381,7 @@ impl Batches {
             segments: Vec::new(),
             seg_next: 0,
             seg_done: 0,
+            spare: None,
             done: false,
             failed,
         }
@@ -533,9 +536,18 @@ impl Batches {
     /// Takes the next stretch of at most `max_rows` rows, or `None` when every row was emitted.
     fn next_runs(&mut self) -> Result<Option<RunBatch>, TransformError> {
         let cap = (self.remaining.min(self.max_rows as u64)) as usize;
-        let mut ts: Vec<i64> = Vec::with_capacity(cap);
-        let mut values: Vec<f64> = Vec::with_capacity(cap);
-        let mut runs: Vec<(u32, usize)> = Vec::new();
+        let RunBatch {
+            mut runs,
+            mut ts,
+            mut values,
+        } = self.spare.take().unwrap_or(RunBatch {
+            runs: Vec::new(),
+            ts: Vec::with_capacity(cap),
+            values: Vec::with_capacity(cap),
+        });
+        runs.clear();
+        ts.clear();
+        values.clear();
         while ts.len() < self.max_rows {
             let Some(seg) = self.segments.get(self.seg_next).copied() else {
                 if !self.load_group()? {
@@ -625,6 +637,13 @@ impl RunBatches {
     /// `value`).
     pub(crate) fn cells(&self, rank: u32) -> &[Cell] {
         &self.0.series[rank as usize].cells
+    }
+
+    /// Takes back a batch's buffers for the next one: a batch is 256 KiB of points, whose
+    /// allocation and freeing, a thousand times a day of 1,000 VMs, had glibc consolidating its
+    /// free lists each time.
+    pub fn recycle(&mut self, batch: RunBatch) {
+        self.0.spare = Some(batch);
     }
 
     /// Column `c` of rows described by `runs`, as an Arrow array.

@@ -109,6 +109,7 @@ fn borrow(s: &OwnedSeries) -> Series<'_> {
         query_index: s.query_index,
         timestamps_ms: &s.timestamps_ms,
         values: &s.values,
+        cents: None,
     }
 }
 

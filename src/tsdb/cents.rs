@@ -7,7 +7,7 @@
 pub const KEYS: usize = 1 << 24;
 
 /// `m + OFFSET` is the key of `m / 100`.
-const OFFSET: i64 = 1 << 23;
+pub(crate) const OFFSET: i64 = 1 << 23;
 
 /// The key of `v`, if it is exactly a number of hundredths in range: the same double as
 /// `m as f64 / 100.0`, which is what the response parser makes of `"4.38"`, `"4.3"` or `"4"`.

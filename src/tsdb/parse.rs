@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use super::cents;
+
 /// One series of the response, borrowed from the parser until the sink returns.
 #[derive(Debug, Clone, Copy)]
 pub struct Series<'a> {
@@ -23,6 +25,10 @@ pub struct Series<'a> {
     pub timestamps_ms: &'a [i64],
     /// One per timestamp; `f64::NAN` means "no value" (`null`, `NaN`, `"NaN"`, `±Infinity`).
     pub values: &'a [f64],
+    /// Each value's [`cents::key`], when the parser read every value of the series as a number
+    /// of hundredths (what vScope serves) and so knows it without computing it from the double.
+    /// `None` says nothing about the values.
+    pub cents: Option<&'a [u32]>,
 }
 
 impl Series<'_> {
@@ -68,6 +74,7 @@ impl OwnedSeries {
             query_index: self.query_index,
             timestamps_ms: &self.timestamps_ms,
             values: &self.values,
+            cents: None,
         }
     }
 }
@@ -196,6 +203,9 @@ struct SeriesBuf {
     query_index: Option<usize>,
     timestamps_ms: Vec<i64>,
     values: Vec<f64>,
+    /// The values' hundredths keys, while every value so far came with one.
+    cents: Vec<u32>,
+    all_cents: bool,
     /// False once a timestamp arrived that is not after the previous one.
     sorted: bool,
     /// Scratch space to sort points by time without allocating per series.
@@ -211,11 +221,21 @@ impl SeriesBuf {
         self.query_index = None;
         self.timestamps_ms.clear();
         self.values.clear();
+        self.cents.clear();
+        self.all_cents = true;
         self.sorted = true;
     }
 
-    #[inline]
+    /// A point off the fast path (a point cut by the end of a chunk, in an unusual spelling, or
+    /// of a `[ts, value]` list), its value's key worked out from the double.
     fn push(&mut self, ts_ms: i64, value: f64) {
+        let key = cents::key(value).unwrap_or(NO_KEY);
+        self.push_with_key(ts_ms, value, key);
+    }
+
+    /// A point and its value's [`cents::key`] ([`NO_KEY`] if it has none).
+    #[inline]
+    fn push_with_key(&mut self, ts_ms: i64, value: f64, key: u32) {
         if let Some(&last) = self.timestamps_ms.last() {
             if ts_ms < last {
                 self.sorted = false;
@@ -223,6 +243,18 @@ impl SeriesBuf {
         }
         self.timestamps_ms.push(ts_ms);
         self.values.push(value);
+        if self.all_cents {
+            if key == NO_KEY {
+                self.all_cents = false;
+            } else {
+                self.cents.push(key);
+            }
+        }
+    }
+
+    /// The values' keys, if every value has one (and the points kept their order).
+    fn cents(&self) -> Option<&[u32]> {
+        (self.all_cents && self.sorted).then_some(&self.cents[..])
     }
 
     fn sort_points(&mut self) {
@@ -266,6 +298,8 @@ pub struct ResponseParser {
     cur: SeriesBuf,
     /// Decoded member key, reused.
     key: String,
+    /// The first eight digits of the last compact point's key, and their value.
+    key_prefix: (u64, i64),
     stats: ParseStats,
     /// Once the body is known to be bad every later call reports the same error.
     failed: Option<ParseError>,
@@ -296,9 +330,12 @@ impl ResponseParser {
             state: State::Start,
             cur: SeriesBuf {
                 sorted: true,
+                all_cents: true,
                 ..SeriesBuf::default()
             },
             key: String::new(),
+            // No key's digits are eight NUL bytes.
+            key_prefix: (0, 0),
             stats: ParseStats::default(),
             failed: None,
         }
@@ -499,6 +536,8 @@ impl ResponseParser {
                 ),
             });
         }
+        // Keys go with the points in arrival order: a series sorted here has none.
+        let cents = self.cur.cents().is_some();
         self.cur.sort_points();
         let cur = &self.cur;
         sink.series(Series {
@@ -508,6 +547,7 @@ impl ResponseParser {
             query_index: cur.query_index,
             timestamps_ms: &cur.timestamps_ms,
             values: &cur.values,
+            cents: if cents { cur.cents() } else { None },
         });
         self.stats.series += 1;
         self.stats.points += cur.timestamps_ms.len() as u64;
@@ -612,8 +652,9 @@ impl ResponseParser {
                     // they are compact; anything else (whitespace, NaN, exponents, the end of
                     // the input near) is left to the general one below.
                     let mut after = None;
-                    while let Some((ts, value, q)) = fast_point(data, p) {
-                        self.cur.push(ts, value);
+                    while let Some((ts, value, key, q)) = fast_point(data, p, &mut self.key_prefix)
+                    {
+                        self.cur.push_with_key(ts, value, key);
                         match data[q] {
                             b',' => {
                                 p = q + 1;
@@ -1153,22 +1194,30 @@ fn timestamp_key(data: &[u8], pos: &mut usize) -> Step<i64> {
 /// digits with a decimal point, and the separator after it.
 const POINT_WINDOW: usize = 48;
 
-/// One compact `"ts":value` point at `p` and the position of the byte after it, when the input
-/// holds [`POINT_WINDOW`] more bytes and the point has no whitespace, exponent or long mantissa:
-/// the shape nearly every point of a response has. The key's first eight digits are read as one
-/// word. The value is the same as [`number`] gives (the same exact fast path); `None` leaves the
-/// point to the general parser, which also reports any error.
+/// The key of a value that has no [`cents::key`].
+const NO_KEY: u32 = u32::MAX;
+
+/// One compact `"ts":value` point at `p`: its timestamp, value, the value's [`cents::key`] (or
+/// [`NO_KEY`]) and the position of the byte after it, when the input holds [`POINT_WINDOW`] more
+/// bytes and the point has no whitespace, exponent or long mantissa: the shape nearly every point
+/// of a response has. The key's first eight digits are read as one word, and not again while
+/// they stay those of the point before (`prefix`: the word and its value). The value is the same
+/// as [`number`] gives (the same exact fast path); `None` leaves the point to the general parser,
+/// which also reports any error.
 #[inline]
-fn fast_point(data: &[u8], p: usize) -> Option<(i64, f64, usize)> {
+fn fast_point(data: &[u8], p: usize, prefix: &mut (u64, i64)) -> Option<(i64, f64, u32, usize)> {
     let w: &[u8; POINT_WINDOW] = data.get(p..p + POINT_WINDOW)?.try_into().ok()?;
     if w[0] != b'"' {
         return None;
     }
     let first8 = u64::from_le_bytes([w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]]);
-    if !all_digits(first8) {
-        return None;
+    if first8 != prefix.0 {
+        if !all_digits(first8) {
+            return None;
+        }
+        *prefix = (first8, parse_eight_digits(first8) as i64);
     }
-    let mut ts = parse_eight_digits(first8) as i64;
+    let mut ts = prefix.1;
     let mut i = 9;
     let rest = word_at(w, i);
     let more = leading_digits(rest);
@@ -1208,7 +1257,30 @@ fn fast_point(data: &[u8], p: usize) -> Option<(i64, f64, usize)> {
         return None;
     }
     let v = mantissa as f64 / POW10[decimals];
-    Some((ts, if negative { -v } else { v }, p + i))
+    Some((
+        ts,
+        if negative { -v } else { v },
+        cents_key(mantissa, decimals, negative),
+        p + i,
+    ))
+}
+
+/// The [`cents::key`] of the decimal `±mantissa / 10^decimals` (mantissa below 2^53), from its
+/// digits: the double that decimal parses to is `m / 100` for `m = mantissa × 10^(2 − decimals)`
+/// (both are the correctly rounded value of the same number), so its key is that of `±m`.
+#[inline]
+fn cents_key(mantissa: u64, decimals: usize, negative: bool) -> u32 {
+    if decimals > 2 {
+        return NO_KEY;
+    }
+    let m = mantissa * POW10_INT[2 - decimals];
+    match (negative, m) {
+        // −0 is not 0 (its bits differ): no key.
+        (true, 0) => NO_KEY,
+        (true, m) if m <= cents::OFFSET as u64 => (cents::OFFSET as u64 - m) as u32,
+        (false, m) if m < cents::OFFSET as u64 => (cents::OFFSET as u64 + m) as u32,
+        _ => NO_KEY,
+    }
 }
 
 /// The digits of a decimal at `at` that fits in one word with the byte after it (at most six
@@ -1660,16 +1732,30 @@ mod tests {
     #[test]
     fn the_fast_path_takes_compact_points_and_leaves_the_rest() {
         let window = |point: &str| format!("{point}{}", " ".repeat(POINT_WINDOW));
+        let fast = |body: &[u8]| fast_point(body, 0, &mut (0, 0));
         let body = window(r#""1759276800":12.34,"#);
         assert_eq!(
-            fast_point(body.as_bytes(), 0),
-            Some((1_759_276_800_000, 12.34, 18))
+            fast(body.as_bytes()),
+            Some((1_759_276_800_000, 12.34, cents::key(12.34).unwrap(), 18))
         );
         let body = window(r#""1759276800123":-7}"#);
         assert_eq!(
-            fast_point(body.as_bytes(), 0),
-            Some((1_759_276_800_123, -7.0, 18))
+            fast(body.as_bytes()),
+            Some((1_759_276_800_123, -7.0, cents::key(-7.0).unwrap(), 18))
         );
+        // The key's first eight digits are read again when they change, and only then.
+        let mut prefix = (0, 0);
+        for (key, ts) in [
+            ("1759276800", 1_759_276_800_000),
+            ("1759276860", 1_759_276_860_000),
+            ("1759286800", 1_759_286_800_000),
+            ("1759286800123", 1_759_286_800_123),
+            ("1759276800", 1_759_276_800_000),
+        ] {
+            let body = window(&format!(r#""{key}":1,"#));
+            assert_eq!(fast_point(body.as_bytes(), 0, &mut prefix).unwrap().0, ts);
+            assert_eq!(prefix.1, key[..8].parse::<i64>().unwrap());
+        }
         for other in [
             r#""1759276800" : 1,"#,
             r#""1759276800":NaN,"#,
@@ -1679,10 +1765,74 @@ mod tests {
             r#""1759276800":7.5.1,"#,
             r#""17592768x0":1,"#,
         ] {
-            assert_eq!(fast_point(window(other).as_bytes(), 0), None, "{other}");
+            assert_eq!(fast(window(other).as_bytes()), None, "{other}");
         }
         // Too close to the end of the input: left to the general path.
-        assert_eq!(fast_point(br#""1759276800":12.34,"#, 0), None);
+        assert_eq!(fast(br#""1759276800":12.34,"#), None);
+    }
+
+    #[test]
+    fn compact_points_carry_their_values_hundredths_key() {
+        let window = |value: &str| format!(r#""1759276800":{value},{}"#, " ".repeat(POINT_WINDOW));
+        for value in [
+            "4.38",
+            "4.3",
+            "4",
+            "0",
+            "0.0",
+            "0.01",
+            "-0",
+            "-0.00",
+            "-0.01",
+            "35.31",
+            "1225.91",
+            "83886.07",
+            "83886.08",
+            "-83886.08",
+            "-83886.09",
+            "8388607",
+            "0.001",
+            "12.345",
+            "-7",
+            "1234567",
+            "100000.5",
+            "0.10",
+        ] {
+            let (_, v, key, _) = fast_point(window(value).as_bytes(), 0, &mut (0, 0)).unwrap();
+            assert_eq!(v, value.parse::<f64>().unwrap(), "{value}");
+            assert_eq!(key, cents::key(v).unwrap_or(NO_KEY), "{value}");
+        }
+        // A series hands its keys on only when every value had one and the points came in order.
+        let series = |dps: &str| {
+            let body = format!(
+                r#"[{{"metric":"m","tags":{{}},"dps":{{{dps}}}}}]{}"#,
+                " ".repeat(64)
+            );
+            let mut keys = Vec::new();
+            ResponseParser::new()
+                .feed(body.as_bytes(), &mut |s: Series<'_>| {
+                    keys.push(s.cents.map(|k| k.to_vec()));
+                })
+                .unwrap();
+            keys.pop().unwrap()
+        };
+        let dps = |values: [&str; 3]| {
+            let keys = ["1759276800", "1759276860", "1759276920"];
+            let points = keys
+                .iter()
+                .zip(values)
+                .map(|(k, v)| format!(r#""{k}":{v}"#));
+            points.collect::<Vec<_>>().join(",")
+        };
+        let expected = [4.38, 0.5, -2.0].map(|v| cents::key(v).unwrap()).to_vec();
+        assert_eq!(series(&dps(["4.38", "0.5", "-2"])), Some(expected.clone()));
+        assert_eq!(series(&dps(["4.38", "0.125", "-2"])), None);
+        assert_eq!(series(&dps(["4.38", "NaN", "-2"])), None);
+        // Off the fast path (here for the blank), a value's key is worked out from the double.
+        assert_eq!(series(&dps(["4.38", " 0.5", "-2"])), Some(expected.clone()));
+        assert_eq!(series(&dps(["4.38", " 0.125", "-2"])), None);
+        let unsorted = dps(["4.38", "0.5", "-2"]).replace("1759276860", "1759276700");
+        assert_eq!(series(&unsorted), None);
     }
 
     #[test]
@@ -1979,6 +2129,7 @@ mod tests {
             query_index: None,
             timestamps_ms: &[],
             values: &[],
+            cents: None,
         };
         assert_eq!(s.tag("vm"), Some("v"));
         assert_eq!(s.tag("host"), None);
