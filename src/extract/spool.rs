@@ -151,6 +151,36 @@ impl SpooledPoints {
         }
     }
 
+    /// [`Self::read_values`] for a reader that takes hundredths keys: a value stored as its key
+    /// is appended as the key and a placeholder (0.0) in `values`, any other as itself and
+    /// [`cents::NO_KEY`]. `values` and `keys` grow alike.
+    pub fn read_keyed(
+        &self,
+        file: &File,
+        n: usize,
+        bytes: &mut Vec<u8>,
+        values: &mut Vec<f64>,
+        keys: &mut Vec<u32>,
+    ) -> std::io::Result<()> {
+        match self.values {
+            SpooledValues::Doubles(at) => {
+                read_points(file, at, n, bytes, values)?;
+                keys.resize(keys.len() + n, cents::NO_KEY);
+            }
+            SpooledValues::Cents(at) => {
+                bytes.resize(n * CENTS_BYTES, 0);
+                read_exact_at(file, bytes, at)?;
+                keys.extend(
+                    bytes
+                        .chunks_exact(CENTS_BYTES)
+                        .map(|b| u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16),
+                );
+                values.resize(values.len() + n, 0.0);
+            }
+        }
+        Ok(())
+    }
+
     /// [`Self::read`] for the timestamps alone (of a stretch without a break, for
     /// [`SpooledTs::Broken`]).
     pub fn read_ts(

@@ -192,14 +192,20 @@ impl RowGroup {
         batch: &RunBatch,
         encoders: &mut Encoders,
     ) -> std::result::Result<(), RunsError> {
-        let RunBatch { runs, ts, values } = batch;
+        let RunBatch {
+            runs,
+            ts,
+            values,
+            keys,
+        } = batch;
         if let Some(chunk) = encoders.ts.as_mut() {
             chunk.push(&ts, &mut encoders.zstd)?;
         }
         if let Some(chunk) = encoders.value.as_mut() {
             let mut at = 0;
             for &(series, n) in runs {
-                chunk.push(series, &values[at..at + n], &mut encoders.zstd)?;
+                let (values, keys) = (&values[at..at + n], &keys[at..at + n]);
+                chunk.push_keyed(series, values, Some(keys), &mut encoders.zstd)?;
                 at += n;
             }
         }

@@ -256,6 +256,16 @@ impl Keys {
         self.hashed.intern(v.to_bits())
     }
 
+    /// [`Self::index`] of the value whose [`cents::key`] is `key`.
+    #[inline]
+    fn index_key(&mut self, key: u32, pending: &mut [OpenPage], open: &mut [u32]) -> u32 {
+        if self.in_cents {
+            self.cents.insert(key);
+            return key;
+        }
+        self.index(cents::value(key), pending, open)
+    }
+
     /// Moves the cents seen to the hash table in their order, so that a key's index there is
     /// its rank, and renumbers the indices given so far.
     #[cold]
@@ -430,10 +440,24 @@ impl ValueChunk {
 
     /// Appends the values of the next rows, all of one series (identified by any number that
     /// differs from its neighbours'); NaN is null.
+    #[cfg(test)]
     pub(crate) fn push(
         &mut self,
         series: u32,
         values: &[f64],
+        zstd: &mut zstd::bulk::Compressor<'static>,
+    ) -> Result<()> {
+        self.push_keyed(series, values, None, zstd)
+    }
+
+    /// [`Self::push`] with the values' hundredths keys where known: a value whose key is not
+    /// [`cents::NO_KEY`] is [`cents::value`] of it, whatever `values` holds in its place (see
+    /// [`crate::transform::RunBatch`]).
+    pub(crate) fn push_keyed(
+        &mut self,
+        series: u32,
+        values: &[f64],
+        keys: Option<&[u32]>,
         zstd: &mut zstd::bulk::Compressor<'static>,
     ) -> Result<()> {
         if self.max_def == 0 && values.iter().any(|v| v.is_nan()) {
@@ -446,12 +470,14 @@ impl ValueChunk {
             self.flush(zstd)?;
         }
         self.series = Some(series);
-        let mut rest = values;
+        let (mut rest, mut rest_keys) = (values, keys);
         while !rest.is_empty() {
             let room = self.page_rows - self.page.levels;
             let was_plain = self.plain;
-            let taken = self.push_page(&rest[..room.min(rest.len())]);
+            let n = room.min(rest.len());
+            let taken = self.push_page(&rest[..n], rest_keys.map(|k| &k[..n]));
             rest = &rest[taken..];
+            rest_keys = rest_keys.map(|k| &k[taken..]);
             let bytes = if self.plain {
                 self.page.plain.len()
             } else {
@@ -470,13 +496,18 @@ impl ValueChunk {
 
     /// Adds values to the open page; returns how many it took (fewer than given when the
     /// dictionary fills up: the rest go to plain pages).
-    fn push_page(&mut self, values: &[f64]) -> usize {
+    fn push_page(&mut self, values: &[f64], known: Option<&[u32]>) -> usize {
         let page = &mut self.page;
         if page.levels == 0 {
             page.is_plain = self.plain;
         }
+        let key = |i: usize| known.map_or(cents::NO_KEY, |k| k[i]);
+        let value = |i: usize| match key(i) {
+            cents::NO_KEY => values[i],
+            k => cents::value(k),
+        };
         if self.plain {
-            for &v in values {
+            for v in (0..values.len()).map(value) {
                 page.def.push(!v.is_nan() as u32, 1);
                 if v.is_nan() {
                     self.nulls += 1;
@@ -494,15 +525,21 @@ impl ValueChunk {
         // At once rather than by doubling: a page is mostly one series' run, known here.
         page.indices.reserve(values.len());
         let mut taken = values.len();
+        // A keyed value's placeholder is never NaN: a NaN is a null.
         if !values.iter().any(|v| v.is_nan()) {
             // The common case: no gaps, one run of levels.
             for (i, &v) in values.iter().enumerate() {
-                if !keys.in_cents {
-                    if let Some(ahead) = values.get(i + PREFETCH_AHEAD) {
-                        keys.hashed.prefetch(ahead.to_bits());
+                let index = match key(i) {
+                    cents::NO_KEY => {
+                        if !keys.in_cents {
+                            if let Some(ahead) = values.get(i + PREFETCH_AHEAD) {
+                                keys.hashed.prefetch(ahead.to_bits());
+                            }
+                        }
+                        keys.index(v, pending, &mut page.indices)
                     }
-                }
-                let index = keys.index(v, pending, &mut page.indices);
+                    k => keys.index_key(k, pending, &mut page.indices),
+                };
                 page.indices.push(index);
                 if keys.distinct() >= self.max_entries {
                     self.plain = true;
@@ -518,7 +555,10 @@ impl ValueChunk {
                     self.nulls += 1;
                     continue;
                 }
-                let index = keys.index(v, pending, &mut page.indices);
+                let index = match key(i) {
+                    cents::NO_KEY => keys.index(v, pending, &mut page.indices),
+                    k => keys.index_key(k, pending, &mut page.indices),
+                };
                 page.indices.push(index);
                 if keys.distinct() >= self.max_entries {
                     self.plain = true;
@@ -919,6 +959,80 @@ mod tests {
 
     fn bits(values: Vec<Option<f64>>) -> Vec<Option<u64>> {
         values.into_iter().map(|v| v.map(f64::to_bits)).collect()
+    }
+
+    #[test]
+    fn values_given_as_their_keys_make_the_same_chunk() {
+        // Hundredths, then a series of thirds (the chunk leaves cents), nulls, and a dictionary
+        // small enough to fill (the rest goes to PLAIN pages): given as doubles, and given as
+        // keys with a placeholder where a value has one, the chunk is the same to the byte.
+        let hundredths = |s: u64| -> Vec<f64> {
+            (0..1_500u64)
+                .map(|i| ((i * 37 + s * 11) % 5_000) as f64 / 100.0 - 9.0)
+                .collect()
+        };
+        let thirds: Vec<f64> = (0..700).map(|i| f64::from(i) / 3.0).collect();
+        let gaps: Vec<f64> = (0..900)
+            .map(|i| {
+                if i % 5 == 0 {
+                    f64::NAN
+                } else {
+                    f64::from(i % 300) / 100.0
+                }
+            })
+            .collect();
+        let cases: [(&str, Vec<Vec<f64>>, usize); 3] = [
+            (
+                "hundredths",
+                vec![hundredths(0), gaps.clone(), hundredths(1)],
+                1 << 20,
+            ),
+            (
+                "leaves cents",
+                vec![hundredths(0), thirds, hundredths(2)],
+                1 << 20,
+            ),
+            (
+                "dictionary full",
+                vec![hundredths(0), hundredths(1), gaps],
+                8 * 2_000,
+            ),
+        ];
+        for (case, series, dictionary_bytes) in cases {
+            let props = WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                .set_dictionary_page_size_limit(dictionary_bytes)
+                .build();
+            let (plain, plain_close) = chunk_of(&series, &props, descr(), false);
+            let mut chunk = ValueChunk::new(descr(), &props).unwrap();
+            let mut zstd = zstd::bulk::Compressor::new(1).unwrap();
+            for (id, values) in series.iter().enumerate() {
+                let keys: Vec<u32> = values
+                    .iter()
+                    .map(|&v| cents::key(v).unwrap_or(cents::NO_KEY))
+                    .collect();
+                let placeholders: Vec<f64> = values
+                    .iter()
+                    .zip(&keys)
+                    .map(|(&v, &k)| if k == cents::NO_KEY { v } else { 0.0 })
+                    .collect();
+                // In two pushes, the second starting inside a page.
+                let (a, b) = (placeholders.split_at(333), keys.split_at(333));
+                chunk
+                    .push_keyed(id as u32, a.0, Some(b.0), &mut zstd)
+                    .unwrap();
+                chunk
+                    .push_keyed(id as u32, a.1, Some(b.1), &mut zstd)
+                    .unwrap();
+            }
+            let (keyed, keyed_close) = chunk.finish(&props, &mut zstd).unwrap();
+            assert_eq!(keyed, plain, "{case}");
+            assert_eq!(
+                keyed_close.metadata.statistics(),
+                plain_close.metadata.statistics(),
+                "{case}"
+            );
+        }
     }
 
     #[test]

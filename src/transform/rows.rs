@@ -30,6 +30,7 @@ use super::schema::TableDef;
 use super::spill::{SpillFile, SpillReader};
 use super::TransformError;
 use crate::extract::SpooledPoints;
+use crate::tsdb::cents;
 
 /// Rows per batch handed to the Parquet writer: 16 Ki rows of `vm_metrics` materialise to about
 /// 5 MB (every string column repeated per row; a heap profile measured 19 MB for 64 Ki rows,
@@ -97,12 +98,14 @@ impl FileRun {
     }
 
     /// Appends the points of `runs`, each following the one before it, with one read of their
-    /// values (a grid's breaks cut a series into runs that lie end to end in its file).
+    /// values (a grid's breaks cut a series into runs that lie end to end in its file); values
+    /// stored as hundredths keys come as keys ([`SpooledPoints::read_keyed`]).
     pub(crate) fn read_joined<'a>(
         runs: impl Iterator<Item = &'a FileRun> + Clone,
         bytes: &mut Vec<u8>,
         ts: &mut Vec<i64>,
         values: &mut Vec<f64>,
+        keys: &mut Vec<u32>,
     ) -> std::io::Result<()> {
         let Some(first) = runs.clone().next() else {
             return Ok(());
@@ -115,7 +118,7 @@ impl FileRun {
             n += r.len as usize;
         }
         let at = first.source.at.skip(first.start as usize);
-        at.read_values(file, n, bytes, values)
+        at.read_keyed(file, n, bytes, values, keys)
     }
 
     /// Appends its points (`bytes` is scratch).
@@ -308,9 +311,11 @@ struct Batches {
     sources: Vec<Source>,
     max_rows: usize,
     remaining: u64,
-    /// The current group: its points, its runs, and its segments in output order.
+    /// The current group: its points, its runs, and its segments in output order. A value
+    /// read as its hundredths key is in `g_keys`, a placeholder in `g_values` ([`RunBatch`]).
     g_ts: Vec<i64>,
     g_values: Vec<f64>,
+    g_keys: Vec<u32>,
     g_runs: Vec<GroupRun>,
     segments: Vec<Segment>,
     /// Next segment to emit, and how much of it was emitted already.
@@ -377,6 +382,7 @@ impl Batches {
             remaining: rows.rows,
             g_ts: Vec::new(),
             g_values: Vec::new(),
+            g_keys: Vec::new(),
             g_runs: Vec::new(),
             segments: Vec::new(),
             seg_next: 0,
@@ -426,6 +432,7 @@ impl Batches {
         };
         self.g_ts.clear();
         self.g_values.clear();
+        self.g_keys.clear();
         self.g_runs.clear();
         for src in 0..self.sources.len() {
             loop {
@@ -461,11 +468,17 @@ impl Batches {
                             *next += 1;
                         }
                         let joined = runs[first..*next].iter().map(|(_, r)| r);
-                        FileRun::read_joined(joined, bytes, &mut self.g_ts, &mut self.g_values)
-                            .map_err(|source| TransformError::Spill {
-                                table: self.shape.def.name,
-                                source,
-                            })?;
+                        FileRun::read_joined(
+                            joined,
+                            bytes,
+                            &mut self.g_ts,
+                            &mut self.g_values,
+                            &mut self.g_keys,
+                        )
+                        .map_err(|source| TransformError::Spill {
+                            table: self.shape.def.name,
+                            source,
+                        })?;
                         runs[first].1.pos()
                     }
                     Source::Spill(reader) => {
@@ -479,6 +492,8 @@ impl Batches {
                         pos
                     }
                 };
+                // What came as doubles has no key.
+                self.g_keys.resize(self.g_ts.len(), cents::NO_KEY);
                 self.g_runs.push(GroupRun {
                     rank,
                     pos,
@@ -519,6 +534,7 @@ impl Batches {
         points.sort_unstable();
         let ts: Vec<i64> = points.iter().map(|&(_, p)| self.g_ts[p]).collect();
         let values: Vec<f64> = points.iter().map(|&(_, p)| self.g_values[p]).collect();
+        let keys: Vec<u32> = points.iter().map(|&(_, p)| self.g_keys[p]).collect();
         for (i, &((_, rank, _), _)) in points.iter().enumerate() {
             match self.segments.last_mut() {
                 Some(last) if last.rank == rank => last.len += 1,
@@ -531,6 +547,7 @@ impl Batches {
         }
         self.g_ts = ts;
         self.g_values = values;
+        self.g_keys = keys;
     }
 
     /// Takes the next stretch of at most `max_rows` rows, or `None` when every row was emitted.
@@ -540,14 +557,17 @@ impl Batches {
             mut runs,
             mut ts,
             mut values,
+            mut keys,
         } = self.spare.take().unwrap_or(RunBatch {
             runs: Vec::new(),
             ts: Vec::with_capacity(cap),
             values: Vec::with_capacity(cap),
+            keys: Vec::with_capacity(cap),
         });
         runs.clear();
         ts.clear();
         values.clear();
+        keys.clear();
         while ts.len() < self.max_rows {
             let Some(seg) = self.segments.get(self.seg_next).copied() else {
                 if !self.load_group()? {
@@ -558,7 +578,8 @@ impl Batches {
             let take = (seg.len - self.seg_done).min(self.max_rows - ts.len());
             let range = seg.off + self.seg_done..seg.off + self.seg_done + take;
             ts.extend_from_slice(&self.g_ts[range.clone()]);
-            values.extend_from_slice(&self.g_values[range]);
+            values.extend_from_slice(&self.g_values[range.clone()]);
+            keys.extend_from_slice(&self.g_keys[range]);
             match runs.last_mut() {
                 Some((rank, n)) if *rank == seg.rank => *n += take,
                 _ => runs.push((seg.rank, take)),
@@ -573,7 +594,12 @@ impl Batches {
             return Ok(None);
         }
         self.remaining = self.remaining.saturating_sub(ts.len() as u64);
-        Ok(Some(RunBatch { runs, ts, values }))
+        Ok(Some(RunBatch {
+            runs,
+            ts,
+            values,
+            keys,
+        }))
     }
 
     /// The next item of either iterator: `next` turns a stretch of rows into what it yields; an
@@ -610,7 +636,10 @@ impl Iterator for Batches {
     type Item = Result<RecordBatch, TransformError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.advance(|b, runs| build_batch(&b.shape, &b.series, &runs.runs, runs.ts, runs.values))
+        self.advance(|b, mut runs| {
+            cents::resolve(&mut runs.values, &runs.keys);
+            build_batch(&b.shape, &b.series, &runs.runs, runs.ts, runs.values)
+        })
     }
 }
 
@@ -621,7 +650,12 @@ pub struct RunBatch {
     /// (series rank, rows), in order; the rows add up to `ts.len()`.
     pub runs: Vec<(u32, usize)>,
     pub ts: Vec<i64>,
+    /// A row's value, unless `keys` holds its hundredths key ([`cents::key`]): then a
+    /// placeholder, [`cents::value`] of the key being the value. Points read back from the
+    /// spool come so, which spares the `value` chunk turning each key into its double and back.
     pub values: Vec<f64>,
+    /// One per row: the value's key, or [`cents::NO_KEY`] where `values` holds the value.
+    pub keys: Vec<u32>,
 }
 
 /// The iterator behind [`PartitionRows::into_runs`].

@@ -6,6 +6,9 @@
 /// Keys run from 0 to `KEYS − 1`: hundredths from −2^23 to 2^23 − 1 (±83,886.08).
 pub const KEYS: usize = 1 << 24;
 
+/// Where a key is expected, "this value has none".
+pub const NO_KEY: u32 = u32::MAX;
+
 /// `m + OFFSET` is the key of `m / 100`.
 pub(crate) const OFFSET: i64 = 1 << 23;
 
@@ -29,6 +32,16 @@ pub fn key(v: f64) -> Option<u32> {
 #[inline]
 pub fn value(key: u32) -> f64 {
     (i64::from(key) - OFFSET) as f64 / 100.0
+}
+
+/// Each value whose key is known (not [`NO_KEY`]) set from it: the values of points read as
+/// keys hold a placeholder until something needs the doubles.
+pub fn resolve(values: &mut [f64], keys: &[u32]) {
+    for (v, &k) in values.iter_mut().zip(keys) {
+        if k != NO_KEY {
+            *v = value(k);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -229,11 +229,11 @@ impl SeriesBuf {
     /// A point off the fast path (a point cut by the end of a chunk, in an unusual spelling, or
     /// of a `[ts, value]` list), its value's key worked out from the double.
     fn push(&mut self, ts_ms: i64, value: f64) {
-        let key = cents::key(value).unwrap_or(NO_KEY);
+        let key = cents::key(value).unwrap_or(cents::NO_KEY);
         self.push_with_key(ts_ms, value, key);
     }
 
-    /// A point and its value's [`cents::key`] ([`NO_KEY`] if it has none).
+    /// A point and its value's [`cents::key`] ([`cents::NO_KEY`] if it has none).
     #[inline]
     fn push_with_key(&mut self, ts_ms: i64, value: f64, key: u32) {
         if let Some(&last) = self.timestamps_ms.last() {
@@ -244,7 +244,7 @@ impl SeriesBuf {
         self.timestamps_ms.push(ts_ms);
         self.values.push(value);
         if self.all_cents {
-            if key == NO_KEY {
+            if key == cents::NO_KEY {
                 self.all_cents = false;
             } else {
                 self.cents.push(key);
@@ -1194,11 +1194,8 @@ fn timestamp_key(data: &[u8], pos: &mut usize) -> Step<i64> {
 /// digits with a decimal point, and the separator after it.
 const POINT_WINDOW: usize = 48;
 
-/// The key of a value that has no [`cents::key`].
-const NO_KEY: u32 = u32::MAX;
-
 /// One compact `"ts":value` point at `p`: its timestamp, value, the value's [`cents::key`] (or
-/// [`NO_KEY`]) and the position of the byte after it, when the input holds [`POINT_WINDOW`] more
+/// [`cents::NO_KEY`]) and the position of the byte after it, when the input holds [`POINT_WINDOW`] more
 /// bytes and the point has no whitespace, exponent or long mantissa: the shape nearly every point
 /// of a response has. The key's first eight digits are read as one word, and not again while
 /// they stay those of the point before (`prefix`: the word and its value). The value is the same
@@ -1271,15 +1268,15 @@ fn fast_point(data: &[u8], p: usize, prefix: &mut (u64, i64)) -> Option<(i64, f6
 #[inline]
 fn cents_key(mantissa: u64, decimals: usize, negative: bool) -> u32 {
     if decimals > 2 {
-        return NO_KEY;
+        return cents::NO_KEY;
     }
     let m = mantissa * POW10_INT[2 - decimals];
     match (negative, m) {
         // −0 is not 0 (its bits differ): no key.
-        (true, 0) => NO_KEY,
+        (true, 0) => cents::NO_KEY,
         (true, m) if m <= cents::OFFSET as u64 => (cents::OFFSET as u64 - m) as u32,
         (false, m) if m < cents::OFFSET as u64 => (cents::OFFSET as u64 + m) as u32,
-        _ => NO_KEY,
+        _ => cents::NO_KEY,
     }
 }
 
@@ -1800,7 +1797,7 @@ mod tests {
         ] {
             let (_, v, key, _) = fast_point(window(value).as_bytes(), 0, &mut (0, 0)).unwrap();
             assert_eq!(v, value.parse::<f64>().unwrap(), "{value}");
-            assert_eq!(key, cents::key(v).unwrap_or(NO_KEY), "{value}");
+            assert_eq!(key, cents::key(v).unwrap_or(cents::NO_KEY), "{value}");
         }
         // A series hands its keys on only when every value had one and the points came in order.
         let series = |dps: &str| {
