@@ -93,6 +93,20 @@ pub enum SpooledValues {
 /// Bytes of a value stored as its hundredths key.
 const CENTS_BYTES: usize = 3;
 
+/// `n` hundredths keys of [`CENTS_BYTES`] each, read from `at` (`bytes` is scratch).
+fn read_keys<'a>(
+    file: &File,
+    at: u64,
+    n: usize,
+    bytes: &'a mut Vec<u8>,
+) -> std::io::Result<impl Iterator<Item = u32> + 'a> {
+    bytes.resize(n * CENTS_BYTES, 0);
+    read_exact_at(file, bytes, at)?;
+    Ok(bytes
+        .chunks_exact(CENTS_BYTES)
+        .map(|b| u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16))
+}
+
 /// Where a spooled series' points are in its page's points file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpooledPoints {
@@ -141,11 +155,7 @@ impl SpooledPoints {
         match self.values {
             SpooledValues::Doubles(at) => read_points(file, at, n, bytes, values),
             SpooledValues::Cents(at) => {
-                bytes.resize(n * CENTS_BYTES, 0);
-                read_exact_at(file, bytes, at)?;
-                values.extend(bytes.chunks_exact(CENTS_BYTES).map(|b| {
-                    cents::value(u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16)
-                }));
+                values.extend(read_keys(file, at, n, bytes)?.map(cents::value));
                 Ok(())
             }
         }
@@ -168,13 +178,7 @@ impl SpooledPoints {
                 keys.resize(keys.len() + n, cents::NO_KEY);
             }
             SpooledValues::Cents(at) => {
-                bytes.resize(n * CENTS_BYTES, 0);
-                read_exact_at(file, bytes, at)?;
-                keys.extend(
-                    bytes
-                        .chunks_exact(CENTS_BYTES)
-                        .map(|b| u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16),
-                );
+                keys.extend(read_keys(file, at, n, bytes)?);
                 values.resize(values.len() + n, 0.0);
             }
         }

@@ -95,8 +95,8 @@ fn leaves(schema: &SchemaRef) -> Vec<(usize, Leaf)> {
 }
 
 /// Writes `batches` (one partition of a metrics table, in row order) to `out` with `props`, in
-/// row groups of at least `row_group_rows` rows (a group is closed after the batch that fills
-/// it). Returns the writer, after the footer, and the rows written.
+/// row groups of `row_group_rows` rows (the last one fewer). Returns the writer, after the
+/// footer, and the rows written.
 pub(crate) fn write<W: Write + Send>(
     out: W,
     props: WriterProperties,
@@ -135,14 +135,14 @@ pub(crate) fn write<W: Write + Send>(
     let mut rows = 0u64;
     let mut group = RowGroup::new(&factory, 0)?;
     let mut groups = 0;
+    let row_group_rows = row_group_rows.max(1);
     loop {
-        let batch = match batches.next() {
-            None => break,
-            Some(batch) => batch.map_err(RunsError::Rows)?,
+        let room = row_group_rows - group.rows;
+        let Some(batch) = batches.next_batch(room).map_err(RunsError::Rows)? else {
+            break;
         };
-        rows += batch.ts.len() as u64;
-        group.push(&batches, &schema, &leaves, &batch, &mut encoders)?;
-        batches.recycle(batch);
+        rows += batch.rows() as u64;
+        group.push(&schema, &leaves, &batch, &mut encoders)?;
         if group.rows >= row_group_rows {
             groups += 1;
             let full = std::mem::replace(&mut group, RowGroup::new(&factory, groups)?);
@@ -186,27 +186,18 @@ impl RowGroup {
 
     fn push(
         &mut self,
-        batches: &RunBatches,
         schema: &SchemaRef,
         leaves: &[(usize, Leaf)],
-        batch: &RunBatch,
+        batch: &RunBatch<'_>,
         encoders: &mut Encoders,
     ) -> std::result::Result<(), RunsError> {
-        let RunBatch {
-            runs,
-            ts,
-            values,
-            keys,
-        } = batch;
-        if let Some(chunk) = encoders.ts.as_mut() {
-            chunk.push(&ts, &mut encoders.zstd)?;
-        }
-        if let Some(chunk) = encoders.value.as_mut() {
-            let mut at = 0;
-            for &(series, n) in runs {
-                let (values, keys) = (&values[at..at + n], &keys[at..at + n]);
-                chunk.push_keyed(series, values, Some(keys), &mut encoders.zstd)?;
-                at += n;
+        for points in batch.points() {
+            if let Some(chunk) = encoders.ts.as_mut() {
+                chunk.push(points.ts, &mut encoders.zstd)?;
+            }
+            if let Some(chunk) = encoders.value.as_mut() {
+                let (values, keys) = (points.values, Some(points.keys));
+                chunk.push_keyed(points.rank, values, keys, &mut encoders.zstd)?;
             }
         }
         let mut leaf = 0;
@@ -215,7 +206,7 @@ impl RowGroup {
             let field = schema.field(c);
             let width = leaves[leaf..].iter().take_while(|l| l.0 == c).count();
             if kind == Leaf::Arrow {
-                let array: ArrayRef = batches.column(c, runs).map_err(RunsError::Rows)?;
+                let array: ArrayRef = batch.column(c).map_err(RunsError::Rows)?;
                 let parts = compute_leaves(field, &array)?;
                 for (part, writer) in parts.iter().zip(&mut self.writers[leaf..leaf + width]) {
                     if let Some(writer) = writer {
@@ -225,7 +216,7 @@ impl RowGroup {
             }
             leaf += width;
         }
-        for &run in runs {
+        for &run in batch.runs() {
             self.rows += run.1;
             match self.runs.last_mut() {
                 Some(last) if last.0 == run.0 => last.1 += run.1,

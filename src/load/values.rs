@@ -197,15 +197,17 @@ impl Cents {
     /// Per bitmap word, the keys present before it: with it, [`Cents::rank`] of a key is one
     /// lookup and one population count.
     fn ranks(&self) -> Vec<u32> {
-        let mut before = 0u32;
-        self.present
-            .iter()
-            .map(|word| {
-                let at = before;
-                before += word.count_ones();
-                at
-            })
-            .collect()
+        with_popcnt(|| {
+            let mut before = 0u32;
+            self.present
+                .iter()
+                .map(|word| {
+                    let at = before;
+                    before += word.count_ones();
+                    at
+                })
+                .collect()
+        })
     }
 
     /// The index of a present `key` in the sorted dictionary.
@@ -319,6 +321,25 @@ impl Keys {
         self.cents.clear();
         self.in_cents = true;
     }
+}
+
+/// `f`, compiled with the processor's population count instruction where it has one: x86-64's
+/// baseline has none, and counting a word's bits in a dozen instructions instead was a fifth of
+/// the `value` chunk's work (a rank a point).
+#[inline]
+fn with_popcnt<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "popcnt")]
+        fn popcnt<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the processor has the instruction `popcnt` is compiled with.
+            return unsafe { popcnt(f) };
+        }
+    }
+    f()
 }
 
 /// From the indices given while the chunk was filled to those of the sorted dictionary.
@@ -654,11 +675,14 @@ impl ValueChunk {
                 pages.push(self.encode(&page, Encoding::PLAIN, &body, zstd)?);
                 continue;
             }
-            let mut max = 0;
-            for index in &mut page.indices {
-                *index = renumber.map(&self.keys, *index);
-                max = max.max(*index);
-            }
+            let max = with_popcnt(|| {
+                let mut max = 0;
+                for index in &mut page.indices {
+                    *index = renumber.map(&self.keys, *index);
+                    max = max.max(*index);
+                }
+                max
+            });
             // Each page's width is its own largest index's (at least one bit, as arrow-rs writes).
             let width = bit_width(max).max(1);
             body.push(width);

@@ -321,8 +321,9 @@ struct Batches {
     /// Next segment to emit, and how much of it was emitted already.
     seg_next: usize,
     seg_done: usize,
-    /// The buffers of the batch before, handed back by [`RunBatches::recycle`].
-    spare: Option<RunBatch>,
+    /// The runs and pieces of the last [`RunBatch`].
+    runs: Vec<(u32, usize)>,
+    pieces: Vec<Piece>,
     /// Set after an error or the last batch.
     done: bool,
     failed: Option<TransformError>,
@@ -387,7 +388,8 @@ impl Batches {
             segments: Vec::new(),
             seg_next: 0,
             seg_done: 0,
-            spare: None,
+            runs: Vec::new(),
+            pieces: Vec::new(),
             done: false,
             failed,
         }
@@ -550,85 +552,95 @@ impl Batches {
         self.g_keys = keys;
     }
 
-    /// Takes the next stretch of at most `max_rows` rows, or `None` when every row was emitted.
-    fn next_runs(&mut self) -> Result<Option<RunBatch>, TransformError> {
-        let cap = (self.remaining.min(self.max_rows as u64)) as usize;
-        let RunBatch {
-            mut runs,
-            mut ts,
-            mut values,
-            mut keys,
-        } = self.spare.take().unwrap_or(RunBatch {
-            runs: Vec::new(),
-            ts: Vec::with_capacity(cap),
-            values: Vec::with_capacity(cap),
-            keys: Vec::with_capacity(cap),
-        });
-        runs.clear();
-        ts.clear();
-        values.clear();
-        keys.clear();
-        while ts.len() < self.max_rows {
-            let Some(seg) = self.segments.get(self.seg_next).copied() else {
-                if !self.load_group()? {
-                    break;
+    /// The next piece of at most `max` (> 0) rows of one segment, in output order; when the
+    /// group is done, the next group is loaded first if `load` (which moves the group's
+    /// buffers: pieces taken before are no longer there). `None` at the end.
+    fn next_piece(&mut self, max: usize, load: bool) -> Result<Option<Piece>, TransformError> {
+        loop {
+            if let Some(seg) = self.segments.get(self.seg_next).copied() {
+                let len = (seg.len - self.seg_done).min(max);
+                let piece = Piece {
+                    rank: seg.rank,
+                    at: seg.off + self.seg_done,
+                    len,
+                };
+                self.seg_done += len;
+                if self.seg_done == seg.len {
+                    self.seg_next += 1;
+                    self.seg_done = 0;
                 }
-                continue;
+                self.remaining = self.remaining.saturating_sub(len as u64);
+                return Ok(Some(piece));
+            }
+            if !load || !self.load_group()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Runs `step` unless the batches ended or failed; an error ends them.
+    fn guarded<T>(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> Result<Option<T>, TransformError>,
+    ) -> Result<Option<T>, TransformError> {
+        if self.done {
+            return Ok(None);
+        }
+        if let Some(e) = self.failed.take() {
+            self.done = true;
+            return Err(e);
+        }
+        let next = step(self);
+        self.done = !matches!(next, Ok(Some(_)));
+        next
+    }
+
+    /// The next stretch of at most `max_rows` rows, as one Arrow batch.
+    fn next_record_batch(&mut self) -> Result<Option<RecordBatch>, TransformError> {
+        let cap = (self.remaining.min(self.max_rows as u64)) as usize;
+        let (mut ts, mut values, mut keys) = (
+            Vec::with_capacity(cap),
+            Vec::with_capacity(cap),
+            Vec::with_capacity(cap),
+        );
+        let mut runs: Vec<(u32, usize)> = Vec::new();
+        while ts.len() < self.max_rows {
+            let Some(p) = self.next_piece(self.max_rows - ts.len(), true)? else {
+                break;
             };
-            let take = (seg.len - self.seg_done).min(self.max_rows - ts.len());
-            let range = seg.off + self.seg_done..seg.off + self.seg_done + take;
-            ts.extend_from_slice(&self.g_ts[range.clone()]);
-            values.extend_from_slice(&self.g_values[range.clone()]);
-            keys.extend_from_slice(&self.g_keys[range]);
-            match runs.last_mut() {
-                Some((rank, n)) if *rank == seg.rank => *n += take,
-                _ => runs.push((seg.rank, take)),
-            }
-            self.seg_done += take;
-            if self.seg_done == seg.len {
-                self.seg_next += 1;
-                self.seg_done = 0;
-            }
+            ts.extend_from_slice(&self.g_ts[p.range()]);
+            values.extend_from_slice(&self.g_values[p.range()]);
+            keys.extend_from_slice(&self.g_keys[p.range()]);
+            push_run(&mut runs, p.rank, p.len);
         }
         if ts.is_empty() {
             return Ok(None);
         }
-        self.remaining = self.remaining.saturating_sub(ts.len() as u64);
-        Ok(Some(RunBatch {
-            runs,
-            ts,
-            values,
-            keys,
-        }))
+        cents::resolve(&mut values, &keys);
+        build_batch(&self.shape, &self.series, &runs, ts, values).map(Some)
     }
+}
 
-    /// The next item of either iterator: `next` turns a stretch of rows into what it yields; an
-    /// error ends the iteration.
-    fn advance<T>(
-        &mut self,
-        next: impl FnOnce(&Self, RunBatch) -> Result<T, TransformError>,
-    ) -> Option<Result<T, TransformError>> {
-        if self.done {
-            return None;
-        }
-        if let Some(e) = self.failed.take() {
-            self.done = true;
-            return Some(Err(e));
-        }
-        match self
-            .next_runs()
-            .and_then(|runs| runs.map(|r| next(self, r)).transpose())
-        {
-            Ok(Some(item)) => Some(Ok(item)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+/// Appends `rows` rows of the series of rank `rank` to `runs`, joining the last run if it is
+/// that series'.
+fn push_run(runs: &mut Vec<(u32, usize)>, rank: u32, rows: usize) {
+    match runs.last_mut() {
+        Some((r, n)) if *r == rank => *n += rows,
+        _ => runs.push((rank, rows)),
+    }
+}
+
+/// `len` rows of the series of rank `rank` from `at` in the group's buffers.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    rank: u32,
+    at: usize,
+    len: usize,
+}
+
+impl Piece {
+    fn range(&self) -> std::ops::Range<usize> {
+        self.at..self.at + self.len
     }
 }
 
@@ -636,26 +648,60 @@ impl Iterator for Batches {
     type Item = Result<RecordBatch, TransformError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.advance(|b, mut runs| {
-            cents::resolve(&mut runs.values, &runs.keys);
-            build_batch(&b.shape, &b.series, &runs.runs, runs.ts, runs.values)
-        })
+        self.guarded(Batches::next_record_batch).transpose()
     }
 }
 
-/// A stretch of a partition's rows in output order: the points, and which series each run of
-/// them belongs to. Every column but `ts` and `value` is the same for all rows of a run.
-#[derive(Debug)]
-pub struct RunBatch {
-    /// (series rank, rows), in order; the rows add up to `ts.len()`.
-    pub runs: Vec<(u32, usize)>,
-    pub ts: Vec<i64>,
+/// A stretch of a partition's rows in output order, within one group of series: which series
+/// each run of rows belongs to (every column but `ts` and `value` is the same for all rows of a
+/// run), and the points, where the group's buffers hold them (nothing is copied).
+pub struct RunBatch<'a> {
+    batches: &'a Batches,
+    /// (series rank, rows), in order.
+    runs: &'a [(u32, usize)],
+    /// The runs' points in the group's buffers, in order: a run may be in several pieces.
+    pieces: &'a [Piece],
+}
+
+/// The points of one piece of a [`RunBatch`].
+pub struct PiecePoints<'a> {
+    /// The series' rank.
+    pub rank: u32,
+    pub ts: &'a [i64],
     /// A row's value, unless `keys` holds its hundredths key ([`cents::key`]): then a
     /// placeholder, [`cents::value`] of the key being the value. Points read back from the
     /// spool come so, which spares the `value` chunk turning each key into its double and back.
-    pub values: Vec<f64>,
+    pub values: &'a [f64],
     /// One per row: the value's key, or [`cents::NO_KEY`] where `values` holds the value.
-    pub keys: Vec<u32>,
+    pub keys: &'a [u32],
+}
+
+impl<'a> RunBatch<'a> {
+    /// (series rank, rows), in order.
+    pub fn runs(&self) -> &'a [(u32, usize)] {
+        self.runs
+    }
+
+    pub fn rows(&self) -> usize {
+        self.pieces.iter().map(|p| p.len).sum()
+    }
+
+    /// The points, in row order.
+    pub fn points(&self) -> impl Iterator<Item = PiecePoints<'a>> + 'a {
+        let b = self.batches;
+        self.pieces.iter().map(move |p| PiecePoints {
+            rank: p.rank,
+            ts: &b.g_ts[p.range()],
+            values: &b.g_values[p.range()],
+            keys: &b.g_keys[p.range()],
+        })
+    }
+
+    /// Column `c` of the batch's rows, as an Arrow array.
+    pub(crate) fn column(&self, c: usize) -> Result<ArrayRef, TransformError> {
+        let b = self.batches;
+        run_column(&b.shape.def, &b.series, c, self.runs, self.rows())
+    }
 }
 
 /// The iterator behind [`PartitionRows::into_runs`].
@@ -673,29 +719,32 @@ impl RunBatches {
         &self.0.series[rank as usize].cells
     }
 
-    /// Takes back a batch's buffers for the next one: a batch is 256 KiB of points, whose
-    /// allocation and freeing, a thousand times a day of 1,000 VMs, had glibc consolidating its
-    /// free lists each time.
-    pub fn recycle(&mut self, batch: RunBatch) {
-        self.0.spare = Some(batch);
-    }
-
-    /// Column `c` of rows described by `runs`, as an Arrow array.
-    pub(crate) fn column(
-        &self,
-        c: usize,
-        runs: &[(u32, usize)],
-    ) -> Result<ArrayRef, TransformError> {
-        let rows = runs.iter().map(|r| r.1).sum();
-        run_column(&self.0.shape.def, &self.0.series, c, runs, rows)
-    }
-}
-
-impl Iterator for RunBatches {
-    type Item = Result<RunBatch, TransformError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.0.advance(|_, runs| Ok(runs))
+    /// The next stretch of at most `max` (and at most the batch size) rows, or `None` when
+    /// every row was given. It ends where its group of series does: its points are read where
+    /// the group's buffers hold them, which the next call replaces.
+    pub fn next_batch(&mut self, max: usize) -> Result<Option<RunBatch<'_>>, TransformError> {
+        let max = max.min(self.0.max_rows).max(1);
+        let got = self.0.guarded(|b| {
+            b.pieces.clear();
+            b.runs.clear();
+            let mut rows = 0;
+            while rows < max {
+                // Only the first piece may move on to the next group.
+                let Some(p) = b.next_piece(max - rows, b.pieces.is_empty())? else {
+                    break;
+                };
+                rows += p.len;
+                push_run(&mut b.runs, p.rank, p.len);
+                b.pieces.push(p);
+            }
+            Ok((rows > 0).then_some(()))
+        })?;
+        let b = &self.0;
+        Ok(got.map(|()| RunBatch {
+            batches: b,
+            runs: &b.runs,
+            pieces: &b.pieces,
+        }))
     }
 }
 

@@ -1195,9 +1195,9 @@ fn timestamp_key(data: &[u8], pos: &mut usize) -> Step<i64> {
 const POINT_WINDOW: usize = 48;
 
 /// One compact `"ts":value` point at `p`: its timestamp, value, the value's [`cents::key`] (or
-/// [`cents::NO_KEY`]) and the position of the byte after it, when the input holds [`POINT_WINDOW`] more
-/// bytes and the point has no whitespace, exponent or long mantissa: the shape nearly every point
-/// of a response has. The key's first eight digits are read as one word, and not again while
+/// [`cents::NO_KEY`]) and the position of the `,` or `}` right after it, when the input holds
+/// [`POINT_WINDOW`] more bytes and the point has no whitespace, exponent or long mantissa: the
+/// shape nearly every point of a response has. The key's first eight digits are read as one word, and not again while
 /// they stay those of the point before (`prefix`: the word and its value). The value is the same
 /// as [`number`] gives (the same exact fast path); `None` leaves the point to the general parser,
 /// which also reports any error.
@@ -1241,16 +1241,19 @@ fn fast_point(data: &[u8], p: usize, prefix: &mut (u64, i64)) -> Option<(i64, f6
     if negative {
         i += 1;
     }
-    let (mantissa, digits, decimals, end) = match short_decimal(w, i) {
-        Some(d) => d,
-        None => long_decimal(w, i)?,
+    let (mantissa, decimals, end) = match short_decimal(w, i) {
+        // At most seven digits: nothing more to check.
+        Some((mantissa, _, decimals, end)) => (mantissa, decimals, end),
+        None => match long_decimal(w, i)? {
+            (_, 0, ..) | (_, 20.., ..) => return None,
+            (mantissa, _, _, _) if mantissa > 1 << 53 => return None,
+            (mantissa, _, decimals, end) => (mantissa, decimals, end),
+        },
     };
     i = end;
-    if digits == 0
-        || digits > 19
-        || mantissa > 1 << 53
-        || matches!(w[i], b'0'..=b'9' | b'e' | b'E' | b'+' | b'-' | b'.')
-    {
+    // What ends the value must end the point too (anything else, an exponent, a blank or more
+    // digits, is the general parser's).
+    if w[i] != b',' && w[i] != b'}' {
         return None;
     }
     let v = mantissa as f64 / POW10[decimals];
@@ -1267,16 +1270,18 @@ fn fast_point(data: &[u8], p: usize, prefix: &mut (u64, i64)) -> Option<(i64, f6
 /// (both are the correctly rounded value of the same number), so its key is that of `±m`.
 #[inline]
 fn cents_key(mantissa: u64, decimals: usize, negative: bool) -> u32 {
-    if decimals > 2 {
+    const SCALE: [u64; 3] = [100, 10, 1];
+    let Some(&scale) = SCALE.get(decimals) else {
         return cents::NO_KEY;
-    }
-    let m = mantissa * POW10_INT[2 - decimals];
-    match (negative, m) {
-        // −0 is not 0 (its bits differ): no key.
-        (true, 0) => cents::NO_KEY,
-        (true, m) if m <= cents::OFFSET as u64 => (cents::OFFSET as u64 - m) as u32,
-        (false, m) if m < cents::OFFSET as u64 => (cents::OFFSET as u64 + m) as u32,
-        _ => cents::NO_KEY,
+    };
+    // Below 2^60: no overflow.
+    let m = (mantissa * scale) as i64;
+    let key = if negative { -m } else { m } + cents::OFFSET;
+    // −0 is not 0 (its bits differ): no key.
+    if (negative && m == 0) || !(0..cents::KEYS as i64).contains(&key) {
+        cents::NO_KEY
+    } else {
+        key as u32
     }
 }
 
