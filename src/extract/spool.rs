@@ -527,9 +527,12 @@ impl HeaderReader {
         self.exact().map(u64::from_le_bytes)
     }
 
+    /// A string into `into`, in the buffer it had.
     fn string(&mut self, into: &mut String) -> std::io::Result<()> {
         let len = self.u32()? as usize;
-        let mut bytes = vec![0; len];
+        let mut bytes = std::mem::take(into).into_bytes();
+        bytes.clear();
+        bytes.resize(len, 0);
         self.0.read_exact(&mut bytes)?;
         *into = String::from_utf8(bytes)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;

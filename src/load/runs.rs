@@ -133,7 +133,11 @@ pub(crate) fn write<W: Write + Send>(
         },
     };
     let mut rows = 0u64;
-    let mut group = RowGroup::new(&factory, 0)?;
+    // arrow-rs's column writers (each with its own compression contexts) only where a leaf
+    // takes one: none for the metrics tables as they are.
+    let arrow = leaves.iter().any(|l| l.1 == Leaf::Arrow);
+    let new_group = |index| RowGroup::new(&factory, index, arrow, leaves.len());
+    let mut group = new_group(0)?;
     let mut groups = 0;
     let row_group_rows = row_group_rows.max(1);
     loop {
@@ -145,7 +149,7 @@ pub(crate) fn write<W: Write + Send>(
         group.push(&schema, &leaves, &batch, &mut encoders)?;
         if group.rows >= row_group_rows {
             groups += 1;
-            let full = std::mem::replace(&mut group, RowGroup::new(&factory, groups)?);
+            let full = std::mem::replace(&mut group, new_group(groups)?);
             full.write(&mut file, &batches, &leaves, &descrs, &props, &mut encoders)?;
         }
     }
@@ -172,13 +176,20 @@ struct RowGroup {
 }
 
 impl RowGroup {
-    fn new(factory: &ArrowRowGroupWriterFactory, index: usize) -> Result<RowGroup> {
+    fn new(
+        factory: &ArrowRowGroupWriterFactory,
+        index: usize,
+        arrow: bool,
+        leaves: usize,
+    ) -> Result<RowGroup> {
+        let writers = if arrow {
+            let writers = factory.create_column_writers(index)?;
+            writers.into_iter().map(Some).collect()
+        } else {
+            (0..leaves).map(|_| None).collect()
+        };
         Ok(RowGroup {
-            writers: factory
-                .create_column_writers(index)?
-                .into_iter()
-                .map(Some)
-                .collect(),
+            writers,
             runs: Vec::new(),
             rows: 0,
         })
@@ -736,7 +747,10 @@ pub(super) fn assemble_chunk(
     statistics: Option<Statistics>,
     column_index: Option<ColumnIndexMetaData>,
 ) -> Result<(Bytes, ColumnCloseResult)> {
-    let mut sink = TrackedWrite::new(Vec::new());
+    // Room for every page and its header at once, not by doubling: a `value` chunk is megabytes.
+    let bytes = dictionary.as_ref().map_or(0, |d| d.0.len())
+        + data_pages.iter().map(|p| p.buf.len() + 64).sum::<usize>();
+    let mut sink = TrackedWrite::new(Vec::with_capacity(bytes + 256));
     let mut pages = SerializedPageWriter::new(&mut sink);
     let mut encodings = vec![Encoding::RLE];
     let mut page_stats: Vec<PageEncodingStats> = Vec::new();

@@ -198,7 +198,9 @@ const POW10: [f64; 23] = [
 struct SeriesBuf {
     metric: String,
     has_metric: bool,
+    /// The series' tags are the first `tags_len`; the others' strings wait to be reused.
     tags: Vec<(String, String)>,
+    tags_len: usize,
     aggregate_tags: Vec<String>,
     query_index: Option<usize>,
     timestamps_ms: Vec<i64>,
@@ -216,7 +218,7 @@ impl SeriesBuf {
     fn reset(&mut self) {
         self.metric.clear();
         self.has_metric = false;
-        self.tags.clear();
+        self.tags_len = 0;
         self.aggregate_tags.clear();
         self.query_index = None;
         self.timestamps_ms.clear();
@@ -542,7 +544,7 @@ impl ResponseParser {
         let cur = &self.cur;
         sink.series(Series {
             metric: &cur.metric,
-            tags: &cur.tags,
+            tags: &cur.tags[..cur.tags_len],
             aggregate_tags: &cur.aggregate_tags,
             query_index: cur.query_index,
             timestamps_ms: &cur.timestamps_ms,
@@ -589,7 +591,7 @@ impl ResponseParser {
                 string_into(data, &mut p, &mut self.cur.metric)?;
                 self.cur.has_metric = true;
             }
-            Member::Tags => tags_into(data, &mut p, &mut self.cur.tags)?,
+            Member::Tags => self.cur.tags_len = tags_into(data, &mut p, &mut self.cur.tags)?,
             Member::AggregateTags => strings_into(data, &mut p, &mut self.cur.aggregate_tags)?,
             Member::Query => self.cur.query_index = query_index(data, &mut p, &mut self.key)?,
             Member::Dps => match data[p] {
@@ -945,14 +947,14 @@ fn skip_string(data: &[u8], pos: &mut usize) -> Step<()> {
     }
 }
 
-/// `{"k": "v", …}` into `tags`, sorted by key; `null` is no tags.
-fn tags_into(data: &[u8], pos: &mut usize, tags: &mut Vec<(String, String)>) -> Step<()> {
-    tags.clear();
+/// `{"k": "v", …}` into the first entries of `tags`, sorted by key; how many (`null` is none).
+/// The strings of the entries there before are written over, not allocated anew each series.
+fn tags_into(data: &[u8], pos: &mut usize, tags: &mut Vec<(String, String)>) -> Step<usize> {
     let mut p = *pos;
     if data[p] == b'n' {
         literal(data, &mut p, b"null")?;
         *pos = p;
-        return Ok(());
+        return Ok(0);
     }
     if data[p] != b'{' {
         return Err(expected(data, p, "an object as \"tags\""));
@@ -961,14 +963,19 @@ fn tags_into(data: &[u8], pos: &mut usize, tags: &mut Vec<(String, String)>) -> 
     ws_then(data, &mut p)?;
     if data[p] == b'}' {
         *pos = p + 1;
-        return Ok(());
+        return Ok(0);
     }
+    let mut n = 0;
     loop {
         if data[p] != b'"' {
             return Err(expected(data, p, "a tag name (a string)"));
         }
-        let mut key = String::new();
-        string_into(data, &mut p, &mut key)?;
+        if n == tags.len() {
+            tags.push(Default::default());
+        }
+        let (key, value) = &mut tags[n];
+        n += 1;
+        string_into(data, &mut p, key)?;
         ws_then(data, &mut p)?;
         if data[p] != b':' {
             return Err(expected(data, p, "':' after a tag name"));
@@ -978,9 +985,7 @@ fn tags_into(data: &[u8], pos: &mut usize, tags: &mut Vec<(String, String)>) -> 
         if data[p] != b'"' {
             return Err(expected(data, p, "a tag value (a string)"));
         }
-        let mut value = String::new();
-        string_into(data, &mut p, &mut value)?;
-        tags.push((key, value));
+        string_into(data, &mut p, value)?;
         ws_then(data, &mut p)?;
         match data[p] {
             b',' => {
@@ -994,9 +999,9 @@ fn tags_into(data: &[u8], pos: &mut usize, tags: &mut Vec<(String, String)>) -> 
             _ => return Err(expected(data, p, "',' or '}' in \"tags\"")),
         }
     }
-    tags.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    tags[..n].sort_unstable_by(|a, b| a.0.cmp(&b.0));
     *pos = p;
-    Ok(())
+    Ok(n)
 }
 
 /// `["a", "b"]` into `out`; `null` is none.
@@ -2116,6 +2121,25 @@ mod tests {
             "{}",
             parser.buf.len()
         );
+    }
+
+    #[test]
+    fn each_series_has_its_own_tags_only() {
+        let body = r#"[{"metric":"a","tags":{"vm":"vm-1","dc":"d1","env":"prod"},"dps":{}},
+            {"metric":"b","tags":{"host":"h-1"},"dps":{}},
+            {"metric":"c","dps":{}},
+            {"metric":"d","tags":null,"dps":{}},
+            {"metric":"e","tags":{"z":"1","a":"2"},"dps":{}}]"#;
+        let got = parse(body).unwrap();
+        let tags_of = |i: usize| got[i].tags.clone();
+        assert_eq!(
+            tags_of(0),
+            tags(&[("dc", "d1"), ("env", "prod"), ("vm", "vm-1")])
+        );
+        assert_eq!(tags_of(1), tags(&[("host", "h-1")]));
+        assert_eq!(tags_of(2), tags(&[]));
+        assert_eq!(tags_of(3), tags(&[]));
+        assert_eq!(tags_of(4), tags(&[("a", "2"), ("z", "1")]));
     }
 
     #[test]
