@@ -15,7 +15,7 @@ use crate::tsdb::{self, OwnedSeries, QueryRequest, Series, SubQuery, TsdbError};
 
 mod spool;
 
-pub use spool::{Spool, SpoolSink, SpooledPoints, SpooledTs, SpooledValues};
+pub use spool::{Spool, SpoolSink, SpooledPoints, SpooledTs, SpooledValues, Times};
 
 #[cfg(test)]
 mod tests;

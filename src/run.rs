@@ -530,12 +530,13 @@ impl extract::SpoolSink for PageSink<'_> {
     fn spooled(
         &mut self,
         series: tsdb::Series<'_>,
+        times: extract::Times<'_>,
         file: &Arc<std::fs::File>,
         at: extract::SpooledPoints,
     ) {
         let page = self.page;
         self.table
-            .push_spooled(&series, page.start_ms, page.end_ms, file, at);
+            .push_spooled(&series, times, page.start_ms, page.end_ms, file, at);
     }
 
     fn expect(&mut self, series: usize) {

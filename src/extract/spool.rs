@@ -39,8 +39,14 @@ const POINTS_BUFFER: usize = 256 << 10;
 /// points stay in the page's points file (anonymous, freed with its last handle), which lives
 /// as long as something holds it.
 pub trait SpoolSink: SeriesSink {
-    /// `series` has every timestamp but no values (`series.values` is empty).
-    fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, at: SpooledPoints);
+    /// `series` has no points (its timestamps are `times`, its values at `at` in `file`).
+    fn spooled(
+        &mut self,
+        series: Series<'_>,
+        times: Times<'_>,
+        file: &Arc<File>,
+        at: SpooledPoints,
+    );
 
     /// Said once before the spooled series: how many there are, for the sink to make room.
     fn expect(&mut self, _series: usize) {}
@@ -59,25 +65,128 @@ pub enum SpooledTs {
     At(u64),
 }
 
-impl SpooledTs {
-    /// Cuts `range` of a series' points (its timestamps `ts`) into the stretches that
-    /// [`SpooledPoints::read`] reads at once: `range` itself, but at the breaks of a
-    /// [`SpooledTs::Broken`] grid.
-    pub fn readable(&self, ts: &[i64], range: Range<usize>, mut stretch: impl FnMut(Range<usize>)) {
+/// A series' timestamps as handed over: listed, or a grid's without them in memory (a day of
+/// 1,000 VMs is 18 million timestamps that the table would only look at to find where days
+/// begin).
+#[derive(Debug, Clone, Copy)]
+pub enum Times<'a> {
+    /// Every timestamp, ascending.
+    Listed(&'a [i64]),
+    /// `n` points `step` apart from `first`, but at each break (the index of the point after
+    /// it and that point's timestamp, ascending), where the grid starts again.
+    Grid {
+        first: i64,
+        step: i64,
+        n: usize,
+        breaks: &'a [(usize, i64)],
+    },
+}
+
+impl Times<'_> {
+    pub fn len(&self) -> usize {
+        match *self {
+            Times::Listed(ts) => ts.len(),
+            Times::Grid { n, .. } => n,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th timestamp.
+    pub fn get(&self, i: usize) -> i64 {
+        match *self {
+            Times::Listed(ts) => ts[i],
+            Times::Grid {
+                first,
+                step,
+                breaks,
+                ..
+            } => {
+                let k = breaks.partition_point(|&(at, _)| at <= i);
+                let (at, t) = k.checked_sub(1).map_or((0, first), |k| breaks[k]);
+                // Wrapping as `grid_step` compares: the same exact timestamps.
+                t.wrapping_add((i - at) as i64 * step)
+            }
+        }
+    }
+
+    /// The first index of `range` whose timestamp is not below `t` (its end if none is).
+    pub fn first_at_or_after(&self, range: Range<usize>, t: i64) -> usize {
+        match *self {
+            Times::Listed(ts) => range.start + ts[range].partition_point(|&x| x < t),
+            Times::Grid { .. } => {
+                let (mut lo, mut hi) = (range.start, range.end);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if self.get(mid) < t {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                lo
+            }
+        }
+    }
+
+    /// Cuts `range` into the stretches that [`SpooledPoints::read`] reads at once: `range`
+    /// itself, but at the breaks of a grid.
+    pub fn stretches(&self, range: Range<usize>, mut stretch: impl FnMut(Range<usize>)) {
         if range.is_empty() {
             return;
         }
-        let SpooledTs::Broken { step } = *self else {
+        let Times::Grid { breaks, .. } = *self else {
             return stretch(range);
         };
         let mut start = range.start;
-        for k in range.start + 1..range.end {
-            if ts[k].wrapping_sub(ts[k - 1]) != step {
-                stretch(start..k);
-                start = k;
+        let inside = breaks.partition_point(|&(at, _)| at <= range.start);
+        for &(at, _) in &breaks[inside..] {
+            if at >= range.end {
+                break;
             }
+            stretch(start..at);
+            start = at;
         }
         stretch(start..range.end)
+    }
+
+    /// Appends every timestamp to `ts`.
+    pub fn extend(&self, ts: &mut Vec<i64>) {
+        match *self {
+            Times::Listed(listed) => ts.extend_from_slice(listed),
+            Times::Grid { n, step, .. } => {
+                ts.reserve(n);
+                self.stretches(0..n, |r| {
+                    let first = self.get(r.start);
+                    let grid =
+                        (0..r.len() as i64).map(|k| first.wrapping_add(k.wrapping_mul(step)));
+                    ts.extend(grid);
+                });
+            }
+        }
+    }
+
+    /// The times of `ts` as stored in the form `form`, the grid's breaks found into `breaks`:
+    /// what a page's sink is handed for a series spooled so.
+    pub fn of<'a>(ts: &'a [i64], form: SpooledTs, breaks: &'a mut Vec<(usize, i64)>) -> Times<'a> {
+        let step = match form {
+            SpooledTs::At(_) => return Times::Listed(ts),
+            SpooledTs::Grid { step } | SpooledTs::Broken { step } => step,
+        };
+        breaks.clear();
+        for (k, w) in ts.windows(2).enumerate() {
+            if w[1].wrapping_sub(w[0]) != step {
+                breaks.push((k + 1, w[1]));
+            }
+        }
+        Times::Grid {
+            first: ts.first().copied().unwrap_or(0),
+            step,
+            n: ts.len(),
+            breaks,
+        }
     }
 }
 
@@ -410,6 +519,7 @@ impl Spool {
         let mut back = ReadBack {
             sink,
             bytes: Vec::new(),
+            ts: Vec::new(),
             values: Vec::new(),
             error: None,
         };
@@ -442,9 +552,20 @@ impl Spool {
         let points = Arc::new(points);
         let mut reader = HeaderReader(BufReader::with_capacity(IO_BUFFER, headers));
         let mut series = OwnedSeries::default();
-        let mut bytes = Vec::new();
-        while let Some(at) = reader.header(&mut series, &points, &mut bytes)? {
-            sink.spooled(series.as_series(), &points, at);
+        let (mut breaks, mut bytes) = (Vec::new(), Vec::new());
+        while let Some((at, first, n)) =
+            reader.header(&mut series, &mut breaks, &points, &mut bytes)?
+        {
+            let times = match at.ts {
+                SpooledTs::At(_) => Times::Listed(&series.timestamps_ms),
+                SpooledTs::Grid { step } | SpooledTs::Broken { step } => Times::Grid {
+                    first,
+                    step,
+                    n,
+                    breaks: &breaks,
+                },
+            };
+            sink.spooled(series.as_series(), times, &points, at);
         }
         Ok(())
     }
@@ -455,6 +576,7 @@ impl Spool {
 struct ReadBack<'a, S> {
     sink: &'a mut S,
     bytes: Vec<u8>,
+    ts: Vec<i64>,
     values: Vec<f64>,
     error: Option<std::io::Error>,
 }
@@ -466,14 +588,22 @@ impl<S: SeriesSink> SeriesSink for ReadBack<'_, S> {
 }
 
 impl<S: SeriesSink> SpoolSink for ReadBack<'_, S> {
-    fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, at: SpooledPoints) {
+    fn spooled(
+        &mut self,
+        series: Series<'_>,
+        times: Times<'_>,
+        file: &Arc<File>,
+        at: SpooledPoints,
+    ) {
         if self.error.is_some() {
             return;
         }
         self.values.clear();
-        let n = series.timestamps_ms.len();
-        match at.read_values(file, n, &mut self.bytes, &mut self.values) {
+        self.ts.clear();
+        times.extend(&mut self.ts);
+        match at.read_values(file, times.len(), &mut self.bytes, &mut self.values) {
             Ok(()) => self.sink.series(Series {
+                timestamps_ms: &self.ts,
                 values: &self.values,
                 ..series
             }),
@@ -539,15 +669,17 @@ impl HeaderReader {
         Ok(())
     }
 
-    /// Reads the next series' header into `s`, with its timestamps (read from `points` if they
-    /// are stored there; `bytes` is scratch) but no values: where its points are, or `None` at
-    /// the end.
+    /// Reads the next series' header into `s` (no values; its timestamps only if they are
+    /// stored, read from `points`, `bytes` being scratch) and a grid's breaks into `breaks`:
+    /// where its points are, its first timestamp and how many points it has, or `None` at the
+    /// end.
     fn header(
         &mut self,
         s: &mut OwnedSeries,
+        breaks: &mut Vec<(usize, i64)>,
         points: &File,
         bytes: &mut Vec<u8>,
-    ) -> std::io::Result<Option<SpooledPoints>> {
+    ) -> std::io::Result<Option<(SpooledPoints, i64, usize)>> {
         if self.0.fill_buf()?.is_empty() {
             return Ok(None);
         }
@@ -594,47 +726,28 @@ impl HeaderReader {
             }
         };
         let at = SpooledPoints { ts, values };
-        if let SpooledTs::Broken { step } = ts {
-            self.broken_ts(s, n, first, step)?;
-        } else {
-            at.read_ts(points, first, n, bytes, &mut s.timestamps_ms)?;
+        breaks.clear();
+        match ts {
+            SpooledTs::Broken { .. } => self.breaks(n, breaks)?,
+            SpooledTs::At(_) => at.read_ts(points, first, n, bytes, &mut s.timestamps_ms)?,
+            SpooledTs::Grid { .. } => {}
         }
-        Ok(Some(at))
+        Ok(Some((at, first, n)))
     }
 
-    /// Reads the breaks of a [`SpooledTs::Broken`] grid and rebuilds its `n` timestamps.
-    fn broken_ts(
-        &mut self,
-        s: &mut OwnedSeries,
-        n: usize,
-        first: i64,
-        step: i64,
-    ) -> std::io::Result<()> {
-        let breaks = self.u64()?;
-        let ts = &mut s.timestamps_ms;
-        ts.reserve(n);
-        let mut next = first;
-        for _ in 0..breaks {
+    /// The breaks of a grid of `n` points: each the index of the point after it (ascending,
+    /// inside the series) and that point's timestamp.
+    fn breaks(&mut self, n: usize, breaks: &mut Vec<(usize, i64)>) -> std::io::Result<()> {
+        let count = self.u64()?;
+        for _ in 0..count {
             let (at, t) = (self.u64()? as usize, self.u64()? as i64);
-            if at <= ts.len() || at >= n {
+            if at <= breaks.last().map_or(0, |b| b.0) || at >= n {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     format!("spool header with a break at point {at} of {n}"),
                 ));
             }
-            ts.push(next);
-            while ts.len() < at {
-                next = next.wrapping_add(step);
-                ts.push(next);
-            }
-            next = t;
-        }
-        if n > 0 {
-            ts.push(next);
-            while ts.len() < n {
-                next = next.wrapping_add(step);
-                ts.push(next);
-            }
+            breaks.push((at, t));
         }
         Ok(())
     }
@@ -768,19 +881,33 @@ mod tests {
     }
 
     impl SpoolSink for Collect {
-        fn spooled(&mut self, series: Series<'_>, file: &Arc<File>, at: SpooledPoints) {
+        fn spooled(
+            &mut self,
+            series: Series<'_>,
+            times: Times<'_>,
+            file: &Arc<File>,
+            at: SpooledPoints,
+        ) {
             assert!(series.values.is_empty());
-            let n = series.timestamps_ms.len();
+            // Only timestamps stored in the file come listed; a grid's are worked out.
+            assert_eq!(
+                matches!(times, Times::Listed(_)),
+                matches!(at.ts, SpooledTs::At(_))
+            );
+            let n = times.len();
+            let mut all = Vec::new();
+            times.extend(&mut all);
+            assert_eq!(all.len(), n);
             // Read as the table does: a stretch without a break at a time.
-            let all = series.timestamps_ms;
             let read = |range: Range<usize>| {
                 let (mut ts, mut values, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
                 let mut stretches = 0;
-                at.ts.readable(all, range, |r| {
+                times.stretches(range, |r| {
+                    assert_eq!(times.get(r.start), all[r.start]);
                     at.skip(r.start)
                         .read(
                             file,
-                            all[r.start],
+                            times.get(r.start),
                             r.len(),
                             &mut bytes,
                             &mut ts,
@@ -803,7 +930,25 @@ mod tests {
             assert_eq!(tail_ts, ts[n / 2..]);
             let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&tail), bits(&values[n / 2..]));
+            // Where a day would begin is found as in the listed timestamps.
+            for t in [
+                all[0] - 1,
+                all[0],
+                all[n / 3] + 1,
+                all[n - 1],
+                all[n - 1] + 1,
+            ] {
+                let expected = all.partition_point(|&x| x < t);
+                assert_eq!(times.first_at_or_after(0..n, t), expected, "{t}");
+                let from = expected / 2;
+                assert_eq!(
+                    times.first_at_or_after(from..n, t),
+                    expected,
+                    "{t} from {from}"
+                );
+            }
             let mut owned = series.to_owned_series();
+            owned.timestamps_ms = all;
             owned.values = values;
             self.0.push(owned);
             self.1.push(at.ts);
@@ -933,7 +1078,11 @@ mod tests {
         let ts = [0, 10, 20, 50, 60, 100];
         let cut = |form: SpooledTs, range: Range<usize>| {
             let mut got = Vec::new();
-            form.readable(&ts, range, |r| got.push(r));
+            let mut breaks = Vec::new();
+            let times = Times::of(&ts, form, &mut breaks);
+            times.stretches(range, |r| got.push(r));
+            // The times say every timestamp as it was.
+            assert_eq!((0..ts.len()).map(|i| times.get(i)).collect::<Vec<_>>(), ts);
             got
         };
         let broken = SpooledTs::Broken { step: 10 };
@@ -941,7 +1090,13 @@ mod tests {
         assert_eq!(cut(broken, 1..5), [1..3, 3..5], "a partition's share");
         assert!(cut(broken, 3..3).is_empty(), "nothing");
         assert_eq!(cut(SpooledTs::At(0), 0..6), [0..6]);
-        assert_eq!(cut(SpooledTs::Grid { step: 10 }, 2..4), [2..4]);
+        let grid = [0, 10, 20, 30];
+        let mut breaks = Vec::new();
+        let times = Times::of(&grid, SpooledTs::Grid { step: 10 }, &mut breaks);
+        let mut got = Vec::new();
+        times.stretches(1..4, |r| got.push(r));
+        assert_eq!(got, [1..4]);
+        assert_eq!((0..4).map(|i| times.get(i)).collect::<Vec<_>>(), grid);
     }
 
     #[test]

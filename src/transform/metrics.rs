@@ -29,7 +29,7 @@ use super::rows::{ranked, FileRun, PartitionRows, Points, Run, SpooledSeries, Ta
 use super::schema;
 use super::spill::{self, SpillFile, SpillRun, SpillWriter};
 use super::TransformError;
-use crate::extract::SpooledPoints;
+use crate::extract::{SpooledPoints, Times};
 use crate::job::{Component, PartitionBy};
 use crate::load::PartitionKey;
 use crate::tsdb::Series;
@@ -207,13 +207,13 @@ impl MetricsTable {
         let n = series.timestamps_ms.len().min(series.values.len());
         let ts = &series.timestamps_ms[..n];
         let values = &series.values[..n];
-        let Some((lo, hi)) = within(ts, start_ms, end_ms) else {
+        let Some((lo, hi)) = within(Times::Listed(ts), start_ms, end_ms) else {
             return 0;
         };
         self.make_room(hi - lo);
         self.buffered += hi - lo;
         let id = self.intern(series);
-        self.place(id, ts, lo, hi, |buf, pos, i, j| {
+        self.place(id, Times::Listed(ts), lo, hi, |buf, pos, i, j| {
             buf.runs.push(Run {
                 series: id,
                 pos,
@@ -232,21 +232,21 @@ impl MetricsTable {
     }
 
     /// Like [`Self::push_series`], for a series whose points stay in a page's spool file (see
-    /// [`crate::extract::SpoolSink`]): `series` has its timestamps but no values, and its points
-    /// are at `at` in `file`. The table keeps only where each partition's share is: 24 bytes a
+    /// [`crate::extract::SpoolSink`]): `series` has no points, its timestamps are `times` and
+    /// its values are at `at` in `file`. The table keeps only where each partition's share is: 24 bytes a
     /// run, beside the series' place in the file that its runs share, counted in the budget as
     /// [`FILE_RUN_POINTS`] points; past the budget they are spilled like buffered points (read
     /// back and written out sorted), which also closes the spool files no run refers to any more.
     pub fn push_spooled(
         &mut self,
         series: &Series<'_>,
+        times: Times<'_>,
         start_ms: i64,
         end_ms: i64,
         file: &Arc<File>,
         at: SpooledPoints,
     ) -> u64 {
-        let ts = series.timestamps_ms;
-        let Some((lo, hi)) = within(ts, start_ms, end_ms) else {
+        let Some((lo, hi)) = within(times, start_ms, end_ms) else {
             return 0;
         };
         self.make_room(FILE_RUN_POINTS);
@@ -264,9 +264,9 @@ impl MetricsTable {
                 at: at.skip(lo),
                 pos: self.pushed,
             });
-            placed += self.place(id, ts, lo, end, |buf, _, i, j| {
+            placed += self.place(id, times, lo, end, |buf, _, i, j| {
                 // A run is read back at once, so a grid's breaks start new ones.
-                at.ts.readable(ts, i..j, |stretch| {
+                times.stretches(i..j, |stretch| {
                     if buf.file_runs.len() == buf.file_runs.capacity() {
                         // Room for the page's series at once (a first page gets just that),
                         // then doubling as usual.
@@ -276,7 +276,7 @@ impl MetricsTable {
                         source: Arc::clone(&source),
                         start: (stretch.start - lo) as u32,
                         len: stretch.len() as u32,
-                        first_ts: ts[stretch.start],
+                        first_ts: times.get(stretch.start),
                     });
                     runs += 1;
                 });
@@ -293,7 +293,7 @@ impl MetricsTable {
     fn place(
         &mut self,
         id: u32,
-        ts: &[i64],
+        ts: Times<'_>,
         lo: usize,
         hi: usize,
         mut put: impl FnMut(&mut PartitionBuf, u64, usize, usize),
@@ -302,15 +302,15 @@ impl MetricsTable {
         let service = if self.by_service { service } else { u32::MAX };
         let mut i = lo;
         while i < hi {
-            let (period, period_end) = self.period.locate(ts[i]);
-            let j = i + ts[i..hi].partition_point(|&t| t < period_end);
+            let (period, period_end) = self.period.locate(ts.get(i));
+            let j = ts.first_at_or_after(i..hi, period_end);
             let services = &self.services;
             let buf = self
                 .partitions
                 .entry((service, period))
                 .or_insert_with(|| PartitionBuf {
                     service: services.get(service as usize).cloned().flatten(),
-                    some_ts: ts[i],
+                    some_ts: ts.get(i),
                     period_end,
                     ts: Vec::new(),
                     values: Vec::new(),
@@ -608,11 +608,10 @@ fn ranks(series: &[Arc<SeriesEntry>], ids: impl Iterator<Item = u32>) -> HashMap
 }
 
 /// The points `lo..hi` of `ts` (ascending) with `start_ms <= ts < end_ms`, if there are any.
-fn within(ts: &[i64], start_ms: i64, end_ms: i64) -> Option<(usize, usize)> {
+fn within(ts: Times<'_>, start_ms: i64, end_ms: i64) -> Option<(usize, usize)> {
     // The parser hands points sorted by time (it sorts them when the server did not).
-    debug_assert!(ts.windows(2).all(|w| w[0] <= w[1]), "unsorted series");
-    let lo = ts.partition_point(|&t| t < start_ms);
-    let hi = lo + ts[lo..].partition_point(|&t| t < end_ms);
+    let lo = ts.first_at_or_after(0..ts.len(), start_ms);
+    let hi = ts.first_at_or_after(lo..ts.len(), end_ms);
     (lo < hi).then_some((lo, hi))
 }
 

@@ -7,7 +7,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondTyp
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::extract::{SpooledPoints, SpooledTs, SpooledValues};
+use crate::extract::{SpooledPoints, SpooledTs, SpooledValues, Times};
 use crate::job::{Component, PartitionBy};
 use crate::load::PartitionKey;
 use crate::ovh::inventory::{DatacenterInventory, Inventory, ServiceInventory};
@@ -988,11 +988,14 @@ fn points_left_in_spool_files_come_out_equal_to_pushed_ones() {
             );
             let file = Arc::new(file);
             for (s, at) in series.iter().zip(places) {
-                let without_values = Series {
+                let without_points = Series {
+                    timestamps_ms: &[],
                     values: &[],
                     ..borrow(s)
                 };
-                t.push_spooled(&without_values, *start, *end, &file, at);
+                let mut breaks = Vec::new();
+                let times = Times::of(&s.timestamps_ms, at.ts, &mut breaks);
+                t.push_spooled(&without_points, times, *start, *end, &file, at);
             }
         }
         assert!(
