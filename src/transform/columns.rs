@@ -17,21 +17,22 @@ use arrow::error::ArrowError;
 /// One value of a column for one row or a run of rows.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Cell {
-    Str(Option<String>),
+    /// Shared: the series of one VM (a dozen metrics) hold its strings once.
+    Str(Option<Arc<str>>),
     I64(Option<i64>),
     F64(Option<f64>),
     Bool(Option<bool>),
     /// Milliseconds since the epoch, for `Timestamp(Millisecond, "UTC")` columns.
     Ts(i64),
-    /// The entries of a `tags` map, sorted by key.
-    Tags(Vec<(String, String)>),
+    /// The entries of a `tags` map, sorted by key; shared by the series that have the same.
+    Tags(Arc<[(String, String)]>),
     /// A column filled point by point (`ts`, `value`) rather than per series.
     Point,
 }
 
 impl Cell {
     pub(crate) fn str(value: Option<&str>) -> Cell {
-        Cell::Str(value.map(str::to_string))
+        Cell::Str(value.map(Arc::from))
     }
 }
 
@@ -341,8 +342,8 @@ mod tests {
         let dt = super::super::schema::tags_type();
         let mut b = ColumnBuilder::for_type(&dt, 3).unwrap();
         let tags = vec![("env".to_string(), "prod".to_string())];
-        b.repeat(&Cell::Tags(tags), 2).unwrap();
-        b.repeat(&Cell::Tags(Vec::new()), 1).unwrap();
+        b.repeat(&Cell::Tags(tags.into()), 2).unwrap();
+        b.repeat(&Cell::Tags(Arc::from([])), 1).unwrap();
         let a = b.finish(&dt).unwrap();
         let m = a.as_map();
         assert_eq!(m.len(), 3);
