@@ -351,12 +351,24 @@ enum Renumber {
 }
 
 impl Renumber {
-    #[inline]
-    fn map(&self, keys: &Keys, index: u32) -> u32 {
+    /// Renumbers `indices` (given while the chunk was filled) in place; the largest new one.
+    fn apply(&self, keys: &Keys, indices: &mut [u32]) -> u32 {
+        let mut max = 0;
         match self {
-            Renumber::Ranks(ranks) => keys.cents.rank(ranks, index),
-            Renumber::Table(table) => table[index as usize],
+            Renumber::Ranks(ranks) => with_popcnt(|| {
+                for index in indices {
+                    *index = keys.cents.rank(ranks, *index);
+                    max = max.max(*index);
+                }
+            }),
+            Renumber::Table(table) => {
+                for index in indices {
+                    *index = table[*index as usize];
+                    max = max.max(*index);
+                }
+            }
         }
+        max
     }
 }
 
@@ -545,6 +557,22 @@ impl ValueChunk {
         let (keys, pending) = (&mut self.keys, &mut self.pending[..]);
         // At once rather than by doubling: a page is mostly one series' run, known here.
         page.indices.reserve(values.len());
+        // The most common case: every value a known hundredth (never a null), the chunk still
+        // in hundredths and its dictionary with room for more entries than there are values.
+        // Nothing is then checked a value at a time: each sets its bit, and its key is its index
+        // until the chunk is complete.
+        if let Some(known) = known {
+            let room = self.max_entries.saturating_sub(keys.cents.distinct);
+            if keys.in_cents && known.len() < room && !known.contains(&cents::NO_KEY) {
+                for &key in known {
+                    keys.cents.insert(key);
+                }
+                page.indices.extend_from_slice(known);
+                page.def.push(1, known.len() as u64);
+                page.levels += known.len();
+                return known.len();
+            }
+        }
         let mut taken = values.len();
         // A keyed value's placeholder is never NaN: a NaN is a null.
         if !values.iter().any(|v| v.is_nan()) {
@@ -675,14 +703,7 @@ impl ValueChunk {
                 pages.push(self.encode(&page, Encoding::PLAIN, &body, zstd)?);
                 continue;
             }
-            let max = with_popcnt(|| {
-                let mut max = 0;
-                for index in &mut page.indices {
-                    *index = renumber.map(&self.keys, *index);
-                    max = max.max(*index);
-                }
-                max
-            });
+            let max = renumber.apply(&self.keys, &mut page.indices);
             // Each page's width is its own largest index's (at least one bit, as arrow-rs writes).
             let width = bit_width(max).max(1);
             body.push(width);
