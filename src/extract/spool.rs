@@ -375,17 +375,18 @@ impl SpoolFiles {
         Ok(at)
     }
 
-    /// Appends `values` to the points file, as hundredths keys if every one is (`keys`, when the
-    /// parser knows them); their place.
+    /// Appends `n` values to the points file, as hundredths keys if every one is: `keys` when
+    /// the parser knows them (`values` is then not read), else worked out from `values`; their
+    /// place.
     fn put_values(
         &mut self,
+        n: usize,
         values: &[f64],
         keys: Option<&[u32]>,
     ) -> std::io::Result<SpooledValues> {
         let start = self.pending.len();
         // Each key is written as four bytes, the next one's over the last.
-        self.pending
-            .resize(start + CENTS_BYTES * values.len() + 1, 0);
+        self.pending.resize(start + CENTS_BYTES * n + 1, 0);
         let out = &mut self.pending[start..];
         if let Some(keys) = keys {
             for (out, key) in out.chunks_exact_mut(CENTS_BYTES).zip(keys) {
@@ -400,9 +401,9 @@ impl SpoolFiles {
                 out[CENTS_BYTES * i..CENTS_BYTES * i + 4].copy_from_slice(&key.to_le_bytes());
             }
         }
-        self.pending.truncate(start + CENTS_BYTES * values.len());
+        self.pending.truncate(start + CENTS_BYTES * n);
         let at = self.points_len;
-        self.points_len += (CENTS_BYTES * values.len()) as u64;
+        self.points_len += (CENTS_BYTES * n) as u64;
         self.flush_full()?;
         Ok(SpooledValues::Cents(at))
     }
@@ -417,7 +418,11 @@ impl SpoolFiles {
 
     /// One series: its points to the points file, its header to the headers file.
     fn write_series(&mut self, s: &Series<'_>) -> std::io::Result<()> {
-        let n = s.timestamps_ms.len().min(s.values.len());
+        let cents = s.cents.filter(|keys| keys.len() == s.timestamps_ms.len());
+        let n = match cents {
+            Some(keys) => keys.len(),
+            None => s.timestamps_ms.len().min(s.values.len()),
+        };
         let ts = &s.timestamps_ms[..n];
         let (kind, ts_word, breaks) = match grid_step(ts) {
             Some(step) => (0u8, step as u64, 0),
@@ -426,8 +431,8 @@ impl SpoolFiles {
                 None => (1u8, self.put(ts)?, 0),
             },
         };
-        let cents = s.cents.filter(|keys| keys.len() == n);
-        let (values_kind, values_at) = match self.put_values(&s.values[..n], cents)? {
+        let values = if cents.is_some() { &[] } else { &s.values[..n] };
+        let (values_kind, values_at) = match self.put_values(n, values, cents)? {
             SpooledValues::Doubles(at) => (0u8, at),
             SpooledValues::Cents(at) => (1u8, at),
         };
@@ -631,6 +636,12 @@ impl SeriesSink for Spool {
                 self.error = Some(e);
             }
         }
+    }
+
+    /// Past the first overflow a series' keys go to disk as they are: their doubles are not
+    /// needed.
+    fn wants_values(&self) -> bool {
+        self.files.is_none()
     }
 }
 
@@ -993,7 +1004,13 @@ mod tests {
                 // them on; the others' are worked out from the values.
                 let keys: Option<Vec<u32>> = (i % 4 == 1)
                     .then(|| s.values.iter().map(|&v| cents::key(v).unwrap()).collect());
+                // Without the doubles, where the spool does not want them.
+                let values = match keys {
+                    Some(_) if !spool.wants_values() => &[][..],
+                    _ => &s.values[..],
+                };
                 spool.series(Series {
+                    values,
                     cents: keys.as_deref(),
                     ..s.as_series()
                 });

@@ -24,6 +24,8 @@ pub struct Series<'a> {
     /// Unix milliseconds, ascending (sorted here when the server did not).
     pub timestamps_ms: &'a [i64],
     /// One per timestamp; `f64::NAN` means "no value" (`null`, `NaN`, `"NaN"`, `±Infinity`).
+    /// Empty when `cents` has every value and the sink does not read the doubles
+    /// ([`SeriesSink::wants_values`]).
     pub values: &'a [f64],
     /// Each value's [`cents::key`], when the parser read every value of the series as a number
     /// of hundredths (what vScope serves) and so knows it without computing it from the double.
@@ -82,6 +84,12 @@ impl OwnedSeries {
 /// Receives every series as soon as it is complete.
 pub trait SeriesSink {
     fn series(&mut self, series: Series<'_>);
+
+    /// Whether the next series' `values` are read when its `cents` has them all: if not, the
+    /// parser never works them out (the spool, writing a page's keys to disk, does not).
+    fn wants_values(&self) -> bool {
+        true
+    }
 }
 
 impl<F: FnMut(Series<'_>)> SeriesSink for F {
@@ -205,7 +213,8 @@ struct SeriesBuf {
     query_index: Option<usize>,
     timestamps_ms: Vec<i64>,
     values: Vec<f64>,
-    /// The values' hundredths keys, while every value so far came with one.
+    /// The values' hundredths keys, while every value so far came with one; `values` is then
+    /// left empty until the series is complete (see [`SeriesBuf::values_from_keys`]).
     cents: Vec<u32>,
     all_cents: bool,
     /// False once a timestamp arrived that is not after the previous one.
@@ -231,27 +240,45 @@ impl SeriesBuf {
     /// A point off the fast path (a point cut by the end of a chunk, in an unusual spelling, or
     /// of a `[ts, value]` list), its value's key worked out from the double.
     fn push(&mut self, ts_ms: i64, value: f64) {
-        let key = cents::key(value).unwrap_or(cents::NO_KEY);
-        self.push_with_key(ts_ms, value, key);
+        match cents::key(value) {
+            Some(key) if self.all_cents => self.push_key(ts_ms, key),
+            _ => self.push_value(ts_ms, value),
+        }
     }
 
-    /// A point and its value's [`cents::key`] ([`cents::NO_KEY`] if it has none).
+    /// A point whose value is [`cents::value`] of `key`, while every value has a key.
     #[inline]
-    fn push_with_key(&mut self, ts_ms: i64, value: f64, key: u32) {
+    fn push_key(&mut self, ts_ms: i64, key: u32) {
+        self.push_ts(ts_ms);
+        self.cents.push(key);
+    }
+
+    /// A point whose value has no key, or any point once one had none.
+    #[inline]
+    fn push_value(&mut self, ts_ms: i64, value: f64) {
+        if self.all_cents {
+            self.values_from_keys();
+            self.all_cents = false;
+        }
+        self.push_ts(ts_ms);
+        self.values.push(value);
+    }
+
+    #[inline]
+    fn push_ts(&mut self, ts_ms: i64) {
         if let Some(&last) = self.timestamps_ms.last() {
             if ts_ms < last {
                 self.sorted = false;
             }
         }
         self.timestamps_ms.push(ts_ms);
-        self.values.push(value);
-        if self.all_cents {
-            if key == cents::NO_KEY {
-                self.all_cents = false;
-            } else {
-                self.cents.push(key);
-            }
-        }
+    }
+
+    /// `values` worked out from the keys (the same doubles the text parses to).
+    fn values_from_keys(&mut self) {
+        self.values.clear();
+        self.values
+            .extend(self.cents.iter().map(|&k| cents::value(k)));
     }
 
     /// The values' keys, if every value has one (and the points kept their order).
@@ -538,9 +565,13 @@ impl ResponseParser {
                 ),
             });
         }
+        let cur = &mut self.cur;
+        if cur.all_cents && (!cur.sorted || sink.wants_values()) {
+            cur.values_from_keys();
+        }
         // Keys go with the points in arrival order: a series sorted here has none.
-        let cents = self.cur.cents().is_some();
-        self.cur.sort_points();
+        let cents = cur.cents().is_some();
+        cur.sort_points();
         let cur = &self.cur;
         sink.series(Series {
             metric: &cur.metric,
@@ -654,9 +685,14 @@ impl ResponseParser {
                     // they are compact; anything else (whitespace, NaN, exponents, the end of
                     // the input near) is left to the general one below.
                     let mut after = None;
-                    while let Some((ts, value, key, q)) = fast_point(data, p, &mut self.key_prefix)
-                    {
-                        self.cur.push_with_key(ts, value, key);
+                    while let Some((ts, value, q)) = fast_point(data, p, &mut self.key_prefix) {
+                        // A hundredth while every value is one: its double is not needed yet.
+                        match value.key() {
+                            key if self.cur.all_cents && key != cents::NO_KEY => {
+                                self.cur.push_key(ts, key)
+                            }
+                            _ => self.cur.push_value(ts, value.double()),
+                        }
                         match data[q] {
                             b',' => {
                                 p = q + 1;
@@ -1207,7 +1243,7 @@ const POINT_WINDOW: usize = 48;
 /// as [`number`] gives (the same exact fast path); `None` leaves the point to the general parser,
 /// which also reports any error.
 #[inline]
-fn fast_point(data: &[u8], p: usize, prefix: &mut (u64, i64)) -> Option<(i64, f64, u32, usize)> {
+fn fast_point(data: &[u8], p: usize, prefix: &mut (u64, i64)) -> Option<(i64, Decimal, usize)> {
     let w: &[u8; POINT_WINDOW] = data.get(p..p + POINT_WINDOW)?.try_into().ok()?;
     if w[0] != b'"' {
         return None;
@@ -1261,13 +1297,41 @@ fn fast_point(data: &[u8], p: usize, prefix: &mut (u64, i64)) -> Option<(i64, f6
     if w[i] != b',' && w[i] != b'}' {
         return None;
     }
-    let v = mantissa as f64 / POW10[decimals];
-    Some((
-        ts,
-        if negative { -v } else { v },
-        cents_key(mantissa, decimals, negative),
-        p + i,
-    ))
+    let value = Decimal {
+        mantissa,
+        decimals,
+        negative,
+    };
+    Some((ts, value, p + i))
+}
+
+/// A compact point's value as written, `±mantissa / 10^decimals` (mantissa at most 2^53): its
+/// double and its hundredths key are worked out only when asked for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Decimal {
+    mantissa: u64,
+    decimals: usize,
+    negative: bool,
+}
+
+impl Decimal {
+    /// The double the text parses to: one IEEE division of two exact numbers, correctly rounded
+    /// (the same as [`number`] gives).
+    #[inline]
+    fn double(self) -> f64 {
+        let v = self.mantissa as f64 / POW10[self.decimals];
+        if self.negative {
+            -v
+        } else {
+            v
+        }
+    }
+
+    /// Its [`cents::key`], or [`cents::NO_KEY`].
+    #[inline]
+    fn key(self) -> u32 {
+        cents_key(self.mantissa, self.decimals, self.negative)
+    }
 }
 
 /// The [`cents::key`] of the decimal `±mantissa / 10^decimals` (mantissa below 2^53), from its
@@ -1739,7 +1803,9 @@ mod tests {
     #[test]
     fn the_fast_path_takes_compact_points_and_leaves_the_rest() {
         let window = |point: &str| format!("{point}{}", " ".repeat(POINT_WINDOW));
-        let fast = |body: &[u8]| fast_point(body, 0, &mut (0, 0));
+        let fast = |body: &[u8]| {
+            fast_point(body, 0, &mut (0, 0)).map(|(ts, v, end)| (ts, v.double(), v.key(), end))
+        };
         let body = window(r#""1759276800":12.34,"#);
         assert_eq!(
             fast(body.as_bytes()),
@@ -1805,7 +1871,8 @@ mod tests {
             "100000.5",
             "0.10",
         ] {
-            let (_, v, key, _) = fast_point(window(value).as_bytes(), 0, &mut (0, 0)).unwrap();
+            let (_, decimal, _) = fast_point(window(value).as_bytes(), 0, &mut (0, 0)).unwrap();
+            let (v, key) = (decimal.double(), decimal.key());
             assert_eq!(v, value.parse::<f64>().unwrap(), "{value}");
             assert_eq!(key, cents::key(v).unwrap_or(cents::NO_KEY), "{value}");
         }
@@ -1840,6 +1907,37 @@ mod tests {
         assert_eq!(series(&dps(["4.38", " 0.125", "-2"])), None);
         let unsorted = dps(["4.38", "0.5", "-2"]).replace("1759276860", "1759276700");
         assert_eq!(series(&unsorted), None);
+
+        // A sink that reads only the keys gets no doubles where the keys say it all.
+        struct KeysOnly(Vec<(Vec<f64>, Option<Vec<u32>>)>);
+        impl SeriesSink for KeysOnly {
+            fn series(&mut self, s: Series<'_>) {
+                self.0
+                    .push((s.values.to_vec(), s.cents.map(|k| k.to_vec())));
+            }
+            fn wants_values(&self) -> bool {
+                false
+            }
+        }
+        for (values, doubles) in [
+            (["4.38", "0.5", "-2"], vec![]),
+            (["4.38", "0.125", "-2"], vec![4.38, 0.125, -2.0]),
+            (["4.38", "NaN", "-2"], vec![4.38, f64::NAN, -2.0]),
+        ] {
+            let body = format!(
+                r#"[{{"metric":"m","tags":{{}},"dps":{{{}}}}}]{}"#,
+                dps(values),
+                " ".repeat(64)
+            );
+            let mut sink = KeysOnly(Vec::new());
+            ResponseParser::new()
+                .feed(body.as_bytes(), &mut sink)
+                .unwrap();
+            let (got, keys) = sink.0.pop().unwrap();
+            let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&doubles), "{values:?}");
+            assert_eq!(keys.is_some(), doubles.is_empty(), "{values:?}");
+        }
     }
 
     #[test]
