@@ -58,8 +58,8 @@ pub enum SpooledTs {
     /// Not stored: the `k`-th point's is the first one plus `k × step`.
     Grid { step: i64 },
     /// Not stored: a grid of `step` with breaks, where a point is not one step after the one
-    /// before it; the series' timestamps as handed over show them. Only a stretch without a
-    /// break ([`Self::readable`]) is read at once: its first timestamp plus `k × step`.
+    /// before it; the header lists them ([`Times::Grid`]). Only a stretch without a break
+    /// ([`Times::stretches`]) is read at once: its first timestamp plus `k × step`.
     Broken { step: i64 },
     /// Eight little-endian bytes each, from this offset.
     At(u64),

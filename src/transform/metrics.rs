@@ -626,8 +626,11 @@ fn ranks(series: &[Arc<SeriesEntry>], ids: impl Iterator<Item = u32>) -> HashMap
 struct Shared {
     strings: HashSet<Arc<str>>,
     /// `tags` maps by the hash of their entries.
-    tag_sets: HashMap<u64, Vec<Arc<[(String, String)]>>>,
+    tag_sets: HashMap<u64, Vec<TagSet>>,
 }
+
+/// The entries of one `tags` map, sorted by key.
+type TagSet = Arc<[(String, String)]>;
 
 impl Shared {
     fn str(&mut self, s: &str) -> Arc<str> {
@@ -648,10 +651,10 @@ impl Shared {
     }
 
     /// The `tags` map of `entries` (sorted by key).
-    fn tags(&mut self, entries: &[(&str, &str)]) -> Arc<[(String, String)]> {
+    fn tags(&mut self, entries: &[(&str, &str)]) -> TagSet {
         let hash = foldhash::quality::FixedState::default().hash_one(entries);
         let sets = self.tag_sets.entry(hash).or_default();
-        let same = |set: &&Arc<[(String, String)]>| {
+        let same = |set: &&TagSet| {
             set.len() == entries.len()
                 && set
                     .iter()

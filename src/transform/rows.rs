@@ -13,8 +13,9 @@
 //!
 //! Batches are built one at a time, at most `max_rows` each, so memory holds one batch, one
 //! group, and a read buffer per spill file. [`PartitionRows::into_runs`] hands them out as runs
-//! of series ([`RunBatch`]) for the load stage to encode without repeating per row what a series'
-//! rows share; [`PartitionRows::into_batches`] as Arrow record batches.
+//! of series ([`RunBatch`]), views of the group's buffers that end with the group, for the load
+//! stage to encode without copying the points or repeating per row what a series' rows share;
+//! [`PartitionRows::into_batches`] as Arrow record batches.
 
 use foldhash::HashMap;
 use std::fs::File;
