@@ -471,8 +471,7 @@ impl ValueChunk {
         self.plain_bounds = None;
     }
 
-    /// Appends the values of the next rows, all of one series (identified by any number that
-    /// differs from its neighbours'); NaN is null.
+    /// [`Self::push_keyed`] without keys.
     #[cfg(test)]
     pub(crate) fn push(
         &mut self,
@@ -483,9 +482,10 @@ impl ValueChunk {
         self.push_keyed(series, values, None, zstd)
     }
 
-    /// [`Self::push`] with the values' hundredths keys where known: a value whose key is not
-    /// [`cents::NO_KEY`] is [`cents::value`] of it, whatever `values` holds in its place (see
-    /// [`crate::transform::RunBatch`]).
+    /// Appends the values of the next rows, all of one series (identified by any number that
+    /// differs from its neighbours'); NaN is null. `keys`, where given, are the values'
+    /// hundredths keys: a value whose key is not [`cents::NO_KEY`] is [`cents::value`] of it,
+    /// whatever `values` holds in its place (see [`crate::transform::RunBatch`]).
     pub(crate) fn push_keyed(
         &mut self,
         series: u32,
