@@ -236,9 +236,9 @@ impl MetricsTable {
 
     /// Like [`Self::push_series`], for a series whose points stay in a page's spool file (see
     /// [`crate::extract::SpoolSink`]): `series` has no points, its timestamps are `times` and
-    /// its values are at `at` in `file`. The table keeps only where each partition's share is: 24 bytes a
-    /// run, beside the series' place in the file that its runs share, counted in the budget as
-    /// [`FILE_RUN_POINTS`] points; past the budget they are spilled like buffered points (read
+    /// its values are at `at` in `file`. The table keeps only where each partition's share is:
+    /// 24 bytes a run, beside the series' place in the file that its runs share, counted in the
+    /// budget as [`FILE_RUN_POINTS`] points; past the budget they are spilled like buffered points (read
     /// back and written out sorted), which also closes the spool files no run refers to any more.
     pub fn push_spooled(
         &mut self,
