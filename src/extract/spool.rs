@@ -169,18 +169,19 @@ impl Times<'_> {
     }
 
     /// The times of `ts` as stored in the form `form`, the grid's breaks found into `breaks`:
-    /// what a page's sink is handed for a series spooled so.
-    pub fn of<'a>(ts: &'a [i64], form: SpooledTs, breaks: &'a mut Vec<(usize, i64)>) -> Times<'a> {
+    /// what a page's sink is handed for a series spooled so (for tests that spool by hand).
+    #[cfg(test)]
+    pub(crate) fn of<'a>(
+        ts: &'a [i64],
+        form: SpooledTs,
+        breaks: &'a mut Vec<(usize, i64)>,
+    ) -> Times<'a> {
         let step = match form {
             SpooledTs::At(_) => return Times::Listed(ts),
             SpooledTs::Grid { step } | SpooledTs::Broken { step } => step,
         };
         breaks.clear();
-        for (k, w) in ts.windows(2).enumerate() {
-            if w[1].wrapping_sub(w[0]) != step {
-                breaks.push((k + 1, w[1]));
-            }
-        }
+        breaks.extend(grid_breaks(ts, step));
         Times::Grid {
             first: ts.first().copied().unwrap_or(0),
             step,
@@ -334,8 +335,15 @@ fn broken_grid(ts: &[i64]) -> Option<(i64, usize)> {
     for w in ts.windows(2) {
         step = step.min(w[1].checked_sub(w[0]).filter(|&d| d > 0)?);
     }
-    let breaks = ts.windows(2).filter(|w| w[1] - w[0] != step).count();
+    let breaks = grid_breaks(ts, step).count();
     (breaks <= ts.len() / MIN_BREAK_SPACING).then_some((step, breaks))
+}
+
+/// Where the grid of `step` that `ts` is on breaks: the index of each point that is not one
+/// step after the point before it, and its timestamp (what a header lists, [`Times::Grid`]).
+fn grid_breaks(ts: &[i64], step: i64) -> impl Iterator<Item = (usize, i64)> + '_ {
+    let after = ts.windows(2).enumerate();
+    after.filter_map(move |(k, w)| (w[1].wrapping_sub(w[0]) != step).then_some((k + 1, w[1])))
 }
 
 /// A page's overflow to disk: headers and points, each in its own unlinked temporary file.
@@ -375,15 +383,15 @@ impl SpoolFiles {
         Ok(at)
     }
 
-    /// Appends `n` values to the points file, as hundredths keys if every one is: `keys` when
-    /// the parser knows them (`values` is then not read), else worked out from `values`; their
-    /// place.
+    /// Appends a series' values to the points file, as hundredths keys if every one is: `keys`
+    /// when the parser knows them (`values` is then not read), else worked out from `values`;
+    /// their place.
     fn put_values(
         &mut self,
-        n: usize,
         values: &[f64],
         keys: Option<&[u32]>,
     ) -> std::io::Result<SpooledValues> {
+        let n = keys.map_or(values.len(), <[u32]>::len);
         let start = self.pending.len();
         // Each key is written as four bytes, the next one's over the last.
         self.pending.resize(start + CENTS_BYTES * n + 1, 0);
@@ -432,7 +440,7 @@ impl SpoolFiles {
             },
         };
         let values = if cents.is_some() { &[] } else { &s.values[..n] };
-        let (values_kind, values_at) = match self.put_values(n, values, cents)? {
+        let (values_kind, values_at) = match self.put_values(values, cents)? {
             SpooledValues::Doubles(at) => (0u8, at),
             SpooledValues::Cents(at) => (1u8, at),
         };
@@ -457,12 +465,9 @@ impl SpoolFiles {
         if kind == 2 {
             // Each break: the index of the point that starts the next stretch, its timestamp.
             out.write_all(&(breaks as u64).to_le_bytes())?;
-            let step = ts_word as i64;
-            for (k, w) in ts.windows(2).enumerate() {
-                if w[1] - w[0] != step {
-                    out.write_all(&(k as u64 + 1).to_le_bytes())?;
-                    out.write_all(&w[1].to_le_bytes())?;
-                }
+            for (at, t) in grid_breaks(ts, ts_word as i64) {
+                out.write_all(&(at as u64).to_le_bytes())?;
+                out.write_all(&t.to_le_bytes())?;
             }
         }
         Ok(())

@@ -281,11 +281,6 @@ impl SeriesBuf {
             .extend(self.cents.iter().map(|&k| cents::value(k)));
     }
 
-    /// The values' keys, if every value has one (and the points kept their order).
-    fn cents(&self) -> Option<&[u32]> {
-        (self.all_cents && self.sorted).then_some(&self.cents[..])
-    }
-
     fn sort_points(&mut self) {
         if self.sorted {
             return;
@@ -566,11 +561,13 @@ impl ResponseParser {
             });
         }
         let cur = &mut self.cur;
-        if cur.all_cents && (!cur.sorted || sink.wants_values()) {
+        if cur.all_cents && !cur.sorted {
+            // Keys go with the points in arrival order: a series sorted here hands on none.
+            cur.values_from_keys();
+            cur.all_cents = false;
+        } else if cur.all_cents && sink.wants_values() {
             cur.values_from_keys();
         }
-        // Keys go with the points in arrival order: a series sorted here has none.
-        let cents = cur.cents().is_some();
         cur.sort_points();
         let cur = &self.cur;
         sink.series(Series {
@@ -580,7 +577,7 @@ impl ResponseParser {
             query_index: cur.query_index,
             timestamps_ms: &cur.timestamps_ms,
             values: &cur.values,
-            cents: if cents { cur.cents() } else { None },
+            cents: cur.all_cents.then_some(&cur.cents[..]),
         });
         self.stats.series += 1;
         self.stats.points += cur.timestamps_ms.len() as u64;
@@ -1235,13 +1232,12 @@ fn timestamp_key(data: &[u8], pos: &mut usize) -> Step<i64> {
 /// digits with a decimal point, and the separator after it.
 const POINT_WINDOW: usize = 48;
 
-/// One compact `"ts":value` point at `p`: its timestamp, value, the value's [`cents::key`] (or
-/// [`cents::NO_KEY`]) and the position of the `,` or `}` right after it, when the input holds
-/// [`POINT_WINDOW`] more bytes and the point has no whitespace, exponent or long mantissa: the
-/// shape nearly every point of a response has. The key's first eight digits are read as one word, and not again while
-/// they stay those of the point before (`prefix`: the word and its value). The value is the same
-/// as [`number`] gives (the same exact fast path); `None` leaves the point to the general parser,
-/// which also reports any error.
+/// One compact `"ts":value` point at `p`: its timestamp, its value as written ([`Decimal`]) and
+/// the position of the `,` or `}` right after it, when the input holds [`POINT_WINDOW`] more
+/// bytes and the point has no whitespace, exponent or long mantissa: the shape nearly every
+/// point of a response has. The key's first eight digits are read as one word, and not again
+/// while they stay those of the point before (`prefix`: the word and its value). `None` leaves
+/// the point to the general parser, which also reports any error.
 #[inline]
 fn fast_point(data: &[u8], p: usize, prefix: &mut (u64, i64)) -> Option<(i64, Decimal, usize)> {
     let w: &[u8; POINT_WINDOW] = data.get(p..p + POINT_WINDOW)?.try_into().ok()?;
