@@ -10,6 +10,7 @@
 //! half of either. A partition left with no rows has the job's file removed rather than an empty
 //! file written.
 
+pub(crate) mod footer;
 pub(crate) mod runs;
 pub mod state;
 mod times;
@@ -139,6 +140,14 @@ pub enum LoadError {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    #[error("{ENCODER_ENV}={value:?} is not an encoder: use `runs` (the default) or `arrow`")]
+    Encoder { value: String },
+    #[error("cannot settle the Parquet footer of {path}")]
+    Footer {
+        path: PathBuf,
+        #[source]
+        source: footer::FooterError,
+    },
     #[error("cannot produce the rows of {path}")]
     Rows {
         path: PathBuf,
@@ -207,7 +216,7 @@ pub struct TableLayout {
     /// Columns whose dictionary may grow to [`WIDE_DICTIONARY_BYTES`] before the writer falls
     /// back to plain pages.
     pub wide_dictionary_columns: Vec<&'static str>,
-    /// Leaf columns (dotted Parquet paths, e.g. `tags.entries.keys`) written without min/max
+    /// Leaf columns (dotted Parquet paths, e.g. `tags.key_value.key`) written without min/max
     /// statistics: descriptive strings no reader prunes on, whose statistics cost a string
     /// comparison per row.
     pub no_stats_columns: Vec<&'static str>,
@@ -224,15 +233,48 @@ pub struct WrittenFile {
     pub bytes: u64,
 }
 
+/// The environment variable that chooses the [`Encoder`]: `runs` (the default) or `arrow`.
+pub const ENCODER_ENV: &str = "VSCOPE_EXPORT_ENCODER";
+
+/// Which writer encodes the metrics tables' files. Both write the same rows, schema, settings and
+/// statistics; the inventory tables and partial re-runs always go through arrow-rs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoder {
+    /// Column chunks encoded from runs of series ([`runs`]): the fast path.
+    #[default]
+    Runs,
+    /// arrow-rs' own `ArrowWriter` for every table: the reference the fast path is tested
+    /// against, and a way out should a reader ever reject the fast path's files.
+    Arrow,
+}
+
+impl Encoder {
+    /// The encoder named by [`ENCODER_ENV`], [`Encoder::Runs`] when it is unset.
+    pub fn from_env() -> Result<Encoder, LoadError> {
+        match std::env::var(ENCODER_ENV) {
+            Err(std::env::VarError::NotPresent) => Ok(Encoder::Runs),
+            Ok(v) if v == "runs" || v.is_empty() => Ok(Encoder::Runs),
+            Ok(v) if v == "arrow" => Ok(Encoder::Arrow),
+            Ok(v) => Err(LoadError::Encoder { value: v }),
+            Err(std::env::VarError::NotUnicode(v)) => Err(LoadError::Encoder {
+                value: v.to_string_lossy().into_owned(),
+            }),
+        }
+    }
+}
+
 /// A local output folder.
 #[derive(Debug, Clone)]
 pub struct Destination {
     root: PathBuf,
+    encoder: Encoder,
 }
 
 impl Destination {
-    /// Opens (creating if needed) the output folder. Object-store URLs are refused for now.
+    /// Opens (creating if needed) the output folder, with the encoder [`ENCODER_ENV`] names.
+    /// Object-store URLs are refused for now.
     pub fn open(location: &str) -> Result<Destination, LoadError> {
+        let encoder = Encoder::from_env()?;
         if let Some((scheme, _)) = location.split_once("://") {
             if scheme != "file" {
                 return Err(LoadError::Unsupported {
@@ -264,7 +306,12 @@ impl Destination {
                 }
             }
         }
-        Ok(Destination { root })
+        Ok(Destination { root, encoder })
+    }
+
+    /// The same output, written with `encoder`.
+    pub fn with_encoder(self, encoder: Encoder) -> Destination {
+        Destination { encoder, ..self }
     }
 
     /// Creates the output folder (and its parents) if it does not exist yet.
@@ -495,19 +542,36 @@ impl Destination {
             remove_if_present(&path)?;
             return Ok(None);
         }
+        let props = writer_properties(layout, provenance, compression_level).map_err(|source| {
+            LoadError::Parquet {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        // The fast path writes only the codec it knows; any other goes through arrow-rs, so no
+        // page ever says it is compressed otherwise than it is.
+        if self.encoder == Encoder::Arrow || !runs::encodes(&layout.schema, &props) {
+            let batches = rows.into_batches(crate::transform::BATCH_ROWS);
+            return self.replace_job_partition_stream(
+                layout,
+                key,
+                provenance,
+                compression_level,
+                batches,
+            );
+        }
         self.commit(layout, key, &path, |temp| {
             let pq_err = |source| LoadError::Parquet {
                 path: temp.to_path_buf(),
                 source,
             };
-            let props = writer_properties(layout, provenance, compression_level).map_err(pq_err)?;
-            let file = File::create(temp).map_err(|source| LoadError::Write {
+            let file = create_file(temp).map_err(|source| LoadError::Write {
                 path: temp.to_path_buf(),
                 source,
             })?;
             let batches = rows.into_runs(crate::transform::BATCH_ROWS);
             let out = BufWriter::with_capacity(1 << 20, file);
-            let (out, rows) = runs::write(out, props, compression_level, ROW_GROUP_ROWS, batches)
+            let (out, rows) = runs::write(out, props, ROW_GROUP_ROWS, batches)
                 .map_err(|e| match e {
                 runs::RunsError::Parquet(source) => pq_err(source),
                 runs::RunsError::Rows(source) => LoadError::Rows {
@@ -564,13 +628,29 @@ impl Destination {
     }
 }
 
-/// Flushes and fsyncs a written file; returns its size in bytes.
+/// A new Parquet file, open for reading too: its footer is read back and settled before it is
+/// made durable ([`finish_file`]).
+fn create_file(path: &Path) -> std::io::Result<File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+}
+
+/// Flushes a written Parquet file, settles its footer for every reader ([`footer::settle`]) and
+/// fsyncs it; returns its size in bytes.
 fn finish_file(path: &Path, buffered: BufWriter<File>) -> Result<u64, LoadError> {
     let io_err = |source| LoadError::Write {
         path: path.to_path_buf(),
         source,
     };
-    let file = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+    let mut file = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+    footer::settle(&mut file).map_err(|source| LoadError::Footer {
+        path: path.to_path_buf(),
+        source,
+    })?;
     file.sync_all().map_err(io_err)?;
     Ok(file.metadata().map_err(io_err)?.len())
 }
@@ -620,6 +700,16 @@ fn sync_dir(dir: &Path) -> Result<(), LoadError> {
         })
 }
 
+/// The writer named in every file, in the form parquet-java parses (`<app> version <semver>
+/// (build <hash>)`): a form it cannot parse makes it distrust some statistics.
+pub fn created_by() -> String {
+    format!(
+        "vscope-export version {} (build {})",
+        crate::VERSION,
+        env!("VSCOPE_EXPORT_BUILD")
+    )
+}
+
 /// Writer settings: ZSTD, dictionary strings, delta timestamps, statistics, provenance.
 pub fn writer_properties(
     layout: &TableLayout,
@@ -657,7 +747,7 @@ pub fn writer_properties(
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(compression_level)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_created_by(format!("vscope-export {}", crate::VERSION))
+        .set_created_by(created_by())
         .set_key_value_metadata(Some(metadata))
         .set_sorting_columns(Some(sorting));
     for column in &layout.delta_columns {
@@ -741,7 +831,7 @@ fn write_parquet<E>(
         })
     };
     let props = writer_properties(layout, provenance, compression_level).map_err(pq_err)?;
-    let file = File::create(path).map_err(io_err)?;
+    let file = create_file(path).map_err(io_err)?;
     // The writer cuts row groups at `ROW_GROUP_ROWS` itself, also within a batch, and frees each
     // one's pages once it is flushed to the file.
     let mut writer = ArrowWriter::try_new(

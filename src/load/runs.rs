@@ -28,7 +28,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Encoding, EncodingMask, PageType, Type as PhysicalType};
+use parquet::basic::{Compression, Encoding, EncodingMask, PageType, Type as PhysicalType, ZstdLevel};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
@@ -94,18 +94,49 @@ fn leaves(schema: &SchemaRef) -> Vec<(usize, Leaf)> {
     out
 }
 
+/// The ZSTD level of every leaf encoded here, when `props` give them all the same one: the only
+/// codec these encoders write. The codec and level come from the writer properties alone, so a
+/// chunk's metadata and its pages can never disagree.
+fn zstd_level(schema: &SchemaRef, props: &WriterProperties) -> Option<i32> {
+    let descr = parquet::arrow::ArrowSchemaConverter::new()
+        .convert(schema)
+        .ok()?;
+    let mut level = None;
+    for (column, (_, leaf)) in descr.columns().iter().zip(leaves(schema)) {
+        if leaf == Leaf::Arrow {
+            continue;
+        }
+        let Compression::ZSTD(l) = props.compression(column.path()) else {
+            return None;
+        };
+        match level {
+            Some(seen) if seen != l.compression_level() => return None,
+            _ => level = Some(l.compression_level()),
+        }
+    }
+    Some(level.unwrap_or(ZstdLevel::default().compression_level()))
+}
+
+/// Whether [`write`] can encode a file of `schema` with `props`; arrow-rs' own writer must
+/// otherwise.
+pub(crate) fn encodes(schema: &SchemaRef, props: &WriterProperties) -> bool {
+    zstd_level(schema, props).is_some()
+}
+
 /// Writes `batches` (one partition of a metrics table, in row order) to `out` with `props`, in
 /// row groups of `row_group_rows` rows (the last one fewer). Returns the writer, after the
-/// footer, and the rows written.
+/// footer, and the rows written. Fails unless [`encodes`] holds.
 pub(crate) fn write<W: Write + Send>(
     out: W,
     props: WriterProperties,
-    zstd_level: i32,
     row_group_rows: usize,
     mut batches: RunBatches,
 ) -> std::result::Result<(W, u64), RunsError> {
     let schema = batches.schema();
     let leaves = leaves(&schema);
+    let zstd_level = zstd_level(&schema, &props).ok_or_else(|| {
+        ParquetError::NYI("the runs encoder writes ZSTD pages only, at one level".to_string())
+    })?;
     let props = Arc::new(props);
     let (mut file, factory) =
         ArrowWriter::try_new(out, Arc::clone(&schema), Some((*props).clone()))?
@@ -849,8 +880,11 @@ pub(super) fn double_statistics(values: impl Iterator<Item = f64>, nulls: u64) -
     // of either sign, so readers prune zeros of both signs right.
     let min = bounds.map(|b| if b.0 == 0.0 { -0.0 } else { b.0 });
     let max = bounds.map(|b| if b.1 == 0.0 { 0.0 } else { b.1 });
+    // NaN counts are written whatever the order, as arrow-rs writes them: none here, since a NaN
+    // is written as a null.
     ValueStatistics::new(min, max, None, Some(nulls), false)
         .with_backwards_compatible_min_max(true)
+        .with_nan_count(Some(0))
         .into()
 }
 

@@ -117,7 +117,12 @@ impl TsChunk {
         let statistics = (level != EnabledStatistics::None).then(|| {
             let lo = self.bounds.iter().map(|b| b.0).min();
             let hi = self.bounds.iter().map(|b| b.1).max();
-            Statistics::Int64(ValueStatistics::new(lo, hi, None, Some(0), false))
+            // The legacy `min`/`max` fields too, as arrow-rs writes them for a signed column:
+            // readers that predate `min_value`/`max_value` prune on them.
+            Statistics::Int64(
+                ValueStatistics::new(lo, hi, None, Some(0), false)
+                    .with_backwards_compatible_min_max(true),
+            )
         });
         let column_index = if level == EnabledStatistics::Page {
             let mut index = ColumnIndexBuilder::new(PhysicalType::INT64);

@@ -22,12 +22,12 @@ mod spill;
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{
     concat_batches, filter_record_batch, interleave_record_batch, lexsort_to_indices,
     take_record_batch, SortColumn, SortOptions,
 };
-use arrow::datatypes::{Schema, TimestampMillisecondType};
+use arrow::datatypes::{Schema, SchemaRef, TimestampMillisecondType};
 use arrow::row::{RowConverter, Rows, SortField};
 
 pub(crate) use columns::Cell;
@@ -129,7 +129,7 @@ pub fn layout(table: &str) -> Option<TableLayout> {
             .map(|c| c.name)
             .filter(|n| !PRUNED_STRINGS.contains(n))
             .collect();
-        columns.extend(["tags.entries.keys", "tags.entries.values"]);
+        columns.extend(["tags.key_value.key", "tags.key_value.value"]);
         columns
     } else {
         Vec::new()
@@ -155,36 +155,68 @@ pub fn merge_outside_window(
     end_ms: i64,
     new: &RecordBatch,
 ) -> Result<RecordBatch, TransformError> {
-    let (def, schema) = merge_inputs(table, old, new.schema().as_ref())?;
+    let (def, schema, old) = merge_inputs(table, old, new.schema().as_ref())?;
     let arrow_err = |source| TransformError::Arrow {
         table: def.name,
         source,
     };
     let new =
         RecordBatch::try_new(Arc::clone(&schema), new.columns().to_vec()).map_err(arrow_err)?;
-    let Some(kept) = kept_outside(def.name, &schema, old, start_ms, end_ms)? else {
+    let Some(kept) = kept_outside(def.name, &schema, &old, start_ms, end_ms)? else {
         return Ok(new);
     };
     let all = concat_batches(&schema, &[kept, new]).map_err(arrow_err)?;
     sort_batch(def.name, &all)
 }
 
-/// The table's definition and schema, after checking that the old file's and the new rows'
-/// schemas are that schema.
+/// The table's definition and schema, and the old file's rows in that schema, after checking
+/// that the old file's and the new rows' schemas are that schema.
 fn merge_inputs(
     table: &str,
     old: &[RecordBatch],
     new: &arrow::datatypes::Schema,
-) -> Result<(schema::TableDef, arrow::datatypes::SchemaRef), TransformError> {
+) -> Result<(schema::TableDef, arrow::datatypes::SchemaRef, Vec<RecordBatch>), TransformError> {
     let def = schema::table(table).ok_or_else(|| TransformError::UnknownTable {
         table: table.to_string(),
     })?;
     let schema = Arc::new(def.schema());
     check_schema(table, &schema, new, "new rows")?;
-    for batch in old {
-        check_schema(table, &schema, batch.schema().as_ref(), "existing file")?;
+    let old = old
+        .iter()
+        .map(|batch| {
+            let batch = renamed_nested_fields(&schema, batch);
+            check_schema(table, &schema, batch.schema().as_ref(), "existing file")?;
+            Ok(batch)
+        })
+        .collect::<Result<_, TransformError>>()?;
+    Ok((def, schema, old))
+}
+
+/// `batch` in `schema` where the two differ only in the names of nested fields: files written
+/// before the `tags` map took the names the Parquet specification gives (`key_value`, `key`,
+/// `value`) carry arrow-rs' (`entries`, `keys`, `values`), and a re-run must keep their rows.
+/// Any other difference is left for [`check_schema`] to report.
+fn renamed_nested_fields(schema: &SchemaRef, batch: &RecordBatch) -> RecordBatch {
+    if batch.schema().as_ref() == schema.as_ref() || batch.num_columns() != schema.fields().len() {
+        return batch.clone();
     }
-    Ok((def, schema))
+    let columns: Option<Vec<ArrayRef>> = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Some(Arc::clone(column))
+            } else if column.data_type().equals_datatype(field.data_type()) {
+                arrow::compute::cast(column, field.data_type()).ok()
+            } else {
+                None
+            }
+        })
+        .collect();
+    columns
+        .and_then(|columns| RecordBatch::try_new(Arc::clone(schema), columns).ok())
+        .unwrap_or_else(|| batch.clone())
 }
 
 /// The streaming form of [`merge_outside_window`]: the rows of `old` (the job's previous file in
@@ -233,12 +265,12 @@ impl MergeRows {
         end_ms: i64,
         new: &PartitionRows,
     ) -> Result<Option<MergeRows>, TransformError> {
-        let (def, schema) = merge_inputs(table, old, new.schema().as_ref())?;
+        let (def, schema, old) = merge_inputs(table, old, new.schema().as_ref())?;
         let arrow_err = |source| TransformError::Arrow {
             table: def.name,
             source,
         };
-        let Some(kept) = kept_outside(def.name, &schema, old, start_ms, end_ms)? else {
+        let Some(kept) = kept_outside(def.name, &schema, &old, start_ms, end_ms)? else {
             return Ok(None);
         };
         let old = sort_batch(def.name, &kept)?;

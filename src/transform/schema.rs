@@ -63,15 +63,17 @@ pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
-/// `Map(Utf8 → Utf8)` with arrow-rs' canonical field names (`entries`, `keys`, `values`), which
-/// DuckDB reads as `MAP(VARCHAR, VARCHAR)`.
+/// `Map(Utf8 → Utf8)` with the field names Parquet's LogicalTypes.md gives a MAP (`key_value`,
+/// `key`, `value`), not arrow-rs' defaults (`entries`, `keys`, `values`): readers are asked to be
+/// lenient about those names, but fastparquet is not and reads every map as `None`. DuckDB reads
+/// it as `MAP(VARCHAR, VARCHAR)`.
 pub fn tags_type() -> DataType {
     DataType::Map(
         Arc::new(Field::new(
-            "entries",
+            "key_value",
             DataType::Struct(Fields::from(vec![
-                Field::new("keys", DataType::Utf8, false),
-                Field::new("values", DataType::Utf8, true),
+                Field::new("key", DataType::Utf8, false),
+                Field::new("value", DataType::Utf8, true),
             ])),
             false,
         )),
@@ -619,7 +621,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             tags["type"],
-            "Map(\"entries\": non-null Struct(\"keys\": non-null Utf8, \"values\": Utf8), unsorted)"
+            "Map(\"key_value\": non-null Struct(\"key\": non-null Utf8, \"value\": Utf8), unsorted)"
         );
         let text = to_text(&t);
         let lines: Vec<&str> = text.lines().collect();

@@ -622,6 +622,64 @@ fn merge_keeps_rows_outside_the_window_and_replaces_those_inside() {
 }
 
 #[test]
+fn a_file_written_with_arrow_rs_map_field_names_is_merged_not_refused() {
+    // Files from before the `tags` map took the specification's names (`key_value`, `key`,
+    // `value`) carry arrow-rs' (`entries`, `keys`, `values`); a re-run over part of their
+    // partition keeps their rows.
+    let t0 = ms(T0);
+    let hour = 3_600_000;
+    let mut tags = vm_tags("vm-7");
+    tags.push(("unit", "percent"));
+    let old = run(
+        Component::Vm,
+        &[PartitionBy::Date],
+        &[owned("vm.cpu.usage", &tags, &[(t0, 1.0), (t0 + hour, 1.0)])],
+        t0,
+        t0 + 2 * hour,
+    );
+    let old = &old[0].1;
+    let legacy_tags = DataType::Map(
+        Arc::new(arrow::datatypes::Field::new(
+            "entries",
+            DataType::Struct(arrow::datatypes::Fields::from(vec![
+                arrow::datatypes::Field::new("keys", DataType::Utf8, false),
+                arrow::datatypes::Field::new("values", DataType::Utf8, true),
+            ])),
+            false,
+        )),
+        false,
+    );
+    let tags_at = old.schema().index_of("tags").unwrap();
+    let mut fields: Vec<arrow::datatypes::Field> =
+        old.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields[tags_at] = fields[tags_at].clone().with_data_type(legacy_tags.clone());
+    let mut columns = old.columns().to_vec();
+    columns[tags_at] = arrow::compute::cast(&columns[tags_at], &legacy_tags).unwrap();
+    let legacy = RecordBatch::try_new(
+        Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+    )
+    .unwrap();
+    assert_ne!(legacy.schema(), old.schema());
+
+    let new = run(
+        Component::Vm,
+        &[PartitionBy::Date],
+        &[owned("vm.cpu.usage", &tags, &[(t0 + hour, 2.0)])],
+        t0 + hour,
+        t0 + 2 * hour,
+    );
+    let merged =
+        merge_outside_window("vm_metrics", &[legacy], t0 + hour, t0 + 2 * hour, &new[0].1)
+            .unwrap();
+    assert_eq!(merged.schema(), new[0].1.schema());
+    assert_eq!(times(&merged, "ts"), vec![t0, t0 + hour]);
+    assert_eq!(f64s(&merged, "value"), vec![Some(1.0), Some(2.0)]);
+    let kept = &tag_maps(&merged)[0];
+    assert!(kept.contains(&("unit".to_string(), "percent".to_string())), "{kept:?}");
+}
+
+#[test]
 fn merge_refuses_a_file_with_another_schema() {
     let t0 = ms(T0);
     let new = run(
@@ -1264,8 +1322,8 @@ fn descriptive_strings_are_written_without_statistics_and_keys_with() {
         "vm_name",
         "host_name",
         "power_state",
-        "tags.entries.keys",
-        "tags.entries.values",
+        "tags.key_value.key",
+        "tags.key_value.value",
     ] {
         assert!(!has_stats(dropped), "{dropped} has no statistics");
     }
@@ -1362,7 +1420,7 @@ fn a_file_encoded_from_runs_in_many_row_groups_reads_back_whole() {
     // Row groups of 100 rows, built from batches of at most 30 (ending where a group of series
     // does): cuts fall inside series' runs.
     let (bytes, rows) =
-        crate::load::runs::write(Vec::new(), props, 3, 100, rows_of().into_runs(30)).unwrap();
+        crate::load::runs::write(Vec::new(), props, 100, rows_of().into_runs(30)).unwrap();
     assert_eq!(rows, expected.num_rows() as u64);
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
     let groups = reader.metadata().row_groups();
@@ -1404,7 +1462,7 @@ fn value_pages_past_the_dictionary_limit_and_with_gaps_read_back_exactly() {
         .set_column_data_page_row_count_limit(value, 37)
         .build();
     let (bytes, written) =
-        crate::load::runs::write(Vec::new(), props, 3, 2_000, rows.into_runs(300)).unwrap();
+        crate::load::runs::write(Vec::new(), props, 2_000, rows.into_runs(300)).unwrap();
     assert_eq!(written, expected.num_rows() as u64);
     let (got, metadata) = read_back(bytes.clone());
     assert_eq!(got.columns(), expected.columns());
@@ -1505,7 +1563,7 @@ fn a_row_group_whose_values_are_all_null_reads_back() {
     let (rows, expected) = one_partition(&pages);
     let props = crate::load::writer_properties(&layout, &provenance(), 3).unwrap();
     let (bytes, _) =
-        crate::load::runs::write(Vec::new(), props, 3, 100, rows.into_runs(64)).unwrap();
+        crate::load::runs::write(Vec::new(), props, 100, rows.into_runs(64)).unwrap();
     let (got, _) = read_back(bytes);
     assert_eq!(got.columns(), expected.columns());
     let value = got.column_by_name("value").unwrap();
@@ -1547,4 +1605,202 @@ fn read_back(
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     (concat(&batches), metadata)
+}
+
+/// A file written by `write` into a temporary file, its footer settled as every committed file's
+/// is, and read back.
+fn settled(
+    write: impl FnOnce(&mut std::fs::File),
+) -> (
+    RecordBatch,
+    std::sync::Arc<parquet::file::metadata::ParquetMetaData>,
+) {
+    use std::io::{Read, Seek};
+    let mut file = tempfile::tempfile().unwrap();
+    write(&mut file);
+    crate::load::footer::settle(&mut file).unwrap();
+    let mut bytes = Vec::new();
+    file.rewind().unwrap();
+    file.read_to_end(&mut bytes).unwrap();
+    read_back(bytes)
+}
+
+#[test]
+fn the_runs_encoder_and_arrow_rs_write_the_same_rows_footer_and_statistics() {
+    use parquet::file::statistics::Statistics;
+    use std::io::Write;
+    let provenance = provenance();
+    let layout = layout("vm_metrics").unwrap();
+    // A fixed pseudo-random sequence (xorshift): gaps in time, nulls, both zeros, values that are
+    // not hundredths, and more distinct values than the dictionary holds.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut pages = busy_pages();
+    for (_, _, series) in &mut pages {
+        for (n, s) in series.iter_mut().enumerate() {
+            // Each series has zeros of one sign, so some row groups hold only one of them.
+            let zero = if n % 2 == 0 { 0.0 } else { -0.0 };
+            let keep: Vec<bool> = s.values.iter().map(|_| next() % 13 != 0).collect();
+            let mut k = keep.iter();
+            s.timestamps_ms.retain(|_| *k.next().unwrap());
+            let mut k = keep.iter();
+            s.values.retain(|_| *k.next().unwrap());
+            for v in &mut s.values {
+                *v = match next() % 20 {
+                    0 => f64::NAN,
+                    1 | 2 => zero,
+                    3 | 4 => *v + (next() % 10_000) as f64 / 7_919.0,
+                    _ => *v,
+                };
+            }
+        }
+    }
+    let value = parquet::schema::types::ColumnPath::from("value");
+    let props = crate::load::writer_properties(&layout, &provenance, 3)
+        .unwrap()
+        .into_builder()
+        .set_max_row_group_row_count(Some(100))
+        .set_column_dictionary_page_size_limit(value, 8 * 40)
+        .build();
+
+    let (rows, expected) = one_partition(&pages);
+    let (fast, fast_meta) = settled(|file| {
+        let (bytes, _) =
+            crate::load::runs::write(Vec::new(), props.clone(), 100, rows.into_runs(30)).unwrap();
+        file.write_all(&bytes).unwrap();
+    });
+    let (rows, _) = one_partition(&pages);
+    let (arrow, arrow_meta) = settled(|file| {
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            file.try_clone().unwrap(),
+            Arc::clone(&layout.schema),
+            Some(props.clone()),
+        )
+        .unwrap();
+        for batch in rows.into_batches(37) {
+            writer.write(&batch.unwrap()).unwrap();
+        }
+        writer.close().unwrap();
+    });
+
+    // The same rows, to the bit (`-0.0` and `0.0` compare equal as doubles, not as bits).
+    assert_eq!(fast.columns(), expected.columns());
+    assert_eq!(arrow.columns(), expected.columns());
+    let bits = |b: &RecordBatch| -> Vec<Option<u64>> {
+        f64s(b, "value").iter().map(|v| v.map(f64::to_bits)).collect()
+    };
+    assert_eq!(bits(&fast), bits(&expected));
+    assert_eq!(bits(&arrow), bits(&expected));
+    assert!(f64s(&fast, "value").iter().any(Option::is_none), "nulls");
+    assert!(bits(&fast).contains(&Some((-0.0f64).to_bits())), "-0.0");
+
+    // The same footer: column orders (the type-defined one for every leaf, which every reader
+    // knows), row groups, codecs, statistics.
+    let orders = fast_meta.file_metadata().column_orders().unwrap();
+    assert!(orders
+        .iter()
+        .all(|o| matches!(o, parquet::basic::ColumnOrder::TYPE_DEFINED_ORDER(_))));
+    assert_eq!(Some(orders), arrow_meta.file_metadata().column_orders());
+    assert_eq!(
+        fast_meta.file_metadata().created_by(),
+        arrow_meta.file_metadata().created_by()
+    );
+    assert_eq!(fast_meta.num_row_groups(), arrow_meta.num_row_groups());
+    assert!(fast_meta.num_row_groups() > 5);
+    let value_dictionary_full = fast_meta.row_groups().iter().any(|rg| {
+        let descr = rg.schema_descr();
+        let v = (0..descr.num_columns())
+            .find(|&i| descr.column(i).name() == "value")
+            .unwrap();
+        rg.column(v)
+            .encodings()
+            .any(|e| e == parquet::basic::Encoding::PLAIN)
+    });
+    assert!(value_dictionary_full, "some value chunk fell back to PLAIN");
+    let mut zero_bounds = 0;
+    for (f, a) in fast_meta.row_groups().iter().zip(arrow_meta.row_groups()) {
+        assert_eq!(f.num_rows(), a.num_rows());
+        for (fc, ac) in f.columns().iter().zip(a.columns()) {
+            let path = fc.column_path().string();
+            assert_eq!(fc.compression(), ac.compression(), "{path}");
+            let (fs, as_) = (fc.statistics(), ac.statistics());
+            assert_eq!(fs.is_some(), as_.is_some(), "{path}: statistics or none");
+            let (Some(fs), Some(as_)) = (fs, as_) else {
+                continue;
+            };
+            assert_eq!(fs.min_bytes_opt(), as_.min_bytes_opt(), "{path} min");
+            assert_eq!(fs.max_bytes_opt(), as_.max_bytes_opt(), "{path} max");
+            assert_eq!(fs.null_count_opt(), as_.null_count_opt(), "{path} nulls");
+            assert_eq!(fs.nan_count_opt(), as_.nan_count_opt(), "{path} NaNs");
+            assert_eq!(
+                fs.is_min_max_backwards_compatible(),
+                as_.is_min_max_backwards_compatible(),
+                "{path} legacy min/max"
+            );
+            if let Statistics::Double(s) = fs {
+                // The type-defined order's rule: a zero bound is -0.0 below, +0.0 above.
+                if let (Some(lo), Some(hi)) = (s.min_opt(), s.max_opt()) {
+                    assert!(*lo != 0.0 || lo.is_sign_negative(), "{path} min {lo:?}");
+                    assert!(*hi != 0.0 || hi.is_sign_positive(), "{path} max {hi:?}");
+                    zero_bounds += usize::from(*lo == 0.0) + usize::from(*hi == 0.0);
+                }
+            }
+        }
+    }
+    assert!(zero_bounds > 0, "some row group's value bounds are a zero");
+}
+
+#[test]
+fn a_codec_other_than_zstd_is_never_claimed_by_zstd_pages() {
+    let provenance = provenance();
+    let layout = layout("vm_metrics").unwrap();
+    let (rows, expected) = one_partition(&busy_pages());
+    for codec in [
+        parquet::basic::Compression::UNCOMPRESSED,
+        parquet::basic::Compression::SNAPPY,
+    ] {
+        let props = crate::load::writer_properties(&layout, &provenance, 3)
+            .unwrap()
+            .into_builder()
+            .set_compression(codec)
+            .build();
+        assert!(
+            !crate::load::runs::encodes(&layout.schema, &props),
+            "{codec:?} is left to arrow-rs"
+        );
+    }
+    let props = crate::load::writer_properties(&layout, &provenance, 3)
+        .unwrap()
+        .into_builder()
+        .set_compression(parquet::basic::Compression::UNCOMPRESSED)
+        .build();
+    assert!(crate::load::runs::write(Vec::new(), props, 100, rows.into_runs(30)).is_err());
+
+    // The level comes from the same properties (a file records the codec, not its level): a
+    // destination's file at level 7 says ZSTD in every chunk and reads back whole.
+    let (rows, _) = one_partition(&busy_pages());
+    let dir = tempfile::tempdir().unwrap();
+    let dest = crate::load::Destination::open(dir.path().to_str().unwrap()).unwrap();
+    let key = date_key("2026-11-24");
+    let file = dest
+        .replace_job_partition_runs(&layout, &key, &provenance, 7, rows)
+        .unwrap()
+        .unwrap();
+    let (got, meta) = read_back(std::fs::read(&file.path).unwrap());
+    assert_eq!(got.columns(), expected.columns());
+    for rg in meta.row_groups() {
+        for c in rg.columns() {
+            assert!(
+                matches!(c.compression(), parquet::basic::Compression::ZSTD(_)),
+                "{}: {:?}",
+                c.column_path(),
+                c.compression()
+            );
+        }
+    }
 }
