@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 BIN   := target/release/vscope-export
 
-.PHONY: all build demo test venv bench bench-quick clean
+.PHONY: all build demo test venv readers java bench bench-quick clean
 
 all: build
 
@@ -15,9 +15,11 @@ build:
 demo: build
 	$(BIN) run jobs/demo.toml --output out
 
-## Every test: unit, integration (against the in-process simulator) and DuckDB interop.
-test: venv
-	VSCOPE_PYTHON="$(abspath $(PY))" $(CARGO) test --locked --all-targets
+## Every test: unit, integration (against the in-process simulator), DuckDB interop and the
+## reader matrix (tests/readers.rs: every reader version of tests/interop/readers/).
+test: venv readers
+	VSCOPE_PYTHON="$(abspath $(PY))" VSCOPE_READERS="$(abspath $(READERS_DIR))" \
+		$(CARGO) test --locked --all-targets
 	$(CARGO) test --locked --doc
 
 ## A local virtual environment with the real DuckDB and pyarrow, for the interop tests.
@@ -27,6 +29,27 @@ $(VENV)/.installed: tests/interop/requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
 	touch $@
+
+## The reader matrix: one virtual environment per reader version, each from its pinned
+## requirements file, rebuilt only when that file changes. Spark's need a Java runtime.
+READERS_DIR := .venv-readers
+READERS     := $(basename $(notdir $(wildcard tests/interop/readers/*.txt)))
+READER_ENVS := $(READERS:%=$(READERS_DIR)/%/.installed)
+
+readers: $(READER_ENVS)
+
+$(READERS_DIR)/%/.installed: tests/interop/readers/%.txt
+	rm -rf $(READERS_DIR)/$*
+	python3 -m venv $(READERS_DIR)/$*
+	$(READERS_DIR)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+$(filter $(READERS_DIR)/spark-%,$(READER_ENVS)): | java
+
+## A Java runtime for Spark, from Debian's packages, only when there is none.
+java:
+	@command -v java >/dev/null 2>&1 || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jre-headless; }
 
 ## The benchmark: the simulator in its own process, 1,000 VMs x 13 metrics over 1 and
 ## 30 days, a 50 ms latency scenario, and DuckDB and plain Python on the same JSON responses.
@@ -39,5 +62,5 @@ bench-quick: build venv
 	$(PY) bench/run.py --quick $(BENCH_ARGS)
 
 clean:
-	rm -rf out $(VENV)
+	rm -rf out $(VENV) $(READERS_DIR)
 	$(CARGO) clean

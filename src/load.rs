@@ -775,6 +775,20 @@ pub fn writer_properties(
     Ok(builder.build())
 }
 
+/// How both writers (arrow-rs' and the runs encoder, which starts from arrow-rs') are set up:
+/// with `props`, and without the Arrow schema embedded in the footer (`ARROW:schema`). polars
+/// before 1.x fails on a MAP column (`tags`) whose embedded Arrow type is a Map, whoever wrote
+/// the file; without it every reader takes the types from the Parquet schema alone, which says
+/// the same (a UTC timestamp, a map with the specification's field names), and arrow-rs reads
+/// back exactly the table's schema.
+pub(crate) fn arrow_writer_options(
+    props: WriterProperties,
+) -> parquet::arrow::arrow_writer::ArrowWriterOptions {
+    parquet::arrow::arrow_writer::ArrowWriterOptions::new()
+        .with_properties(props)
+        .with_skip_arrow_metadata(true)
+}
+
 /// The Parquet leaf index of a top-level, non-nested Arrow column.
 fn parquet_leaf_index(schema: &Schema, name: &str) -> Option<usize> {
     let index = schema.index_of(name).ok()?;
@@ -834,10 +848,10 @@ fn write_parquet<E>(
     let file = create_file(path).map_err(io_err)?;
     // The writer cuts row groups at `ROW_GROUP_ROWS` itself, also within a batch, and frees each
     // one's pages once it is flushed to the file.
-    let mut writer = ArrowWriter::try_new(
+    let mut writer = ArrowWriter::try_new_with_options(
         BufWriter::with_capacity(1 << 20, file),
         Arc::clone(&layout.schema),
-        Some(props),
+        arrow_writer_options(props),
     )
     .map_err(pq_err)?;
     let mut rows = 0u64;

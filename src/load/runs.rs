@@ -139,7 +139,11 @@ pub(crate) fn write<W: Write + Send>(
     })?;
     let props = Arc::new(props);
     let (mut file, factory) =
-        ArrowWriter::try_new(out, Arc::clone(&schema), Some((*props).clone()))?
+        ArrowWriter::try_new_with_options(
+            out,
+            Arc::clone(&schema),
+            super::arrow_writer_options((*props).clone()),
+        )?
             .into_serialized_writer()?;
     let descrs: Vec<ColumnDescPtr> = file.schema_descr().columns().to_vec();
     if descrs.len() != leaves.len() {

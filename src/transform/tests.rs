@@ -1676,10 +1676,10 @@ fn the_runs_encoder_and_arrow_rs_write_the_same_rows_footer_and_statistics() {
     });
     let (rows, _) = one_partition(&pages);
     let (arrow, arrow_meta) = settled(|file| {
-        let mut writer = parquet::arrow::ArrowWriter::try_new(
+        let mut writer = parquet::arrow::ArrowWriter::try_new_with_options(
             file.try_clone().unwrap(),
             Arc::clone(&layout.schema),
-            Some(props.clone()),
+            crate::load::arrow_writer_options(props.clone()),
         )
         .unwrap();
         for batch in rows.into_batches(37) {
