@@ -2,6 +2,9 @@
 //! anywhere), one [`Series`] out per series object as soon as its closing brace arrives. Owns the
 //! JSON dialect of stock OpenTSDB and of OVH's proxy (members in any order, `NaN` in its three
 //! spellings, `dps` as a map or as `[ts, value]` pairs); knows nothing about HTTP or Parquet.
+//! A name given twice in an object (which JSON advises against, and a broken proxy may still
+//! send) is worth its last member, as when JSON is read into a map. Within one `dps`, though,
+//! every point is kept: sorted by time, those sharing a timestamp in the order given.
 //!
 //! Memory is bounded by the largest series object, not by the body: only the unconsumed tail of
 //! the input is kept (at most one unfinished member or point), and the point buffers are reused
@@ -16,7 +19,8 @@ use super::cents;
 #[derive(Debug, Clone, Copy)]
 pub struct Series<'a> {
     pub metric: &'a str,
-    /// Sorted by key; may hold more keys than asked for (OVH adds `env`, `servicename`, …).
+    /// Sorted by key, each once; may hold more keys than asked for (OVH adds `env`,
+    /// `servicename`, …).
     pub tags: &'a [(String, String)],
     pub aggregate_tags: &'a [String],
     /// Which sub-query this answers, when the endpoint echoes `"query":{"index":n}`.
@@ -230,6 +234,12 @@ impl SeriesBuf {
         self.tags_len = 0;
         self.aggregate_tags.clear();
         self.query_index = None;
+        self.clear_points();
+    }
+
+    /// No points, and nothing known about them: what a new series, and each `dps` member
+    /// (which replaces any before it), starts from.
+    fn clear_points(&mut self) {
         self.timestamps_ms.clear();
         self.values.clear();
         self.cents.clear();
@@ -324,6 +334,8 @@ pub struct ResponseParser {
     key: String,
     /// The first eight digits of the last compact point's key, and their value.
     key_prefix: (u64, i64),
+    /// Whether compact points take the fast path; off only to hold it to the general one.
+    fast_points: bool,
     stats: ParseStats,
     /// Once the body is known to be bad every later call reports the same error.
     failed: Option<ParseError>,
@@ -360,8 +372,19 @@ impl ResponseParser {
             key: String::new(),
             // No key's digits are eight NUL bytes.
             key_prefix: (0, 0),
+            fast_points: true,
             stats: ParseStats::default(),
             failed: None,
+        }
+    }
+
+    /// A parser whose every point takes the general path: for the tests and the fuzz target,
+    /// which hold the fast path to giving the same series.
+    #[doc(hidden)]
+    pub fn without_fast_path() -> Self {
+        ResponseParser {
+            fast_points: false,
+            ..Self::new()
         }
     }
 
@@ -561,6 +584,16 @@ impl ResponseParser {
             });
         }
         let cur = &mut self.cur;
+        let held = if cur.all_cents {
+            cur.cents.len()
+        } else {
+            cur.values.len()
+        };
+        debug_assert_eq!(
+            held,
+            cur.timestamps_ms.len(),
+            "a value or a key for each point"
+        );
         if cur.all_cents && !cur.sorted {
             // Keys go with the points in arrival order: a series sorted here hands on none.
             cur.values_from_keys();
@@ -610,6 +643,8 @@ impl ResponseParser {
         }
         p += 1;
         ws_then(data, &mut p)?;
+        // A name given twice is worth its last member (as a JSON object read into a map would
+        // be): each member below replaces what an earlier one of its name left.
         let mut next = State::ObjectAfter;
         match member {
             Member::Metric => {
@@ -636,11 +671,10 @@ impl ResponseParser {
             },
             Member::Other => skip_value(data, &mut p, 0)?,
         }
-        // A restarted `dps` must not keep the points of an earlier `dps` member of this object.
-        if next != State::ObjectAfter {
-            self.cur.timestamps_ms.clear();
-            self.cur.values.clear();
-            self.cur.sorted = true;
+        if let Member::Dps = member {
+            // Committed only now that the member cannot be cut short: an earlier `dps`
+            // member's points, keys and order must not survive into this one's.
+            self.cur.clear_points();
         }
         self.state = next;
         *pos = p;
@@ -682,7 +716,11 @@ impl ResponseParser {
                     // they are compact; anything else (whitespace, NaN, exponents, the end of
                     // the input near) is left to the general one below.
                     let mut after = None;
-                    while let Some((ts, value, q)) = fast_point(data, p, &mut self.key_prefix) {
+                    while let Some((ts, value, q)) = if self.fast_points {
+                        fast_point(data, p, &mut self.key_prefix)
+                    } else {
+                        None
+                    } {
                         // A hundredth while every value is one: its double is not needed yet.
                         match value.key() {
                             key if self.cur.all_cents && key != cents::NO_KEY => {
@@ -1032,9 +1070,26 @@ fn tags_into(data: &[u8], pos: &mut usize, tags: &mut Vec<(String, String)>) -> 
             _ => return Err(expected(data, p, "',' or '}' in \"tags\"")),
         }
     }
-    tags[..n].sort_unstable_by(|a, b| a.0.cmp(&b.0));
     *pos = p;
-    Ok(n)
+    Ok(last_of_each_key(&mut tags[..n]))
+}
+
+/// Sorts `tags` by key and keeps, of a key given more than once, its last value (as a JSON
+/// object read into a map would); how many distinct keys there are, first in `tags`. The
+/// entries dropped stay behind them, for their strings to be reused.
+fn last_of_each_key(tags: &mut [(String, String)]) -> usize {
+    // Stable: of equal keys, the last given is the last here.
+    tags.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut n = 0;
+    for i in 0..tags.len() {
+        if n > 0 && tags[n - 1].0 == tags[i].0 {
+            tags.swap(n - 1, i);
+        } else {
+            tags.swap(n, i);
+            n += 1;
+        }
+    }
+    n
 }
 
 /// `["a", "b"]` into `out`; `null` is none.
@@ -1116,13 +1171,13 @@ fn query_index(data: &[u8], pos: &mut usize, key: &mut String) -> Step<Option<us
         let start = p;
         skip_value(data, &mut p, 1)?;
         if key == "index" {
+            // A later `index` replaces an earlier one, even with something that is no index.
             let raw = &data[start..p];
-            if !raw.is_empty() && raw.len() <= 18 && raw.iter().all(u8::is_ascii_digit) {
-                index = Some(
+            index = (!raw.is_empty() && raw.len() <= 18 && raw.iter().all(u8::is_ascii_digit))
+                .then(|| {
                     raw.iter()
-                        .fold(0usize, |n, &d| n * 10 + usize::from(d - b'0')),
-                );
-            }
+                        .fold(0usize, |n, &d| n * 10 + usize::from(d - b'0'))
+                });
         }
         ws_then(data, &mut p)?;
         match data[p] {
@@ -2188,6 +2243,166 @@ mod tests {
         }
     }
 
+    /// What a sink that takes the keys without the doubles (the spool past its first overflow)
+    /// makes of each series: the values from the keys where it has only those.
+    struct KeysFirst(Vec<Got>);
+
+    impl SeriesSink for KeysFirst {
+        fn series(&mut self, s: Series<'_>) {
+            let from_keys: Vec<f64>;
+            let values = match s.cents {
+                Some(keys) if s.values.is_empty() => {
+                    from_keys = keys.iter().map(|&k| cents::value(k)).collect();
+                    &from_keys[..]
+                }
+                _ => s.values,
+            };
+            if let Some(keys) = s.cents {
+                assert_eq!(keys.len(), s.timestamps_ms.len(), "a key for each point");
+            }
+            assert_eq!(
+                values.len(),
+                s.timestamps_ms.len(),
+                "a value for each point"
+            );
+            self.0.push(got(Series { values, ..s }));
+        }
+
+        fn wants_values(&self) -> bool {
+            false
+        }
+    }
+
+    /// A series' points, NaN as `None`.
+    type Points = Vec<(i64, Option<f64>)>;
+
+    /// Series objects with two `dps` members, padded so that their compact points take the
+    /// fast path, each with the points of its second `dps`.
+    fn two_dps_members() -> Vec<(String, Points)> {
+        let firsts = [
+            r#"{"1700000000":1000,"1700000060":61.77}"#,
+            r#"{"1700000000":0.125,"1700000060":NaN}"#,
+            r#"[[1700000000,1000],[1700000060,0.125]]"#,
+            r#"{"1700000300":1,"1700000000":2}"#,
+            "null",
+        ];
+        let seconds: [(&str, Points); 6] = [
+            (
+                r#"{"1700000120":61.77,"1700000180":5}"#,
+                vec![
+                    (1_700_000_120_000, Some(61.77)),
+                    (1_700_000_180_000, Some(5.0)),
+                ],
+            ),
+            (
+                r#"{"1700000180":5,"1700000120":0.5}"#,
+                vec![
+                    (1_700_000_120_000, Some(0.5)),
+                    (1_700_000_180_000, Some(5.0)),
+                ],
+            ),
+            (
+                r#"{"1700000120":0.125}"#,
+                vec![(1_700_000_120_000, Some(0.125))],
+            ),
+            (
+                r#"[[1700000120,61.77]]"#,
+                vec![(1_700_000_120_000, Some(61.77))],
+            ),
+            ("null", vec![]),
+            ("{}", vec![]),
+        ];
+        let mut cases = Vec::new();
+        for first in firsts {
+            for (second, points) in &seconds {
+                let body = format!(
+                    r#"[{{"metric":"m","dps":{first},"tags":{{"vm":"a"}},"dps":{second}}}]{}"#,
+                    " ".repeat(64)
+                );
+                cases.push((body, points.clone()));
+            }
+        }
+        cases
+    }
+
+    #[test]
+    fn a_later_dps_member_replaces_the_earlier_one() {
+        for (body, points) in two_dps_members() {
+            let expected = vec![Got {
+                metric: "m".to_string(),
+                tags: tags(&[("vm", "a")]),
+                aggregate_tags: vec![],
+                query_index: None,
+                points,
+            }];
+            // Whole (the fast path), and in chunks too small for it (the general one).
+            for chunk in [usize::MAX, 1, 7] {
+                let (series, stats) = parse_chunked(body.as_bytes(), chunk).unwrap();
+                assert_eq!(series, expected, "{body} in chunks of {chunk}");
+                assert_eq!(stats.points, expected[0].points.len() as u64);
+                let mut sink = KeysFirst(Vec::new());
+                let mut parser = ResponseParser::new();
+                for part in body.as_bytes().chunks(chunk) {
+                    parser.feed(part, &mut sink).unwrap();
+                }
+                parser.finish(&mut sink).unwrap();
+                assert_eq!(sink.0, expected, "{body} in chunks of {chunk}, keys only");
+            }
+        }
+    }
+
+    #[test]
+    fn a_later_dps_member_replaces_the_earlier_one_in_a_page_spooled_to_disk() {
+        // A first series large enough that the page goes to disk, where series go as keys.
+        let big: Vec<String> = (0..100_000)
+            .map(|i| format!(r#""{}":{}.5"#, 1_600_000_000 + 60 * i, i % 1000))
+            .collect();
+        let big = format!(r#"{{"metric":"big","dps":{{{}}}}}"#, big.join(","));
+        for (body, points) in two_dps_members() {
+            let body = body.replacen('[', &format!("[{big},"), 1);
+            let dir = tempfile::tempdir().unwrap();
+            let mut spool = crate::extract::Spool::new(dir.path().to_path_buf());
+            let mut parser = ResponseParser::new();
+            for part in body.as_bytes().chunks(64 << 10) {
+                parser.feed(part, &mut spool).unwrap();
+            }
+            parser.finish(&mut spool).unwrap();
+            assert!(spool.on_disk());
+            let mut out = Vec::new();
+            spool.replay(&mut |s: Series<'_>| out.push(got(s))).unwrap();
+            assert_eq!(out.len(), 2, "{body}");
+            assert_eq!(out[1].points, points, "{}", &body[big.len()..]);
+        }
+    }
+
+    #[test]
+    fn a_later_member_of_any_name_wins() {
+        let body = r#"[{"metric":"first","tags":{"vm":"a","dc":"d1"},"aggregateTags":["x"],
+            "query":{"index":1},"dps":{"1":1},"metric":"last","tags":{"vm":"b","vm":"c","env":"e"},
+            "aggregateTags":["y","z"],"query":{"index":2,"index":3},"query":{"index":4,"index":"x"}}]"#;
+        assert_eq!(
+            parse(body).unwrap(),
+            vec![Got {
+                metric: "last".to_string(),
+                tags: tags(&[("env", "e"), ("vm", "c")]),
+                aggregate_tags: vec!["y".to_string(), "z".to_string()],
+                query_index: None,
+                points: vec![(1000, Some(1.0))],
+            }]
+        );
+        let body = r#"[{"metric":"m","tags":{"vm":"b"},"tags":null,"aggregateTags":["y"],"aggregateTags":null,"query":{"index":2},"query":7}]"#;
+        assert_eq!(
+            parse(body).unwrap(),
+            vec![Got {
+                metric: "m".to_string(),
+                tags: vec![],
+                aggregate_tags: vec![],
+                query_index: None,
+                points: vec![],
+            }]
+        );
+    }
+
     #[test]
     fn a_failed_parser_keeps_failing() {
         let mut parser = ResponseParser::new();
@@ -2304,3 +2519,6 @@ mod tests {
         assert_eq!(stats.points, (series * points) as u64);
     }
 }
+
+#[cfg(test)]
+mod proptests;
