@@ -4,23 +4,28 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 BIN   := target/release/vscope-export
 
-.PHONY: all build demo test venv readers java bench bench-quick clean
+.PHONY: all build demo test venv readers java chromium bench bench-quick clean
 
 all: build
 
 build:
 	$(CARGO) build --release --locked
 
-## Export one day of the built-in simulator (300 VMs, all 20 metrics) into ./out.
+## Export one day of the built-in simulator (300 VMs, all 20 metrics) into ./out, and report on it.
 demo: build
 	$(BIN) run jobs/demo.toml --output out
+	$(BIN) report out --format html --output out/report.html
+	@echo "report: $(abspath out/report.html)"
 
-## Every test: unit, integration (against the in-process simulator), DuckDB interop and the
-## reader matrix (tests/readers.rs: every reader version of tests/interop/readers/).
-test: venv readers
+## Every test: unit, integration (against the in-process simulator), DuckDB interop, the
+## reader matrix (tests/readers.rs: every reader version of tests/interop/readers/), the report
+## against a DuckDB oracle and in headless Chromium; then the exporter alone, without `report`.
+test: venv readers chromium
 	VSCOPE_PYTHON="$(abspath $(PY))" VSCOPE_READERS="$(abspath $(READERS_DIR))" \
+	VSCOPE_CHROMIUM="$$(command -v chromium)" \
 		$(CARGO) test --locked --all-targets
 	$(CARGO) test --locked --doc
+	$(CARGO) test --locked --no-default-features
 
 ## A local virtual environment with the real DuckDB and pyarrow, for the interop tests.
 venv: $(VENV)/.installed
@@ -45,6 +50,11 @@ $(READERS_DIR)/%/.installed: tests/interop/readers/%.txt
 	touch $@
 
 $(filter $(READERS_DIR)/spark-%,$(READER_ENVS)): | java
+
+## Debian's headless Chromium for the report's rendering test, only when there is none.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
 ## A Java runtime for Spark, from Debian's packages, only when there is none.
 java:

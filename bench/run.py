@@ -11,6 +11,7 @@ also go to bench-out/results.json.
     python bench/run.py --quick         # 100 VMs, about a minute, for development
     python bench/run.py --only full --runs 5
     python bench/run.py --only full --perf   # and `perf record` the exporter on one extra run
+    python bench/run.py --only report   # `report` (polars) on the 30-day export beside DuckDB
 
 The minimum number of requests. The endpoint refuses a sub-query that would fetch more than
 `point_cap` points (20 M on OVH, the simulator counts grid points × selected series), and a request
@@ -475,7 +476,46 @@ def run_baseline(kind, folder, work):
 
 
 # ---------------------------------------------------------------------------------------------
-# Report
+# The report workload: `vscope-export report` (polars) over the 30-day export, beside DuckDB
+# computing the same figures (tests/report/oracle.py, which also checks they agree).
+
+
+def run_report(binary, export, work, runs):
+    """Medians of `report --format json` and of the DuckDB oracle on `export`, each a child
+    process measured alone (wall, CPU, peak RSS)."""
+    work.mkdir(parents=True, exist_ok=True)
+    report_json = work / "report.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OVH_", "VSCOPE_"))}
+    polars, duck = [], []
+    for i in range(runs):
+        log(f"report: run {i + 1}/{runs} (polars)")
+        _, _, wall, cpu, rss = run_child(
+            [str(binary), "report", str(export), "--format", "json", "--output", str(report_json)],
+            3600, env=env)
+        polars.append({"wall_s": wall, "cpu_s": cpu, "rss_mib": rss})
+        log(f"report: {wall:.1f} s, {cpu:.1f} s CPU, {rss:.0f} MiB; DuckDB run {i + 1}/{runs}")
+        out, _, wall, cpu, rss = run_child(
+            [sys.executable, str(ROOT / "tests" / "report" / "oracle.py"), str(export),
+             str(report_json)], 3600)
+        duck.append({"wall_s": wall, "cpu_s": cpu, "rss_mib": rss, "agrees": out.startswith("ok")})
+        log(f"report: DuckDB {wall:.1f} s, {cpu:.1f} s CPU, {rss:.0f} MiB ({out.strip()})")
+    _, _, rows = parquet_stats(export / "vm_metrics")
+    return {"export": str(export), "rows": rows, "polars": median_of(polars) | {"runs": polars},
+            "duckdb": median_of(duck) | {"runs": duck}}
+
+
+def print_report(r):
+    if not r:
+        return
+    if "error" in r:
+        print(f"\nreport workload: {r['error']}")
+        return
+    p, d = r["polars"], r["duckdb"]
+    print(f"\nreport over {r['rows']:,} rows ({r['export']}):")
+    print(f"  {'':<22} {'wall s':>8} {'CPU s':>8} {'RSS MiB':>8}")
+    print(f"  {'vscope-export report':<22} {p['wall_s']:>8.2f} {p['cpu_s']:>8.2f} {p['rss_mib']:>8.0f}")
+    print(f"  {'DuckDB (same figures)':<22} {d['wall_s']:>8.2f} {d['cpu_s']:>8.2f} {d['rss_mib']:>8.0f}")
+    print(f"  figures agree: {'yes' if all(x['agrees'] for x in d['runs']) else 'NO'}")
 
 
 def median_of(runs):
@@ -585,7 +625,7 @@ def main():
     ap.add_argument("--runs-long", type=int, default=1,
                     help="runs of the 30-day and latency workloads (default 1)")
     ap.add_argument("--only", default="",
-                    help="comma-separated subset: 1d, 30d, latency, baselines (default: all); "
+                    help="comma-separated subset: 1d, 30d, latency, baselines, report (default: all); "
                          "e.g. --only perf --perf for the profile alone")
     ap.add_argument("--bin", default=str(ROOT / "target" / "release" / "vscope-export"))
     ap.add_argument("--out", default=str(ROOT / "bench-out"))
@@ -664,6 +704,22 @@ def main():
                 "median": median_of(runs) if runs else None, "error": error,
             }
 
+        if want("report"):
+            # The longest export of this mode (30 days of 1,000 VMs; 3 days with --quick),
+            # exported now unless an earlier run left it.
+            w = max(all_w, key=lambda w: (w.days * w.vms, w.name))
+            export = out / "runs" / w.name / "out"
+            if not (export / "vm_metrics").exists():
+                log(f"report: exporting {w.name} first")
+                run_exporter(binary, sim_for(w.vms), w, out / "runs" / w.name,
+                             rss_limit_mib=args.rss_limit_mib)
+            try:
+                results["report"] = run_report(binary, export, out / "runs" / "report",
+                                               args.runs_long)
+            except (RuntimeError, Killed) as e:
+                results["report"] = {"error": str(e)}
+                log(f"report: {e}")
+
         if args.perf:
             w = next(w for w in all_w if w.name.endswith("-1d"))
             log(f"{w.name}: one run under perf record")
@@ -716,6 +772,7 @@ def main():
                   + "".join(f"-{part}" for part in sorted(only)) + ".json")
     path.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
+    print_report(results.get("report"))
     print(f"\nresults: {path}")
 
 

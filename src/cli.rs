@@ -19,6 +19,8 @@ use crate::run::{self, Overrides, RunReport};
 use crate::sim::{self, SimConfig, World};
 use crate::transform::schema;
 
+mod report_command;
+
 /// Exports OVHcloud vScope monitoring history (OpenTSDB) joined with the APIv6 inventory into
 /// hive-partitioned Parquet for DuckDB, Spark, polars or any warehouse.
 #[derive(Debug, Parser)]
@@ -78,8 +80,8 @@ enum Command {
     Runs {
         /// A job file (its output folder is listed, only its runs) or an output folder.
         target: PathBuf,
-        /// How many runs to show.
-        #[arg(long, default_value_t = 20)]
+        /// How many runs to show (at least 1).
+        #[arg(long, default_value_t = 20, value_parser = at_least_one())]
         limit: usize,
     },
     /// Serve the built-in simulator of APIv6 and the metrics endpoint on loopback.
@@ -92,6 +94,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Report on an export: coverage, capacity, rightsizing, contention, storage, network.
+    Report(report_command::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,8 +129,8 @@ struct RunArgs {
     /// Window end (overrides window.end).
     #[arg(long, value_name = "T")]
     end: Option<String>,
-    /// Requests in flight at once.
-    #[arg(long, value_name = "N", default_value_t = crate::extract::DEFAULT_CONCURRENCY)]
+    /// Metrics requests in flight at once (at least 1).
+    #[arg(long, value_name = "N", default_value_t = crate::extract::DEFAULT_CONCURRENCY, value_parser = at_least_one())]
     concurrency: usize,
     /// Show a progress bar.
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
@@ -165,7 +169,7 @@ struct SimArgs {
     /// Seed of names, shapes and values.
     #[arg(long, default_value_t = SimConfig::default().seed)]
     seed: u64,
-    /// Hosted Private Cloud services.
+    /// Hosted Private Cloud services (0: an account without any).
     #[arg(long, default_value_t = SimConfig::default().services)]
     services: usize,
     /// Datacenters per service.
@@ -180,8 +184,8 @@ struct SimArgs {
     /// Datastores per datacenter.
     #[arg(long, default_value_t = SimConfig::default().filers)]
     filers: usize,
-    /// Most points one sub-query may fetch (OVH: 20,000,000).
-    #[arg(long, default_value_t = SimConfig::default().point_cap)]
+    /// Most points one sub-query may fetch (OVH: 20,000,000; at least 1).
+    #[arg(long, default_value_t = SimConfig::default().point_cap, value_parser = clap::value_parser!(u64).range(1..))]
     point_cap: u64,
     /// Failures to inject, e.g. "5xx=0.2,429=0.1,reset=0.05,slow=0.1:200ms,apiv6-5xx=0.1".
     ///
@@ -194,6 +198,12 @@ struct SimArgs {
     /// (default: --seed). A retried request draws again; faults never change the data.
     #[arg(long, value_name = "SPEC")]
     faults: Option<crate::sim::Faults>,
+}
+
+/// A count that must be 1 or more: 0 would be accepted by the type and mean nothing useful
+/// (no request ever in flight, no run listed).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
@@ -278,6 +288,7 @@ fn execute(command: Command, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Schema { table, json } => {
             print_schema(table.as_deref(), json, printer).map(|()| ExitCode::SUCCESS)
         }
+        Command::Report(args) => report_command::run(args, printer).map(|()| ExitCode::SUCCESS),
     }
 }
 
@@ -421,7 +432,7 @@ fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Re
         .state()
         .manifests()?;
     let mut text = format!(
-        "{:<44} {:<10} {:<25} {:<25} {:>12} {:>8}\n",
+        "{:<44} {:<10} {:<25} {:<25} {:>13} {:>8}\n",
         "run", "outcome", "window start", "window end", "rows", "seconds"
     );
     let mut shown = 0;
@@ -434,12 +445,12 @@ fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Re
         }
         shown += 1;
         text.push_str(&format!(
-            "{:<44} {:<10} {:<25} {:<25} {:>12} {:>8.1}\n",
+            "{:<44} {:<10} {:<25} {:<25} {:>13} {:>8.1}\n",
             m["run_id"].as_str().unwrap_or("?"),
             m["outcome"].as_str().unwrap_or("?"),
             m["window"]["start"].as_str().unwrap_or("?"),
             m["window"]["end"].as_str().unwrap_or("?"),
-            m["rows"].as_u64().unwrap_or(0),
+            thousands(m["rows"].as_u64().unwrap_or(0)),
             m["duration_secs"].as_f64().unwrap_or(0.0),
         ));
     }
@@ -544,19 +555,22 @@ impl Printer {
             r.window.start.to_rfc3339(),
             r.window.end.to_rfc3339(),
             format_elapsed(r.elapsed),
-            r.stats.requests,
-            r.stats.retries,
-            r.stats.splits,
-            r.stats.points,
-            r.pages,
+            thousands(r.stats.requests),
+            thousands(r.stats.retries),
+            thousands(r.stats.splits),
+            thousands(r.stats.points),
+            thousands(r.pages as u64),
         );
         text.push_str(&format!(
-            "  {:<22} {:>10} {:>12} {:>12}\n",
+            "  {:<22} {:>10} {:>13} {:>15}\n",
             "table", "partitions", "rows", "bytes"
         ));
         for (table, (files, rows, bytes)) in &by_table {
             text.push_str(&format!(
-                "  {table:<22} {files:>10} {rows:>12} {bytes:>12}\n"
+                "  {table:<22} {:>10} {:>13} {:>15}\n",
+                thousands(*files as u64),
+                thousands(*rows),
+                thousands(*bytes),
             ));
         }
         text.push_str(&format!("  output: {}\n", r.output));
@@ -603,8 +617,8 @@ impl Printer {
             plan::format_duration(Duration::from_secs(plan.page_secs as u64)),
             plan::page_ranges(plan.window, plan.page_secs).len(),
             plan.groups.len(),
-            plan.pages.len(),
-            plan.estimated_points(),
+            thousands(plan.pages.len() as u64),
+            thousands(plan.estimated_points()),
         );
         text.push_str("\n  query groups:\n");
         for (i, g) in plan.groups.iter().enumerate() {
@@ -646,48 +660,93 @@ impl Printer {
 /// The progress bar on standard error (only on a terminal unless asked for).
 struct ProgressBar {
     bar: indicatif::ProgressBar,
-    points: std::sync::atomic::AtomicU64,
 }
+
+/// How often the bar is drawn again on its own, so that the points parsed move while a long
+/// response is read and no request completes.
+const PROGRESS_REDRAW: Duration = Duration::from_millis(250);
 
 impl ProgressBar {
     fn new(job: &str) -> ProgressBar {
         let bar =
             indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-        let style = indicatif::ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} requests, {msg} ({elapsed})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
         bar.set_prefix(job.to_string());
         bar.set_message("connecting");
-        ProgressBar {
-            bar,
-            points: Default::default(),
-        }
+        bar.set_style(progress_style(None));
+        ProgressBar { bar }
+    }
+}
+
+/// The bar's look: `{msg}` alone until the run counts points, then the points and `{msg}`.
+fn progress_style(parsed: Option<&crate::extract::ParsedPoints>) -> indicatif::ProgressStyle {
+    let template = match parsed {
+        None => "{prefix} [{bar:30}] {pos}/{len} requests, {msg} ({elapsed})",
+        Some(_) => "{prefix} [{bar:30}] {pos}/{len} requests, {points} points{msg} ({elapsed})",
+    };
+    let style = indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    match parsed.cloned() {
+        None => style,
+        Some(parsed) => style.with_key(
+            "points",
+            move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&thousands(parsed.get()));
+            },
+        ),
     }
 }
 
 impl run::Observer for ProgressBar {
-    fn planned(&self, pages: usize) {
+    fn planned(&self, pages: usize, parsed: &crate::extract::ParsedPoints) {
+        self.bar.set_message("");
+        self.bar.set_style(progress_style(Some(parsed)));
         self.bar.set_length(pages as u64);
-        self.bar.set_message("0 points");
+        self.bar.enable_steady_tick(PROGRESS_REDRAW);
     }
 
-    fn page_done(&self, points: u64) {
-        let total = self
-            .points
-            .fetch_add(points, std::sync::atomic::Ordering::Relaxed)
-            + points;
+    fn page_done(&self) {
         self.bar.inc(1);
-        self.bar.set_message(format!("{total} points"));
     }
 
     fn committing(&self) {
-        self.bar.set_message("writing Parquet");
+        self.bar.set_message(", writing Parquet");
     }
 }
 
 fn format_elapsed(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
+}
+
+/// `n` with a comma between groups of three digits (`1,234,567`): the locale-independent form,
+/// which reads the same in every terminal and log.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (65_432, "65,432"),
+            (1_234_567, "1,234,567"),
+            (u64::MAX, "18,446,744,073,709,551,615"),
+        ] {
+            assert_eq!(thousands(n), text);
+        }
+    }
 }

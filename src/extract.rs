@@ -3,6 +3,7 @@
 //! Hands back the series of each page as it completes; never builds Arrow arrays.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +66,27 @@ impl RetryPolicy {
     }
 }
 
+/// The points parsed so far by a run's requests, counted as each series reaches its page's
+/// spool rather than when its request completes: a day of thousands of VMs is a single response,
+/// read for most of the run. An attempt that fails takes its points back, so once the pages are
+/// done the count is the summary's. Clones share the count.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedPoints(Arc<AtomicU64>);
+
+impl ParsedPoints {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, points: u64) {
+        self.0.fetch_add(points, Ordering::Relaxed);
+    }
+
+    fn take_back(&self, points: u64) {
+        self.0.fetch_sub(points, Ordering::Relaxed);
+    }
+}
+
 /// What fetching one page took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PageStats {
@@ -106,13 +128,14 @@ pub struct PageFailure {
 
 /// Fetches every page of `plan`, at most `concurrency` at a time, each on its own task so that
 /// parsing runs on every core. `clients[i]` serves the plan's service `i`. Results come in
-/// completion order.
+/// completion order. `parsed` counts their points as they are parsed.
 pub fn pages(
     plan: Arc<Plan>,
     clients: Arc<Vec<tsdb::Client>>,
     concurrency: usize,
     policy: RetryPolicy,
     spool_dir: PathBuf,
+    parsed: ParsedPoints,
 ) -> impl Stream<Item = Result<Fetched, PageFailure>> {
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT_POINTS as usize));
     stream::iter(0..plan.pages.len())
@@ -121,6 +144,7 @@ pub fn pages(
             let clients = Arc::clone(&clients);
             let spool_dir = spool_dir.clone();
             let in_flight = Arc::clone(&in_flight);
+            let parsed = parsed.clone();
             let task = tokio::spawn(async move {
                 let page = plan.pages[index];
                 // A page takes its share of the points in flight (one page always fits), so
@@ -131,8 +155,10 @@ pub fn pages(
                 let request = plan.request(&page);
                 let mut stats = PageStats::default();
                 let shard_tag = plan.groups[page.group].component.entity_tag();
-                match fetch_spooled(client, request, shard_tag, policy, &mut stats, &spool_dir)
-                    .await
+                match fetch_spooled(
+                    client, request, shard_tag, policy, &mut stats, &spool_dir, &parsed,
+                )
+                .await
                 {
                     Ok(spools) => Ok(Fetched {
                         page: index,
@@ -233,6 +259,7 @@ pub async fn fetch(
         policy,
         stats,
         &std::env::temp_dir(),
+        &ParsedPoints::default(),
     )
     .await?;
     let mut series = Vec::new();
@@ -244,7 +271,8 @@ pub async fn fetch(
     Ok(series)
 }
 
-/// [`fetch`], with each request's series kept in a [`Spool`] (overflowing into `spool_dir`).
+/// [`fetch`], with each request's series kept in a [`Spool`] (overflowing into `spool_dir`) and
+/// their points counted in `parsed` as they arrive.
 pub async fn fetch_spooled(
     client: &tsdb::Client,
     request: QueryRequest,
@@ -252,6 +280,7 @@ pub async fn fetch_spooled(
     policy: RetryPolicy,
     stats: &mut PageStats,
     spool_dir: &Path,
+    parsed: &ParsedPoints,
 ) -> Result<Vec<Spool>, TsdbError> {
     let mut series = Vec::new();
     // A stack keeps the pieces of a split in time order.
@@ -273,17 +302,24 @@ pub async fn fetch_spooled(
             end_ms: work.end,
             queries,
         };
-        let error =
-            match fetch_with_retries(client, &request, policy, page_retryable, stats, spool_dir)
-                .await
-            {
-                Ok(spool) => {
-                    series.push(spool);
-                    continue;
-                }
-                Err(error @ TsdbError::TooLarge { .. }) => error,
-                Err(error) => return Err(error),
-            };
+        let error = match fetch_with_retries(
+            client,
+            &request,
+            policy,
+            page_retryable,
+            stats,
+            spool_dir,
+            parsed,
+        )
+        .await
+        {
+            Ok(spool) => {
+                series.push(spool);
+                continue;
+            }
+            Err(error @ TsdbError::TooLarge { .. }) => error,
+            Err(error) => return Err(error),
+        };
         let Work {
             queries,
             start,
@@ -394,6 +430,7 @@ pub async fn probe(
             TsdbError::is_transient,
             &mut stats,
             &std::env::temp_dir(),
+            &ParsedPoints::default(),
         )
         .await
         {
@@ -428,6 +465,7 @@ async fn fetch_with_retries(
     retryable: fn(&TsdbError) -> bool,
     stats: &mut PageStats,
     spool_dir: &Path,
+    parsed: &ParsedPoints,
 ) -> Result<Spool, TsdbError> {
     let mut requests = 0u64;
     let mut retries = 0u64;
@@ -435,9 +473,14 @@ async fn fetch_with_retries(
         requests += 1;
         async {
             // A fresh spool per attempt: what a failed attempt delivered is dropped with it.
-            let mut sink = Spool::new(spool_dir.to_path_buf());
-            let parsed = client.query(request, &mut sink).await?;
-            Ok::<_, TsdbError>((sink, parsed))
+            let mut sink = Spool::new(spool_dir.to_path_buf()).counting(parsed.clone());
+            match client.query(request, &mut sink).await {
+                Ok(stats) => Ok::<_, TsdbError>((sink, stats)),
+                Err(error) => {
+                    sink.take_back_count();
+                    Err(error)
+                }
+            }
         }
     })
     .retry(policy.backoff())

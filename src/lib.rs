@@ -21,6 +21,7 @@
 //! | [`transform`] | series + inventory → Arrow record batches with the table schemas                    | file I/O                      |
 //! | [`load`]    | hive paths, Parquet writers, atomic commit                                             | HTTP                          |
 //! | [`sim`]     | the built-in simulator of both APIs, deterministic from a seed                        | being called except over HTTP |
+//! | `report`    | offline reports over the Parquet output with polars (cargo feature `report`)          | touching the pipeline         |
 //!
 //! [`run`] ties the stages together for one job; `main.rs` only parses arguments and maps errors
 //! to exit codes.
@@ -31,6 +32,8 @@ pub mod job;
 pub mod load;
 pub mod ovh;
 pub mod plan;
+#[cfg(feature = "report")]
+pub mod report;
 pub mod run;
 pub mod secret;
 pub mod sim;

@@ -571,14 +571,14 @@ impl Destination {
             })?;
             let batches = rows.into_runs(crate::transform::BATCH_ROWS);
             let out = BufWriter::with_capacity(1 << 20, file);
-            let (out, rows) = runs::write(out, props, ROW_GROUP_ROWS, batches)
-                .map_err(|e| match e {
-                runs::RunsError::Parquet(source) => pq_err(source),
-                runs::RunsError::Rows(source) => LoadError::Rows {
-                    path: path.clone(),
-                    source: Box::new(source),
-                },
-            })?;
+            let (out, rows) =
+                runs::write(out, props, ROW_GROUP_ROWS, batches).map_err(|e| match e {
+                    runs::RunsError::Parquet(source) => pq_err(source),
+                    runs::RunsError::Rows(source) => LoadError::Rows {
+                        path: path.clone(),
+                        source: Box::new(source),
+                    },
+                })?;
             finish_file(temp, out).map(|bytes| (rows, bytes))
         })
     }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::extract::{self, PageStats};
+use crate::extract::{self, PageStats, ParsedPoints};
 use crate::job::{Api, Component, Job, TimeExpr, TokenSource, Window};
 use crate::load::state::JobState;
 use crate::load::{Destination, FileProvenance, PartitionKey, TableLayout, WrittenFile};
@@ -70,10 +70,11 @@ impl RunReport {
 
 /// Told how the run advances, for a progress display; the run itself never prints.
 pub trait Observer: Sync {
-    /// The plan is made: this many requests are to come.
-    fn planned(&self, _pages: usize) {}
-    /// One more page is done (fetched or failed for good), with the points it brought.
-    fn page_done(&self, _points: u64) {}
+    /// The plan is made: this many requests are to come, and `parsed` counts the points parsed
+    /// from here on, moving while a response is read.
+    fn planned(&self, _pages: usize, _parsed: &ParsedPoints) {}
+    /// One more page is done (fetched or failed for good).
+    fn page_done(&self) {}
     /// Extraction is over; files are being committed.
     fn committing(&self) {}
 }
@@ -189,6 +190,10 @@ async fn connect(job: &Job, now: DateTime<Utc>, window: Window) -> anyhow::Resul
     };
     let options = ovh::client::ClientOptions {
         retry: job.source.retry,
+        // A simulator on virtual time shares it with its client (`SimConfig::virtual_time`).
+        virtual_clock: simulator
+            .as_ref()
+            .and_then(|sim| sim.world.virtual_clock().cloned()),
         ..Default::default()
     };
     let api = ovh::Client::connect_with(&base_url, auth, options)
@@ -269,7 +274,8 @@ pub async fn run(
     let inventory = &connected.inventory;
     let plan = Arc::new(plan::build(job, window, &scopes(inventory)));
     tracing::info!(job = %job.name, run_id = %run_id, pages = plan.pages.len(), "Starting the export.");
-    observer.planned(plan.pages.len());
+    let parsed = ParsedPoints::default();
+    observer.planned(plan.pages.len(), &parsed);
 
     // Extract and transform: each page's series go to their table as the page completes.
     let index = Arc::new(InventoryIndex::new(inventory));
@@ -294,6 +300,7 @@ pub async fn run(
         concurrency,
         job.source.retry,
         destination.root().to_path_buf(),
+        parsed,
     ));
     let provenance = FileProvenance {
         job: job.name.clone(),
@@ -317,7 +324,7 @@ pub async fn run(
             let component = plan.groups[page.group].component;
             let failed_with: Option<String> = match result {
                 Ok(fetched) => {
-                    observer.page_done(fetched.stats.points);
+                    observer.page_done();
                     stats += fetched.stats;
                     let mut replayed = Ok(());
                     let fetched_on_disk = fetched.spools.iter().any(extract::Spool::on_disk);
@@ -349,7 +356,7 @@ pub async fn run(
                         .map(|e| format!("cannot read the page's series back from disk: {e}"))
                 }
                 Err(failure) => {
-                    observer.page_done(0);
+                    observer.page_done();
                     stats += failure.stats;
                     if matches!(failure.error, tsdb::TsdbError::Unauthorized { .. }) {
                         // A refused token fails every page the same way: stop, commit nothing more.

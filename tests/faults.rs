@@ -40,8 +40,10 @@ fn export(name: &str, simulator: &str) -> (Workspace, String) {
 
 /// `(requests, retried, split)` from the summary's `N requests (R retried, S split)`.
 fn request_counts(summary: &str) -> (u64, u64, u64) {
+    // Counts are grouped by thousands (`1,234`).
     let numbers = |text: &str| -> Vec<u64> {
-        text.split(|c: char| !c.is_ascii_digit())
+        text.split(|c: char| !c.is_ascii_digit() && c != ',')
+            .map(|n| n.trim_matches(',').replace(',', ""))
             .filter(|n| !n.is_empty())
             .map(|n| n.parse().unwrap())
             .collect()

@@ -403,7 +403,10 @@ fn every_reader_version_reads_the_export_exactly_and_prunes_on_statistics() {
                     encoders[e],
                     started.elapsed().as_secs_f64()
                 );
-                results.lock().unwrap().insert((encoders[e], reader), answer);
+                results
+                    .lock()
+                    .unwrap()
+                    .insert((encoders[e], reader), answer);
             });
         }
     });
@@ -414,7 +417,11 @@ fn every_reader_version_reads_the_export_exactly_and_prunes_on_statistics() {
             Ok(answer) => failures(&reader, &answer),
             Err(why) => vec![format!("{reader}: {why}")],
         };
-        problems.extend(found.into_iter().map(|p| format!("[{encoder} encoder] {p}")));
+        problems.extend(
+            found
+                .into_iter()
+                .map(|p| format!("[{encoder} encoder] {p}")),
+        );
     }
     assert!(
         problems.is_empty(),

@@ -17,6 +17,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::ParsedPoints;
 use crate::tsdb::{cents, OwnedSeries, Series, SeriesSink};
 
 /// Points held in memory per page before spooling to disk: 1 MiB of (ts, value), so the pages
@@ -490,6 +491,8 @@ pub struct Spool {
     memory_points: usize,
     files: Option<SpoolFiles>,
     error: Option<std::io::Error>,
+    /// The run's count of parsed points, and what this spool added to it.
+    counter: Option<(ParsedPoints, u64)>,
 }
 
 impl Spool {
@@ -501,6 +504,21 @@ impl Spool {
             memory_points: 0,
             files: None,
             error: None,
+            counter: None,
+        }
+    }
+
+    /// Adds the points of every series that arrives to `parsed`.
+    pub fn counting(mut self, parsed: ParsedPoints) -> Spool {
+        self.counter = Some((parsed, 0));
+        self
+    }
+
+    /// Takes back from the count what this spool added: its request failed, and the points come
+    /// again with the next attempt.
+    pub fn take_back_count(&mut self) {
+        if let Some((parsed, added)) = self.counter.as_mut() {
+            parsed.take_back(std::mem::take(added));
         }
     }
 
@@ -624,6 +642,11 @@ impl<S: SeriesSink> SpoolSink for ReadBack<'_, S> {
 
 impl SeriesSink for Spool {
     fn series(&mut self, series: Series<'_>) {
+        if let Some((parsed, added)) = self.counter.as_mut() {
+            let points = series.timestamps_ms.len() as u64;
+            parsed.add(points);
+            *added += points;
+        }
         if self.error.is_some() {
             return;
         }

@@ -234,3 +234,98 @@ async fn a_downsampled_page_too_large_is_split_by_series_never_in_time() {
     // `points` fails on a duplicate bucket; a time cut would also shift the 7-minute grid.
     assert_eq!(points(&split), expected);
 }
+
+/// Points are counted as each series is parsed, while its response is still being read; an
+/// attempt cut short takes its points back, so the count ends as the page's own.
+#[tokio::test]
+async fn points_are_counted_as_series_arrive_not_when_the_request_completes() {
+    use axum::body::{Body, Bytes};
+    use tokio::sync::mpsc;
+
+    // Each request is answered with the body chunks the test sends on the next channel.
+    let (first_tx, first_rx) = mpsc::channel::<Bytes>(4);
+    let (second_tx, second_rx) = mpsc::channel::<Bytes>(4);
+    let bodies = Arc::new(std::sync::Mutex::new(vec![second_rx, first_rx]));
+    let app = axum::Router::new().route(
+        "/api/query",
+        axum::routing::post(move || {
+            let rx = bodies.lock().unwrap().pop().expect("two attempts at most");
+            async move {
+                let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+                    rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+                });
+                axum::response::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(Body::from_stream(chunks))
+                    .unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = tsdb::Client::new(&format!("http://{addr}"), Secret::new("t")).unwrap();
+
+    let series = |vm: &str, points: &[i64]| {
+        let dps: Vec<String> = points.iter().map(|t| format!("\"{t}\":1.5")).collect();
+        format!(
+            r#"{{"metric":"vscope.vm.cpu.usage.perc","tags":{{"vm":"{vm}"}},"aggregateTags":[],"dps":{{{}}}}}"#,
+            dps.join(",")
+        )
+    };
+    let parsed = ParsedPoints::default();
+    let dir = tempfile::tempdir().unwrap();
+    let fetching = {
+        let parsed = parsed.clone();
+        let dir = dir.path().to_path_buf();
+        tokio::spawn(async move {
+            let fast = RetryPolicy {
+                min_delay: std::time::Duration::from_millis(1),
+                ..RetryPolicy::default()
+            };
+            let mut stats = PageStats::default();
+            let request = request(&["vscope.vm.cpu.usage.perc"], 1_000, 9_000);
+            let spools = fetch_spooled(&client, request, "vm", fast, &mut stats, &dir, &parsed)
+                .await
+                .unwrap();
+            (spools.len(), stats)
+        })
+    };
+    let counted = |want: u64| {
+        let parsed = parsed.clone();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while parsed.get() != want && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            parsed.get()
+        }
+    };
+
+    // The first attempt brings one series, then its connection is cut.
+    first_tx
+        .send(Bytes::from(format!("[{},", series("vm-1", &[1, 2, 3]))))
+        .await
+        .unwrap();
+    assert_eq!(counted(3).await, 3, "counted while the body is being read");
+    assert!(!fetching.is_finished());
+    drop(first_tx);
+    assert_eq!(counted(0).await, 0, "the cut attempt took its points back");
+
+    // The second attempt brings them again, and one more series.
+    second_tx
+        .send(Bytes::from(format!("[{},", series("vm-1", &[1, 2, 3]))))
+        .await
+        .unwrap();
+    assert_eq!(counted(3).await, 3);
+    second_tx
+        .send(Bytes::from(format!("{}]", series("vm-2", &[4, 5]))))
+        .await
+        .unwrap();
+    drop(second_tx);
+    let (spools, stats) = fetching.await.unwrap();
+    assert_eq!(spools, 1);
+    assert_eq!((stats.requests, stats.retries), (2, 1));
+    assert_eq!(stats.points, 5);
+    assert_eq!(parsed.get(), 5, "the count ends as the page's");
+}

@@ -297,7 +297,10 @@ fn walk_column_index(bytes: &[u8]) -> Result<Vec<Bound>, FooterError> {
         (2 | 3, LIST) => {
             for _ in 0..r.list_of(BINARY)? {
                 let range = r.binary()?;
-                bounds.push(Bound { range, min: id == 2 });
+                bounds.push(Bound {
+                    range,
+                    min: id == 2,
+                });
             }
             Ok(())
         }
@@ -491,7 +494,8 @@ mod tests {
             .set_dictionary_enabled(false)
             .build();
         let mut file = tempfile::tempfile().unwrap();
-        let mut writer = ArrowWriter::try_new(file.try_clone().unwrap(), schema, Some(props)).unwrap();
+        let mut writer =
+            ArrowWriter::try_new(file.try_clone().unwrap(), schema, Some(props)).unwrap();
         writer.write(&batch).unwrap();
         writer.close().unwrap();
         if settle_it {
@@ -518,7 +522,11 @@ mod tests {
     fn arrow_rs_still_writes_the_total_order_this_module_rewrites() {
         // If an upgrade makes arrow-rs write the type-defined order itself, this module can go.
         let file = written(&[Some(1.0), Some(2.0)], false);
-        let orders = metadata(&file).file_metadata().column_orders().unwrap().clone();
+        let orders = metadata(&file)
+            .file_metadata()
+            .column_orders()
+            .unwrap()
+            .clone();
         assert_eq!(orders[1], ColumnOrder::IEEE_754_TOTAL_ORDER);
     }
 
@@ -527,8 +535,14 @@ mod tests {
         let file = written(&[Some(1.5), None, Some(-2.25)], true);
         let meta = metadata(&file);
         let orders = meta.file_metadata().column_orders().unwrap();
-        assert_eq!(orders[0], ColumnOrder::TYPE_DEFINED_ORDER(SortOrder::SIGNED));
-        assert_eq!(orders[1], ColumnOrder::TYPE_DEFINED_ORDER(SortOrder::SIGNED));
+        assert_eq!(
+            orders[0],
+            ColumnOrder::TYPE_DEFINED_ORDER(SortOrder::SIGNED)
+        );
+        assert_eq!(
+            orders[1],
+            ColumnOrder::TYPE_DEFINED_ORDER(SortOrder::SIGNED)
+        );
         // Non-zero bounds, null and NaN counts are as written.
         assert_eq!(double_bounds(&meta), (-2.25, 1.5));
         let Some(Statistics::Double(s)) = meta.row_group(0).column(1).statistics() else {
@@ -542,9 +556,21 @@ mod tests {
     fn zero_bounds_follow_the_type_defined_rules_in_statistics_and_column_index() {
         // Only +0.0 as the smallest value, only -0.0 as the largest.
         let cases: [(&[Option<f64>], u64, u64); 3] = [
-            (&[Some(0.0), Some(3.0)], (-0.0f64).to_bits(), 3.0f64.to_bits()),
-            (&[Some(-0.0), Some(-3.0)], (-3.0f64).to_bits(), 0.0f64.to_bits()),
-            (&[Some(0.0), Some(-0.0)], (-0.0f64).to_bits(), 0.0f64.to_bits()),
+            (
+                &[Some(0.0), Some(3.0)],
+                (-0.0f64).to_bits(),
+                3.0f64.to_bits(),
+            ),
+            (
+                &[Some(-0.0), Some(-3.0)],
+                (-3.0f64).to_bits(),
+                0.0f64.to_bits(),
+            ),
+            (
+                &[Some(0.0), Some(-0.0)],
+                (-0.0f64).to_bits(),
+                0.0f64.to_bits(),
+            ),
         ];
         for (values, min, max) in cases {
             let meta = metadata(&written(values, true));
@@ -567,13 +593,18 @@ mod tests {
 
     #[test]
     fn values_read_back_unchanged() {
-        let values = [Some(0.0), Some(-0.0), None, Some(f64::MAX), Some(f64::MIN_POSITIVE)];
+        let values = [
+            Some(0.0),
+            Some(-0.0),
+            None,
+            Some(f64::MAX),
+            Some(f64::MIN_POSITIVE),
+        ];
         let file = written(&values, true);
-        let reader =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-                .unwrap()
-                .build()
-                .unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
         let batch = reader.map(Result::unwrap).next().unwrap();
         let back = batch
             .column(1)
@@ -588,7 +619,8 @@ mod tests {
     #[test]
     fn garbage_is_refused_not_patched() {
         let mut file = tempfile::tempfile().unwrap();
-        file.write_all(b"PAR1 not a footer \x05\x00\x00\x00PAR1").unwrap();
+        file.write_all(b"PAR1 not a footer \x05\x00\x00\x00PAR1")
+            .unwrap();
         assert!(matches!(settle(&mut file), Err(FooterError::Format(_))));
         let mut short = tempfile::tempfile().unwrap();
         short.write_all(b"PAR1").unwrap();

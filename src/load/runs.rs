@@ -28,7 +28,9 @@ use arrow::datatypes::{DataType, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, Encoding, EncodingMask, PageType, Type as PhysicalType, ZstdLevel};
+use parquet::basic::{
+    Compression, Encoding, EncodingMask, PageType, Type as PhysicalType, ZstdLevel,
+};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
@@ -138,13 +140,12 @@ pub(crate) fn write<W: Write + Send>(
         ParquetError::NYI("the runs encoder writes ZSTD pages only, at one level".to_string())
     })?;
     let props = Arc::new(props);
-    let (mut file, factory) =
-        ArrowWriter::try_new_with_options(
-            out,
-            Arc::clone(&schema),
-            super::arrow_writer_options((*props).clone()),
-        )?
-            .into_serialized_writer()?;
+    let (mut file, factory) = ArrowWriter::try_new_with_options(
+        out,
+        Arc::clone(&schema),
+        super::arrow_writer_options((*props).clone()),
+    )?
+    .into_serialized_writer()?;
     let descrs: Vec<ColumnDescPtr> = file.schema_descr().columns().to_vec();
     if descrs.len() != leaves.len() {
         return Err(ParquetError::General(format!(

@@ -1,11 +1,13 @@
 //! The APIv6 HTTP client: signs every request with the server's clock (or carries an OAuth2 bearer
 //! token), paces and bounds its requests, and turns error answers into [`OvhError`]s that name the
-//! call and the query id. Transient failures (network errors, 408, 429 after its `Retry-After`,
-//! 5xx) are tried again with exponential backoff and jitter within the [`RetryPolicy`] of
-//! [`ClientOptions`]; other 4xx never are. Reading many objects (batch reads) is in `batch`, the
-//! inventory snapshot in `inventory`.
+//! call and the query id. A request is signed as it leaves, once it has its turn and its place in
+//! flight, so a long queue never makes its timestamp stale. Transient failures (network errors,
+//! 408, 429 after its `Retry-After`, 5xx) are tried again with exponential backoff and jitter
+//! within the [`RetryPolicy`] of [`ClientOptions`]; other 4xx never are, except "Query out of
+//! time", tried once more after reading the server clock again. Reading many objects (batch
+//! reads) is in `batch`, the inventory snapshot in `inventory`.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 
+pub use super::clock::{system_clock, Clock, VirtualClock};
 use super::error::QUERY_ID_HEADER;
 use super::model::{MetricsToken, User};
 use super::oauth2::TokenCache;
@@ -49,14 +52,6 @@ pub const DEFAULT_BURST: u32 = 20;
 /// Ids per batch read: OVH's own control panel reads 40-50 ids per call.
 pub const BATCH_SIZE: usize = 40;
 
-/// Seconds since the Unix epoch, as the local machine sees them; injected for tests.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The machine's clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| chrono::Utc::now().timestamp())
-}
-
 /// Characters escaped in a path segment or query value: everything but RFC 3986's unreserved.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -79,6 +74,9 @@ pub struct ClientOptions {
     pub burst: u32,
     pub batch_size: usize,
     pub clock: Clock,
+    /// A clock shared with the simulator in place of real time: pacing moves it instead of
+    /// sleeping, and signatures read it instead of `clock`. `None` (the default): real time.
+    pub virtual_clock: Option<VirtualClock>,
     /// When and how often a transient failure is tried again (the job's `[source.retry]`).
     pub retry: RetryPolicy,
 }
@@ -92,6 +90,7 @@ impl Default for ClientOptions {
             burst: DEFAULT_BURST,
             batch_size: BATCH_SIZE,
             clock: system_clock(),
+            virtual_clock: None,
             retry: RetryPolicy::default(),
         }
     }
@@ -105,6 +104,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("requests_per_second", &self.requests_per_second)
             .field("burst", &self.burst)
             .field("batch_size", &self.batch_size)
+            .field("virtual_clock", &self.virtual_clock.is_some())
             .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
@@ -135,8 +135,9 @@ enum AuthState {
         application_key: String,
         application_secret: Secret,
         consumer_key: Secret,
-        /// `server clock - local clock`, in seconds, read once at connect.
-        delta: i64,
+        /// `server clock - local clock`, in seconds: read at connect, and again when the API
+        /// answers that a request's timestamp is out of its window.
+        delta: AtomicI64,
     },
     OAuth2(TokenCache),
 }
@@ -148,7 +149,10 @@ impl std::fmt::Debug for Client {
                 application_key,
                 delta,
                 ..
-            } => format!("signed (application key {application_key}, clock delta {delta}s)"),
+            } => format!(
+                "signed (application key {application_key}, clock delta {}s)",
+                delta.load(Ordering::Relaxed)
+            ),
             AuthState::OAuth2(cache) => format!("OAuth2 ({})", cache.describe()),
         };
         f.debug_struct("Client")
@@ -207,7 +211,7 @@ impl Client {
                     application_key,
                     application_secret,
                     consumer_key,
-                    delta: 0,
+                    delta: AtomicI64::new(0),
                 },
                 true,
             ),
@@ -220,24 +224,33 @@ impl Client {
                 false,
             ),
         };
-        let mut inner = Inner {
+        let (clock, throttle) = match options.virtual_clock {
+            Some(virtual_clock) => (
+                virtual_clock.clock(),
+                Throttle::on_virtual_clock(
+                    options.requests_per_second,
+                    options.burst,
+                    virtual_clock,
+                ),
+            ),
+            None => (
+                options.clock,
+                Throttle::new(options.requests_per_second, options.burst),
+            ),
+        };
+        let inner = Inner {
             http,
             base_url,
             auth,
-            clock: options.clock,
+            clock,
             in_flight: Semaphore::new(options.max_in_flight.max(1)),
-            throttle: Throttle::new(options.requests_per_second, options.burst),
+            throttle,
             retry: options.retry,
             batch_size: options.batch_size.max(1),
             batch_works: AtomicBool::new(true),
         };
         if needs_clock {
-            let server = inner.server_time().await?;
-            let local = (inner.clock)();
-            let delta = server - local;
-            if let AuthState::Signed { delta: d, .. } = &mut inner.auth {
-                *d = delta;
-            }
+            let delta = inner.read_clock_delta().await?;
             if delta.abs() > 60 {
                 tracing::info!(
                     delta_secs = delta,
@@ -361,7 +374,19 @@ impl Inner {
         decode(&Method::GET, &answer, "server time (a bare integer)")
     }
 
-    /// One call, with its OAuth2 token refreshed once if the API says it is no longer valid.
+    /// Reads the server clock and keeps `server - local` for signing; returns it.
+    async fn read_clock_delta(&self) -> Result<i64, OvhError> {
+        let server = self.server_time().await?;
+        let delta = server - (self.clock)();
+        if let AuthState::Signed { delta: d, .. } = &self.auth {
+            d.store(delta, Ordering::Relaxed);
+        }
+        Ok(delta)
+    }
+
+    /// One call, with its OAuth2 token refreshed once if the API says it is no longer valid, or
+    /// the server clock read again and the call tried once more if the API says its timestamp is
+    /// out of the window (the server's clock jumped, or the machine's did).
     async fn call(
         &self,
         method: Method,
@@ -378,6 +403,15 @@ impl Inner {
                     tracing::debug!("OAuth2 token refused; fetching a new one.");
                     cache.token(&self.http, self.clock.as_ref(), true).await?;
                 }
+                self.call_retrying(method, path, body, batch, true).await
+            }
+            Err(e) if e.is_out_of_time() && matches!(self.auth, AuthState::Signed { .. }) => {
+                let delta = self.read_clock_delta().await?;
+                tracing::info!(
+                    delta_secs = delta,
+                    error = %e,
+                    "APIv6 found a request's timestamp out of its window; read its clock again and trying once more."
+                );
                 self.call_retrying(method, path, body, batch, true).await
             }
             other => other,
@@ -444,6 +478,13 @@ impl Inner {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_vec());
         }
+        // In flight first, then the turn, then the signature: the timestamp is taken as the
+        // request leaves. Signed before a wait, a request queued behind a slow API or a long
+        // paced fallback (one request per object) would arrive with a stale timestamp. Pacing
+        // after the permit also keeps turns from piling up while nothing can be sent.
+        // The semaphore is never closed, so acquiring only waits.
+        let _permit = self.in_flight.acquire().await.ok();
+        self.throttle.acquire().await;
         if authenticated {
             match &self.auth {
                 AuthState::Signed {
@@ -452,7 +493,7 @@ impl Inner {
                     consumer_key,
                     delta,
                 } => {
-                    let timestamp = (self.clock)() + delta;
+                    let timestamp = (self.clock)() + delta.load(Ordering::Relaxed);
                     let sig = signature(
                         application_secret.expose(),
                         consumer_key.expose(),
@@ -477,9 +518,6 @@ impl Inner {
             }
         }
 
-        self.throttle.acquire().await;
-        // The semaphore is never closed, so acquiring only waits.
-        let _permit = self.in_flight.acquire().await.ok();
         let transport = |source: reqwest::Error| OvhError::Transport {
             method: method_text.clone(),
             url: url_text.clone(),
@@ -614,6 +652,98 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_waited_longer_than_the_window_still_carries_a_fresh_timestamp() {
+        // One request every two minutes, on a clock shared with the server, which wants the
+        // timestamp exact: a request signed before its wait would be two minutes stale.
+        let time = VirtualClock::starting_at(LOCAL);
+        let server = time.clone();
+        let mut world = estate(3);
+        world.clock = Some(Arc::new(move || server.unix_secs() + 480));
+        let fake = start(world).await;
+        let options = ClientOptions {
+            requests_per_second: 1.0 / 120.0,
+            burst: 1,
+            virtual_clock: Some(time.clone()),
+            ..fake::options(manual_clock(0).0)
+        };
+        let client = Client::connect_with(&fake.base_url(), fake::signed_auth(), options)
+            .await
+            .unwrap();
+        // One after the other: the clock moves for a request only once the one before is
+        // answered, as it would with the server taking no time.
+        for _ in 0..2 {
+            let names: Vec<String> = client.get_json("/dedicatedCloud", "list").await.unwrap();
+            assert_eq!(names, vec![SERVICE.to_string()]);
+        }
+        assert_eq!(time.elapsed(), Duration::from_secs(240), "two turns waited");
+
+        let stamps: Vec<Option<String>> = fake
+            .seen()
+            .iter()
+            .map(|s| s.header("x-ovh-timestamp").map(str::to_string))
+            .collect();
+        assert_eq!(
+            stamps,
+            vec![
+                None, // /auth/time at the start
+                Some((SERVER + 120).to_string()),
+                Some((SERVER + 240).to_string()),
+            ],
+            "each request is signed when it leaves, and none is tried again"
+        );
+    }
+
+    #[tokio::test]
+    async fn query_out_of_time_reads_the_clock_again_and_tries_once_more() {
+        let (fake, client, _) = signed_fake().await;
+        fake.with(|w| w.time_window = Some(30));
+        // The server's clock jumps ten minutes; the delta read at connect is stale.
+        fake.with(|w| w.server_time = SERVER + 600);
+        let names: Vec<String> = client
+            .get_json("/dedicatedCloud", "list of service names")
+            .await
+            .unwrap();
+        assert_eq!(names, vec![SERVICE.to_string()]);
+        let time_reads = || {
+            fake.seen()
+                .iter()
+                .filter(|s| s.target == "/1.0/auth/time")
+                .count()
+        };
+        assert_eq!(time_reads(), 2, "read at connect and after the refusal");
+        assert_eq!(fake.calls(), vec!["GET /dedicatedCloud"; 2]);
+        assert_eq!(
+            fake.seen().last().unwrap().header("x-ovh-timestamp"),
+            Some((SERVER + 600).to_string().as_str())
+        );
+
+        // An API that keeps saying so gets one more attempt, not a loop.
+        fake.clear_seen();
+        fake.with(|w| {
+            w.overrides.insert(
+                "/dedicatedCloud".into(),
+                (
+                    400,
+                    "application/json",
+                    r#"{"class":"Client::BadRequest","message":"Query out of time"}"#.into(),
+                ),
+            );
+        });
+        let err = client
+            .get_json::<Vec<String>>("/dedicatedCloud", "list of service names")
+            .await
+            .unwrap_err();
+        assert!(err.is_out_of_time(), "{err}");
+        assert!(
+            err.to_string()
+                .contains("400 Client::BadRequest: Query out of time"),
+            "{err}"
+        );
+        assert_eq!(fake.calls(), vec!["GET /dedicatedCloud"; 2]);
+        assert_eq!(time_reads(), 1);
     }
 
     #[tokio::test]

@@ -95,6 +95,14 @@ impl OvhError {
         }
     }
 
+    /// APIv6 refused a signed request's timestamp as too far from its clock: `400
+    /// Client::BadRequest: Query out of time`. Another attempt can pass once the clock delta is
+    /// read again.
+    pub fn is_out_of_time(&self) -> bool {
+        matches!(self, OvhError::Api { status: 400, message, .. }
+            if message.trim().eq_ignore_ascii_case("Query out of time"))
+    }
+
     /// How long the API asked us to wait (`Retry-After`), if it did.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
@@ -241,6 +249,21 @@ mod tests {
             Some("EU.ext-1.abc".into()),
             body.as_bytes(),
         )
+    }
+
+    #[test]
+    fn query_out_of_time_is_told_from_other_bad_requests() {
+        let out_of_time = api(
+            400,
+            r#"{"class":"Client::BadRequest","message":"Query out of time"}"#,
+        );
+        assert!(out_of_time.is_out_of_time());
+        assert!(!out_of_time.is_transient());
+        let bad_signature = api(
+            400,
+            r#"{"errorCode":"INVALID_SIGNATURE","httpCode":"400 Bad Request","message":"Invalid signature"}"#,
+        );
+        assert!(!bad_signature.is_out_of_time());
     }
 
     #[test]

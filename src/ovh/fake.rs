@@ -57,6 +57,11 @@ impl Seen {
 
 pub struct World {
     pub server_time: i64,
+    /// The server clock follows this instead of `server_time` when set.
+    pub clock: Option<Clock>,
+    /// How far a timestamp may be from the server clock: `None` wants it exact (answering
+    /// "Invalid signature" otherwise), `Some(secs)` answers "Query out of time" beyond that.
+    pub time_window: Option<i64>,
     pub batch: BatchMode,
     /// Collection path (below `/1.0`) → id → object.
     pub objects: BTreeMap<String, BTreeMap<i64, Value>>,
@@ -220,6 +225,8 @@ pub fn estate(vms: i64) -> World {
     }
     World {
         server_time: 0,
+        clock: None,
+        time_window: None,
         batch: BatchMode::Answered,
         objects,
         vanished: HashSet::new(),
@@ -284,8 +291,9 @@ async fn handle(
     let Some(path) = uri.path().strip_prefix("/1.0") else {
         return json_answer(404, &qid, json!({"message": "Not found"}));
     };
+    let now = w.clock.as_ref().map_or(w.server_time, |clock| clock());
     if path == "/auth/time" {
-        return (StatusCode::OK, w.server_time.to_string()).into_response();
+        return (StatusCode::OK, now.to_string()).into_response();
     }
 
     // Authentication: signed with the server's clock, or a valid bearer token.
@@ -315,7 +323,17 @@ async fn handle(
                 json!({"errorCode": "INVALID_CREDENTIAL", "httpCode": "403 Forbidden", "message": "This credential does not exist"}),
             );
         }
-        if ts != w.server_time || header("x-ovh-signature") != Some(expected.as_str()) {
+        if w.time_window
+            .is_some_and(|window| (ts - now).abs() > window)
+        {
+            return json_answer(
+                400,
+                &qid,
+                json!({"class": "Client::BadRequest", "message": "Query out of time"}),
+            );
+        }
+        let in_time = w.time_window.is_some() || ts == now;
+        if !in_time || header("x-ovh-signature") != Some(expected.as_str()) {
             return json_answer(
                 400,
                 &qid,

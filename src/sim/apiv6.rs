@@ -13,7 +13,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
-use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -23,10 +22,6 @@ use super::{AppState, FaultKind};
 use crate::ovh::batch::HasId;
 use crate::ovh::model::{BatchItem, MetricsToken};
 use crate::ovh::sign::signature;
-
-/// How far a request's `X-Ovh-Timestamp` may be from the server clock (OVH does not publish its
-/// window; three minutes matches the official clients' default timeout).
-const MAX_CLOCK_SKEW_SECS: i64 = 180;
 
 /// `GET /1.0/auth/time`: the server clock as a bare integer, unauthenticated.
 pub(crate) async fn auth_time(State(st): State<Arc<AppState>>, uri: Uri) -> Response {
@@ -90,7 +85,7 @@ async fn injected_fault(
 }
 
 fn server_now(st: &AppState) -> i64 {
-    Utc::now().timestamp() + st.world.config().clock_offset_secs
+    st.world.apiv6_now()
 }
 
 /// An APIv6 error, in one of OVH's two body shapes.
@@ -216,14 +211,22 @@ fn authenticate(
             ))
         }
     }
-    let ts = header("x-ovh-timestamp").and_then(|t| t.parse::<i64>().ok());
-    let Some(ts) = ts.filter(|t| (t - server_now(st)).abs() <= MAX_CLOCK_SKEW_SECS) else {
+    let Some(ts) = header("x-ovh-timestamp").and_then(|t| t.parse::<i64>().ok()) else {
         return Err(ApiError::auth(
             StatusCode::BAD_REQUEST,
             "INVALID_TIMESTAMP",
             "Invalid timestamp",
         ));
     };
+    // A timestamp outside the window is refused as OVH refuses it, in the newer body shape.
+    let tolerance = i64::from(st.world.config().timestamp_tolerance_secs);
+    if (ts - server_now(st)).abs() > tolerance {
+        return Err(ApiError::Class {
+            status: StatusCode::BAD_REQUEST,
+            class: "Client::BadRequest",
+            message: "Query out of time".to_string(),
+        });
+    }
     // The signature covers the URL exactly as the client sent it, which a server only sees as the
     // Host header plus the request target.
     let host = header("host").unwrap_or_default();
@@ -264,10 +267,11 @@ fn route(
         })
         .collect();
     let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // Without batch reads the header is ignored, so the joined ids are read as one id.
     let batch = headers
         .get("x-ovh-batch")
         .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty());
+        .filter(|s| !s.is_empty() && st.world.config().batch_reads);
     let world = &st.world;
     let services = world.services();
     let service = |sn: &str| {
@@ -497,7 +501,7 @@ mod tests {
         method: Method,
         path: &str,
         body: &str,
-        tweak: impl FnOnce(&mut [(String, String)]),
+        tweak: impl FnOnce(&mut Vec<(String, String)>),
     ) -> Call {
         signed_but_send(server, method, path, body, body, tweak).await
     }
@@ -509,7 +513,7 @@ mod tests {
         path: &str,
         body: &str,
         sent: &str,
-        tweak: impl FnOnce(&mut [(String, String)]),
+        tweak: impl FnOnce(&mut Vec<(String, String)>),
     ) -> Call {
         let creds = server.world.credentials();
         let url = server.url(&format!("/1.0{path}"));
@@ -738,7 +742,8 @@ mod tests {
         })
         .await;
         assert_eq!(stale.status, 400);
-        assert_eq!(stale.json["message"], "Invalid timestamp");
+        assert_eq!(stale.json["class"], "Client::BadRequest");
+        assert_eq!(stale.json["message"], "Query out of time");
 
         let anonymous = server
             .client
@@ -747,6 +752,54 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(anonymous.status(), 401);
+    }
+
+    #[tokio::test]
+    async fn the_timestamp_window_and_batch_reads_follow_the_config() {
+        let server = TestServer::start(SimConfig {
+            timestamp_tolerance_secs: 30,
+            batch_reads: false,
+            ..config()
+        })
+        .await;
+        let creds = server.world.credentials();
+        let url = server.url("/1.0/dedicatedCloud");
+        let aged = |secs: i64| {
+            let creds = creds.clone();
+            let url = url.clone();
+            move |h: &mut Vec<(String, String)>| {
+                let ts = h[2].1.parse::<i64>().unwrap() - secs;
+                h[2].1 = ts.to_string();
+                h[3].1 = signature(
+                    &creds.application_secret,
+                    &creds.consumer_key,
+                    "GET",
+                    &url,
+                    b"",
+                    ts,
+                );
+            }
+        };
+        // A second of slack each way for the clock ticking between the two requests.
+        let fresh = signed(&server, Method::GET, "/dedicatedCloud", "", aged(29 - 1)).await;
+        assert_eq!(fresh.status, 200, "{}", fresh.json);
+        let stale = signed(&server, Method::GET, "/dedicatedCloud", "", aged(31 + 1)).await;
+        assert_eq!(stale.status, 400);
+        assert_eq!(stale.json["class"], "Client::BadRequest");
+        assert_eq!(stale.json["message"], "Query out of time");
+
+        // Refused batch reads: the joined ids are no id, with or without the header.
+        let inv = server.world.inventory(chrono::Utc::now());
+        let (s, dc) = (&inv.services[0], &inv.services[0].datacenters[0]);
+        let path = format!(
+            "/dedicatedCloud/{}/datacenter/{}/vm/{},{}",
+            s.service_name, dc.datacenter.datacenter_id, dc.vms[0].vm_id, dc.vms[1].vm_id
+        );
+        let batch = signed(&server, Method::GET, &path, "", |h| {
+            h.push(("X-Ovh-Batch".into(), ",".into()));
+        })
+        .await;
+        assert_eq!(batch.status, 400);
     }
 
     #[tokio::test]

@@ -12,7 +12,8 @@
 //!   has series but is in no inventory; hosts have 2 or 4 NICs (`vmnic0…`) for `net.*` metrics;
 //!   points sit on the `resolution_secs` grid, with a daily cycle, idle and busy VMs, and
 //!   `gaps_per_mille` missing points.
-//! - `apiv6`: `/1.0/…`, signed-request checks, batch reads, the metrics token.
+//! - `apiv6`: `/1.0/…`, signed-request checks (against the simulator's clock: real, or virtual
+//!   time shared with the run's client), batch reads, the metrics token.
 //! - `opentsdb`: `/api/query`, `/api/suggest`, `/api/search/lookup`, in OVH's or stock OpenTSDB's
 //!   dialect. Fill `nan` is written as the string `"NaN"`, as stock OpenTSDB's serializer does.
 //! - `faults`: the `faults` spec (5xx, 429, resets, truncated bodies, latency, invalid JSON, a
@@ -66,6 +67,20 @@ pub struct SimConfig {
     /// Seconds the simulated APIv6 clock runs ahead of this machine's (negative: behind), so that
     /// clients must use `GET /auth/time` as OVH's own clients do.
     pub clock_offset_secs: i64,
+    /// How many seconds a signed request's `X-Ovh-Timestamp` may be from the APIv6 clock before
+    /// it is refused with `400 Client::BadRequest: Query out of time`. OVH does not publish its
+    /// window; the default, 180, is the official clients' request timeout.
+    pub timestamp_tolerance_secs: u32,
+    /// Whether APIv6 answers batch reads (`X-Ovh-Batch`). OVH does not promise to keep them;
+    /// false answers as an APIv6 without them does (the joined ids are no id: 400), so every
+    /// object is read with its own request. Default true.
+    pub batch_reads: bool,
+    /// Run the APIv6 clock on virtual time shared with the exporter's APIv6 client: it starts at
+    /// this machine's time and moves only when the client's request pacing has to wait, jumping
+    /// to the moment the request may leave. Paced requests then carry the timestamps they would
+    /// carry in real time, and an estate read one object at a time takes seconds instead of
+    /// minutes. For tests; only a run's built-in simulator shares its clock. Default false.
+    pub virtual_time: bool,
     /// Failures to inject, e.g. `"5xx=0.2,429=0.1,reset=0.05,truncate=0.05,slow=0.1:200ms,cap=500000,apiv6-5xx=0.1"`:
     /// `kind=rate[:parameter]` items with kinds `5xx`, `429[:Ns]`, `reset`, `truncate`,
     /// `slow:DELAY`, `invalid-json` (metrics endpoint), `apiv6-5xx`, `apiv6-429[:Ns]`,
@@ -103,6 +118,9 @@ impl Default for SimConfig {
             flavor: Flavor::Ovh,
             gaps_per_mille: 1,
             clock_offset_secs: 0,
+            timestamp_tolerance_secs: 180,
+            batch_reads: true,
+            virtual_time: false,
             faults: None,
             hostile_names: false,
         }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{SimConfig, SimCredentials, SimSeries, METRICS_USER};
 use crate::job::{Catalog, Component};
+use crate::ovh::clock::VirtualClock;
 use crate::ovh::inventory::{datacenter_tag, DatacenterInventory, Inventory, ServiceInventory};
 use crate::ovh::model::{Datacenter, Filer, Host, Service, UnitAndValue, User, Vm};
 
@@ -18,6 +19,11 @@ const ENV_TAG: &str = "prod";
 const SERVICE_TYPE_TAG: &str = "vscope";
 /// Host NICs as the guide names them; a host has the first two or all four.
 const NICS: [&str; 4] = ["vmnic0", "vmnic1", "vmnic2", "vmnic3"];
+/// A filling datastore climbs from this fraction of its size to `FILL_TO` in `FILL_DAYS`, so it
+/// is always some weeks from full: 0.5 % of its size a day.
+const FILL_FROM: f64 = 0.3;
+const FILL_TO: f64 = 0.9;
+const FILL_DAYS: f64 = 120.0;
 /// One VM in this many is powered off (and so has no series), starting with the second VM of each
 /// datacenter so that any datacenter with two VMs or more has one.
 const POWERED_OFF_EVERY: usize = 20;
@@ -95,6 +101,12 @@ struct Shape {
     phase: f64,
     /// 10^decimals: values are rounded to this many decimals, like vScope's two-decimal values.
     scale: f64,
+    /// A datastore that fills: a sawtooth added to `base` that climbs `ramp_span` over
+    /// `ramp_days` and then drops back (a clean-up), at a phase of `ramp_offset` days. The ramp is
+    /// a function of the timestamp alone, so every window sees the same values; 0 days: no ramp.
+    ramp_days: f64,
+    ramp_offset: f64,
+    ramp_span: f64,
 }
 
 /// One series with what it takes to compute its points.
@@ -117,6 +129,8 @@ pub(crate) struct SimService {
 #[derive(Debug)]
 pub struct World {
     config: SimConfig,
+    /// With `virtual_time`: the clock APIv6 reads, shared with the run's client.
+    virtual_clock: Option<VirtualClock>,
     credentials: SimCredentials,
     services: Vec<SimService>,
     /// Series by metric, sorted by tags so a series is found by binary search.
@@ -317,6 +331,9 @@ impl World {
             list.sort_by(|a, b| a.series.cmp(&b.series));
         }
         World {
+            virtual_clock: config
+                .virtual_time
+                .then(|| VirtualClock::starting_at(Utc::now().timestamp())),
             config,
             credentials,
             services,
@@ -327,6 +344,21 @@ impl World {
 
     pub fn config(&self) -> &SimConfig {
         &self.config
+    }
+
+    /// The virtual clock of a `virtual_time` world, for the client that is to share it.
+    pub fn virtual_clock(&self) -> Option<&VirtualClock> {
+        self.virtual_clock.as_ref()
+    }
+
+    /// The APIv6 clock in Unix seconds: this machine's (or the virtual) time plus
+    /// `clock_offset_secs`.
+    pub fn apiv6_now(&self) -> i64 {
+        let local = self
+            .virtual_clock
+            .as_ref()
+            .map_or_else(|| Utc::now().timestamp(), VirtualClock::unix_secs);
+        local + self.config.clock_offset_secs
     }
 
     /// The credentials this world accepts.
@@ -425,6 +457,9 @@ impl World {
                 hi: 0.0,
                 phase: 0.0,
                 scale: 1.0,
+                ramp_days: 0.0,
+                ramp_offset: 0.0,
+                ramp_span: 0.0,
             },
             gaps_per_mille: 0,
         }
@@ -474,7 +509,12 @@ fn value(s: &Shape, ts_ms: i64, h: u64) -> f64 {
     let day = ts_ms as f64 / 86_400_000.0;
     let cycle = (TAU * (day + s.phase)).sin();
     let noise = s.noise * (2.0 * unit(h) - 1.0);
-    let v = (s.base * (1.0 + s.amp * cycle) + noise).clamp(s.lo, s.hi);
+    let ramp = if s.ramp_days > 0.0 {
+        s.ramp_span * ((day + s.ramp_offset) / s.ramp_days).fract()
+    } else {
+        0.0
+    };
+    let v = (s.base * (1.0 + s.amp * cycle) + ramp + noise).clamp(s.lo, s.hi);
     (v * s.scale).round() / s.scale
 }
 
@@ -512,8 +552,14 @@ fn series_def(
         None => 1.0,
     };
     let phase = 0.05 * unit(mix(e ^ 1)) - 0.3;
+    // One datastore in three fills up (and is cleaned up every `FILL_DAYS`).
+    let filling = tags.contains_key("datastore") && e % 3 == 0;
     let (typical, amp, noise_frac, hi, decimals) = match metric {
         "vscope.vm.cpu.usage.perc" => (25.0 * activity * spread, 0.6, 0.15, 100.0, 2),
+        // Idle VMs also use little of their memory: they are the ones rightsizing must find.
+        "vscope.vm.mem.usage.perc" if activity < 0.1 => {
+            (8.0 + 15.0 * unit(mix(e ^ 2)), 0.05, 0.02, 100.0, 2)
+        }
         "vscope.vm.mem.usage.perc" => (30.0 + 50.0 * unit(mix(e ^ 2)), 0.05, 0.02, 100.0, 2),
         "vscope.vm.cpu.ready" => (20.0 * activity * spread, 0.5, 0.3, 20_000.0, 2),
         "vscope.vm.net.rx" => (400.0 * activity * spread, 0.7, 0.2, 1e7, 2),
@@ -532,6 +578,10 @@ fn series_def(
         "vscope.host.net.rx" => (20_000.0 * spread * nic_factor, 0.6, 0.2, 1e8, 2),
         "vscope.host.net.packetstx" => (10_000.0 * spread * nic_factor, 0.6, 0.2, 1e8, 2),
         "vscope.host.net.packetsrx" => (12_000.0 * spread * nic_factor, 0.6, 0.2, 1e8, 2),
+        "vscope.filer.datastore.diskspace.used" if filling => {
+            let size = size_kb.unwrap_or(1e9);
+            (FILL_FROM * size, 0.01, 0.0005, size, 0)
+        }
         "vscope.filer.datastore.diskspace.used" => {
             let size = size_kb.unwrap_or(1e9);
             ((0.3 + 0.5 * unit(mix(e ^ 3))) * size, 0.01, 0.0005, size, 0)
@@ -552,6 +602,9 @@ fn series_def(
             hi,
             phase,
             scale: 10f64.powi(decimals),
+            ramp_days: if filling { FILL_DAYS } else { 0.0 },
+            ramp_offset: FILL_DAYS * unit(mix(e ^ 4)),
+            ramp_span: (FILL_TO - FILL_FROM) * size_kb.unwrap_or(1e9),
         },
     }
 }

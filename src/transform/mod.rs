@@ -175,7 +175,14 @@ fn merge_inputs(
     table: &str,
     old: &[RecordBatch],
     new: &arrow::datatypes::Schema,
-) -> Result<(schema::TableDef, arrow::datatypes::SchemaRef, Vec<RecordBatch>), TransformError> {
+) -> Result<
+    (
+        schema::TableDef,
+        arrow::datatypes::SchemaRef,
+        Vec<RecordBatch>,
+    ),
+    TransformError,
+> {
     let def = schema::table(table).ok_or_else(|| TransformError::UnknownTable {
         table: table.to_string(),
     })?;

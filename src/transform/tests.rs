@@ -650,16 +650,17 @@ fn a_file_written_with_arrow_rs_map_field_names_is_merged_not_refused() {
         false,
     );
     let tags_at = old.schema().index_of("tags").unwrap();
-    let mut fields: Vec<arrow::datatypes::Field> =
-        old.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<arrow::datatypes::Field> = old
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields[tags_at] = fields[tags_at].clone().with_data_type(legacy_tags.clone());
     let mut columns = old.columns().to_vec();
     columns[tags_at] = arrow::compute::cast(&columns[tags_at], &legacy_tags).unwrap();
-    let legacy = RecordBatch::try_new(
-        Arc::new(arrow::datatypes::Schema::new(fields)),
-        columns,
-    )
-    .unwrap();
+    let legacy =
+        RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns).unwrap();
     assert_ne!(legacy.schema(), old.schema());
 
     let new = run(
@@ -670,13 +671,15 @@ fn a_file_written_with_arrow_rs_map_field_names_is_merged_not_refused() {
         t0 + 2 * hour,
     );
     let merged =
-        merge_outside_window("vm_metrics", &[legacy], t0 + hour, t0 + 2 * hour, &new[0].1)
-            .unwrap();
+        merge_outside_window("vm_metrics", &[legacy], t0 + hour, t0 + 2 * hour, &new[0].1).unwrap();
     assert_eq!(merged.schema(), new[0].1.schema());
     assert_eq!(times(&merged, "ts"), vec![t0, t0 + hour]);
     assert_eq!(f64s(&merged, "value"), vec![Some(1.0), Some(2.0)]);
     let kept = &tag_maps(&merged)[0];
-    assert!(kept.contains(&("unit".to_string(), "percent".to_string())), "{kept:?}");
+    assert!(
+        kept.contains(&("unit".to_string(), "percent".to_string())),
+        "{kept:?}"
+    );
 }
 
 #[test]
@@ -1562,8 +1565,7 @@ fn a_row_group_whose_values_are_all_null_reads_back() {
     }
     let (rows, expected) = one_partition(&pages);
     let props = crate::load::writer_properties(&layout, &provenance(), 3).unwrap();
-    let (bytes, _) =
-        crate::load::runs::write(Vec::new(), props, 100, rows.into_runs(64)).unwrap();
+    let (bytes, _) = crate::load::runs::write(Vec::new(), props, 100, rows.into_runs(64)).unwrap();
     let (got, _) = read_back(bytes);
     assert_eq!(got.columns(), expected.columns());
     let value = got.column_by_name("value").unwrap();
@@ -1692,7 +1694,10 @@ fn the_runs_encoder_and_arrow_rs_write_the_same_rows_footer_and_statistics() {
     assert_eq!(fast.columns(), expected.columns());
     assert_eq!(arrow.columns(), expected.columns());
     let bits = |b: &RecordBatch| -> Vec<Option<u64>> {
-        f64s(b, "value").iter().map(|v| v.map(f64::to_bits)).collect()
+        f64s(b, "value")
+            .iter()
+            .map(|v| v.map(f64::to_bits))
+            .collect()
     };
     assert_eq!(bits(&fast), bits(&expected));
     assert_eq!(bits(&arrow), bits(&expected));
