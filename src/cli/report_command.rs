@@ -54,8 +54,6 @@ pub(super) fn run(_args: ReportArgs, _printer: &Printer) -> anyhow::Result<()> {
 pub(super) fn run(args: ReportArgs, printer: &Printer) -> anyhow::Result<()> {
     use std::io::IsTerminal;
 
-    use anyhow::Context;
-
     use crate::report;
 
     let terminal = std::io::stdout().is_terminal();
@@ -85,7 +83,7 @@ pub(super) fn run(args: ReportArgs, printer: &Printer) -> anyhow::Result<()> {
     };
     let built = report::build(&options, chrono::Utc::now())?;
     let write = |path: &PathBuf, text: String| -> anyhow::Result<()> {
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        report::write_file(path, &text)?;
         printer.line(&format!("report written to {}", path.display()))
     };
     match format {

@@ -48,6 +48,40 @@ pub fn write_csv(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportErro
     })
 }
 
+/// Writes `text` to `path` under a hidden temporary name beside it, then renames it into place:
+/// neither a reader nor a crash ever finds half a report.
+pub fn write_file(path: &Path, text: &str) -> Result<(), ReportError> {
+    replace(path, |temp| {
+        fs::write(temp, text).map_err(|source| ReportError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    })
+}
+
+/// Runs `write` on a hidden temporary path beside `path`, then renames the file over `path`; the
+/// temporary file is removed when either step fails.
+fn replace(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), ReportError>,
+) -> Result<(), ReportError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let renamed = write(&temp).and_then(|()| {
+        fs::rename(&temp, path).map_err(|source| ReportError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    });
+    if renamed.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    renamed
+}
+
 /// Writes `<dir>/<section>.<table>.parquet` for every table; returns the files written.
 pub fn write_parquet(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     each_table(report, dir, "parquet", |t, path| {
@@ -94,7 +128,7 @@ fn each_table(
     for s in &report.sections {
         for t in &s.tables {
             let path = dir.join(format!("{}.{}.{ext}", s.id, t.id));
-            write(t, &path)?;
+            replace(&path, |temp| write(t, temp))?;
             written.push(path);
         }
     }

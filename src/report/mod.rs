@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use crate::job::{Catalog, TimeExpr, WindowError};
-pub use format_files::{write_csv, write_parquet};
+pub use format_files::{write_csv, write_file, write_parquet};
 pub use format_html::to_html;
 pub use format_json::to_json;
 pub use format_text::to_text;
