@@ -131,6 +131,18 @@ fn legend(out: &mut String, items: &[(String, &str, bool)], x0: f64, y0: f64) ->
     y - y0 + 18.0
 }
 
+/// A labelled horizontal line across the plot, from `x0` to `x1` at `y`.
+fn threshold(out: &mut String, x0: f64, x1: f64, y: f64, label: &str) {
+    let _ = write!(
+        out,
+        "<line x1=\"{x0}\" x2=\"{x1:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"threshold\"/>\
+         <text x=\"{:.1}\" y=\"{:.1}\" class=\"tick threshold-label\">{}</text>",
+        x1 + 4.0,
+        y + 4.0,
+        escape(label)
+    );
+}
+
 fn open(out: &mut String, height: f64, title: &str) {
     let _ = write!(
         out,
@@ -225,16 +237,7 @@ fn lines(c: &LineChart) -> String {
         if *v < y_lo || *v > y_hi {
             continue;
         }
-        let y = sy(*v);
-        let _ = write!(
-            body,
-            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"threshold\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" class=\"tick threshold-label\">{}</text>",
-            left + plot_w,
-            left + plot_w + 4.0,
-            y + 4.0,
-            escape(label)
-        );
+        threshold(&mut body, left, left + plot_w, sy(*v), label);
     }
     let mut items = Vec::new();
     let mut colour_index = 0usize;
@@ -436,16 +439,7 @@ fn scatter(c: &ScatterChart) -> String {
         );
     }
     for (v, label) in &c.y_lines {
-        let y = top + plot - s(*v);
-        let _ = write!(
-            body,
-            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"threshold\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" class=\"tick threshold-label\">{}</text>",
-            left + plot,
-            left + plot + 4.0,
-            y + 4.0,
-            escape(label)
-        );
+        threshold(&mut body, left, left + plot, top + plot - s(*v), label);
     }
     let mut items = Vec::new();
     for (k, (name, points)) in c.classes.iter().enumerate() {
