@@ -18,7 +18,7 @@ demo: build
 	@echo "report: $(abspath out/report.html)"
 
 ## Every test: unit, integration (against the in-process simulator), DuckDB interop, the
-## reader matrix (tests/readers.rs: every reader version of tests/interop/readers/), the report
+## reader matrix (tests/it/readers.rs: every reader version of tests/interop/readers/), the report
 ## against a DuckDB oracle and in headless Chromium; then the exporter alone, without `report`.
 test: venv readers chromium
 	VSCOPE_PYTHON="$(abspath $(PY))" VSCOPE_READERS="$(abspath $(READERS_DIR))" \

@@ -7,7 +7,7 @@ Usage: check.py READER OUTPUT_DIR EXPECTED_JSON
 
 READER is the name of a requirements file beside this script (`pyarrow-26`, `spark-4.0`, …); the
 part before the first `-` (or the whole of `pandas-pyarrow`/`pandas-fastparquet`) picks the code
-below. EXPECTED_JSON is written by tests/readers.rs from the simulator's truth. Prints one JSON
+below. EXPECTED_JSON is written by tests/it/readers.rs from the simulator's truth. Prints one JSON
 object: {"reader", "version", "checks": {name: {"ok": bool, "detail": str}}}. Every check runs
 even when an earlier one failed, so one run shows everything a reader gets wrong.
 """

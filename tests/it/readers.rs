@@ -10,8 +10,6 @@
 //! `parquet_metadata` and pushed filters, Spark's pushed filters and parquet-java's statistics
 //! filter, polars' filtered scans).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,7 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use vscope_export::job::{Catalog, Component};
 use vscope_export::sim::{Flavor, SimConfig, World};

@@ -1,11 +1,9 @@
 //! The table contracts: `schemas/tables/*.json` equals what `vscope-export schema --json` prints,
 //! and the Parquet the exporter writes has exactly those columns and types.
 
-mod common;
-
 use std::fs;
 
-use common::*;
+use crate::common::*;
 use vscope_export::transform::schema;
 
 #[test]

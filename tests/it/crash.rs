@@ -3,8 +3,6 @@
 //! the new data; a normal re-run then leaves exactly what a clean run leaves. A second run of a
 //! job on the same output fails at once, and a killed run's lock never blocks the next.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,7 +10,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use arrow::array::RecordBatch;
-use common::*;
+use crate::common::*;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use vscope_export::job::Component;
 

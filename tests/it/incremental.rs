@@ -1,11 +1,9 @@
 //! Incremental runs: `start = "last-run"` picks up where the last committed window ended (minus
 //! the look-back), the state moves only forward, and consecutive runs never duplicate a point.
 
-mod common;
-
 use std::fs;
 
-use common::*;
+use crate::common::*;
 use vscope_export::job::{Catalog, Component};
 use vscope_export::sim::{SimConfig, World};
 

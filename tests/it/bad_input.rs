@@ -6,8 +6,6 @@
 //! OpenTSDB with test-only credentials), a server that answers every request with an HTML page,
 //! and a proxy that only counts connections, to prove a run made none.
 
-mod common;
-
 use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -15,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const SIZES: &str = "seed = 5\nservices = 1\ndatacenters = 1\nhosts = 1\nvms = 2\nfilers = 1";
 

@@ -11,9 +11,7 @@
 //! configuration than the one that failed; sleeping through the real 200 s would have made the
 //! suite minutes longer.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// 2 datacenters of 1,000 VMs, 4 hosts and 3 datastores, plus 3 shared datastores: 2,016 objects
 /// read one by one. A 30-second window on timestamps; batch reads refused.

@@ -3,16 +3,12 @@
 //! every format written, the HTML checked in a real headless Chromium, and the errors a user can
 //! make.
 
-#![cfg(feature = "report")]
-
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use vscope_export::sim::{SimConfig, World};
 

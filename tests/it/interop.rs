@@ -1,11 +1,9 @@
 //! The output read by the real DuckDB (installed into `.venv` by `make test`): types, partition
 //! column, row counts, no duplicates, inventory columns filled.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn python() -> String {
     if let Ok(p) = std::env::var("VSCOPE_PYTHON") {

@@ -2,12 +2,10 @@
 //! answers, a point cap that forces splits, APIv6 failures) writes the same rows: retries and
 //! splits never lose, duplicate or change a point.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 const SIZES: &str = "seed = 5\nservices = 1\ndatacenters = 1\nhosts = 2\nvms = 6\nfilers = 2";
 const START: &str = "2026-11-01T22:00:00Z";

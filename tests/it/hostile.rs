@@ -4,14 +4,12 @@
 //! must come back exactly: in the Parquet columns, and through the hive folder names once
 //! percent-decoded as readers do.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use common::*;
+use crate::common::*;
 use vscope_export::job::{Catalog, Component};
 use vscope_export::sim::{SimConfig, World};
 

@@ -1,13 +1,11 @@
 //! The whole export through the real command line against the in-process simulator, compared
 //! with what the simulator says must be there.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs;
 
 use chrono::{DateTime, Utc};
-use common::*;
+use crate::common::*;
 use vscope_export::job::{Catalog, Component};
 use vscope_export::sim::{SimConfig, World};
 

@@ -4,8 +4,6 @@
 //! output, standard error (panics included), or any byte or Parquet value under the workspace.
 //! Also: an ovh.conf holding secrets that others can read is warned about.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +11,7 @@ use std::process::Output;
 
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use base64::Engine;
-use common::*;
+use crate::common::*;
 
 /// The sim serves one small datacenter; the window is two past hours.
 const SIM_ARGS: &[&str] = &[

@@ -1,9 +1,7 @@
 //! The command line as users and scripts see it: help, plan output, validation messages, error
 //! format and exit codes. Stable text is snapshotted with insta (`cargo insta review` to update).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();

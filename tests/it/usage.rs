@@ -1,9 +1,7 @@
 //! What the user types and reads around a run: counts that make no sense are usage errors, and
 //! the summary's counts are grouped by thousands.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn zero_concurrency_and_other_zero_counts_are_usage_errors() {
