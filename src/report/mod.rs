@@ -1,11 +1,13 @@
 //! Offline reports over an export folder (`vscope-export report`), built with polars.
 //!
-//! Owns reading the Parquet output back (lazy, pruned scans; `scan`), the six sections the
-//! report holds (`sections`: estate and coverage, capacity, rightsizing, contention, storage,
-//! network) and their formats (`format_text`, `format_json`, `format_files` for CSV and Parquet,
-//! `format_html` with the `svg` charts). Never touches the exporter's pipeline: it reads the files
-//! `run` wrote, like any other reader, and shares no types with arrow-rs (polars has its own
-//! Arrow). Built only with the `report` cargo feature.
+//! Owns reading the Parquet output back (lazy, pruned scans; `scan`), the figures of every series
+//! in one streaming pass a table (`series`), the six sections the report holds (`sections`:
+//! estate and coverage, capacity, rightsizing, contention, storage, network) and their formats
+//! (`format_text`, `format_json`, `format_files` for CSV and Parquet, `format_html` with the `svg`
+//! charts). Never touches the exporter's pipeline: it reads the files `run` wrote, like any other
+//! reader, and shares no types with arrow-rs (polars has its own Arrow); the `parquet` crate only
+//! reads the files' footers, to split a long span's scan into ranges of VMs. Built only with the
+//! `report` cargo feature.
 
 mod format_files;
 mod format_html;
@@ -13,10 +15,11 @@ mod format_json;
 mod format_text;
 pub mod model;
 mod scan;
+mod series;
 mod sections;
 mod svg;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -74,6 +77,8 @@ pub enum ReportError {
         first: String,
         last: String,
     },
+    #[error("cannot read the footer of {path}: {reason}")]
+    Footer { path: String, reason: String },
     #[error("{context}")]
     Polars {
         context: String,
@@ -98,8 +103,13 @@ pub(crate) struct Context {
     pub span: Span,
     pub top: usize,
     pub catalog: Catalog,
+    /// The span of each metric table's points in the whole export.
+    pub present: BTreeMap<&'static str, Span>,
     /// The most common interval between two points of a series, per metric (milliseconds).
     pub steps: BTreeMap<String, i64>,
+    /// The figures of each metric table's series in the span ([`series::table`]): one pass a
+    /// table (a range of VMs at a time for vm_metrics, whose percentiles are kept).
+    pub series: BTreeMap<&'static str, HashMap<series::SeriesKey, series::Figures>>,
     /// The per-VM figures, computed once for rightsizing, contention and network.
     pub vms: std::cell::OnceCell<(Vec<sections::rightsizing::Vm>, Vec<String>)>,
 }
@@ -125,7 +135,8 @@ pub fn build(opts: &Options, now: DateTime<Utc>) -> Result<Report, ReportError> 
             path: opts.out.display().to_string(),
         });
     }
-    let present = ds.span_present()?;
+    let present_by_table = ds.spans_present()?;
+    let present = scan::union(present_by_table.values().copied());
     let resolve =
         |flag: &'static str, text: &Option<String>| -> Result<Option<DateTime<Utc>>, ReportError> {
             let Some(text) = text else { return Ok(None) };
@@ -181,13 +192,25 @@ pub fn build(opts: &Options, now: DateTime<Utc>) -> Result<Report, ReportError> 
         span,
         top: opts.top,
         catalog: Catalog::builtin(),
+        present: present_by_table,
         steps: BTreeMap::new(),
+        series: BTreeMap::new(),
         vms: std::cell::OnceCell::new(),
     };
     if !sections::coverage::has_points(&ctx)? {
         return Err(no_data(span.from(), span.to()));
     }
     ctx.steps = sections::coverage::steps(&ctx)?;
+    for (table, series) in scan::METRIC_TABLES {
+        if ctx.ds.has(table) {
+            let wanted = match table {
+                "vm_metrics" => sections::rightsizing::wanted(),
+                _ => series::Wanted::default(),
+            };
+            let figures = series::table(&ctx.ds, table, series, ctx.span, &wanted)?;
+            ctx.series.insert(table, figures);
+        }
+    }
     let sections = vec![
         sections::coverage::section(&ctx)?,
         sections::capacity::section(&ctx)?,

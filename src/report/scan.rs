@@ -25,6 +25,15 @@ pub const METRIC_TABLES: [(&str, &[&str]); 3] = [
     ),
 ];
 
+/// The column a metrics table's files are sorted by first: the entity of its series.
+pub fn entity_of(table: &str) -> &'static str {
+    match table {
+        "host_metrics" => "host",
+        "filer_metrics" => "datastore",
+        _ => "vm",
+    }
+}
+
 /// Every table an export can hold.
 const TABLES: [&str; 7] = [
     "vm_metrics",
@@ -194,9 +203,10 @@ impl Dataset {
         Ok(Some(lf))
     }
 
-    /// The span of all metric points present: `[first ts, last ts + 1 ms)`.
-    pub fn span_present(&self) -> Result<Option<Span>, ReportError> {
-        let mut span: Option<Span> = None;
+    /// The span of each metric table's points: `[first ts, last ts + 1 ms)`; tables without a
+    /// point are left out.
+    pub fn spans_present(&self) -> Result<BTreeMap<&'static str, Span>, ReportError> {
+        let mut spans = BTreeMap::new();
         for (table, _) in METRIC_TABLES {
             if !self.has(table) {
                 continue;
@@ -209,23 +219,148 @@ impl Dataset {
                 ]),
                 "the span of the export",
             )?;
-            let (Some(first), Some(last)) = (ints(&df, "first")?[0], ints(&df, "last")?[0]) else {
-                continue;
-            };
-            let this = Span {
-                from_ms: first,
-                to_ms: last + 1,
-            };
-            span = Some(match span {
-                None => this,
-                Some(s) => Span {
-                    from_ms: s.from_ms.min(this.from_ms),
-                    to_ms: s.to_ms.max(this.to_ms),
-                },
-            });
+            if let (Some(first), Some(last)) = (ints(&df, "first")?[0], ints(&df, "last")?[0]) {
+                spans.insert(
+                    table,
+                    Span {
+                        from_ms: first,
+                        to_ms: last + 1,
+                    },
+                );
+            }
         }
-        Ok(span)
+        Ok(spans)
     }
+}
+
+/// The smallest span holding all of `spans`.
+pub fn union(spans: impl IntoIterator<Item = Span>) -> Option<Span> {
+    spans.into_iter().reduce(|a, b| Span {
+        from_ms: a.from_ms.min(b.from_ms),
+        to_ms: a.to_ms.max(b.to_ms),
+    })
+}
+
+/// One row group of a table: its rows and the min and max of one string column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowGroup {
+    pub rows: i64,
+    pub min: Option<String>,
+    pub max: Option<String>,
+}
+
+impl Dataset {
+    /// The row groups of `table`'s files whose `date` partition the span touches, with the
+    /// statistics of `column`, read from the files' footers alone. A file whose footer cannot be
+    /// read is an error naming it (the scan would fail on it anyway).
+    pub fn row_groups(
+        &self,
+        table: &str,
+        column: &str,
+        span: Span,
+    ) -> Result<Vec<RowGroup>, ReportError> {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        use parquet::file::statistics::Statistics;
+        let Some(dir) = self.tables.get(table) else {
+            return Ok(Vec::new());
+        };
+        let (first, last) = (day_of(span.from_ms), day_of(span.to_ms - 1));
+        let mut files = Vec::new();
+        parquet_files(&dir.dir, &mut files);
+        let mut out = Vec::new();
+        for path in files {
+            let in_span = path.components().all(|c| {
+                let c = c.as_os_str().to_string_lossy();
+                match c.strip_prefix("date=").map(|d| d.parse::<NaiveDate>()) {
+                    Some(Ok(d)) => first <= d && d <= last,
+                    _ => true,
+                }
+            });
+            if !in_span {
+                continue;
+            }
+            let footer = std::fs::File::open(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|f| SerializedFileReader::new(f).map_err(|e| e.to_string()))
+                .map_err(|e| ReportError::Footer {
+                    path: path.display().to_string(),
+                    reason: e,
+                })?;
+            for rg in footer.metadata().row_groups() {
+                let stats = rg
+                    .columns()
+                    .iter()
+                    .find(|c| c.column_path().string() == column)
+                    .and_then(|c| c.statistics());
+                let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+                let (min, max) = match stats {
+                    Some(Statistics::ByteArray(s)) => (
+                        text(s.min_opt().map(|v| v.data())),
+                        text(s.max_opt().map(|v| v.data())),
+                    ),
+                    _ => (None, None),
+                };
+                out.push(RowGroup {
+                    rows: rg.num_rows(),
+                    min,
+                    max,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Every Parquet file below `dir` (leaving out hidden files: writers' temporary ones).
+fn parquet_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            parquet_files(&path, out);
+        } else if name.ends_with(".parquet") && !name.starts_with('.') {
+            out.push(path);
+        }
+    }
+}
+
+/// Filters on `column` that split a table into ranges of about `budget` rows, from its row
+/// groups' statistics: the files are sorted by `column`, so each range's scan skips the row
+/// groups of the others. Every row is in exactly one range (nulls in the first); one range,
+/// `true`, when the table is small or its statistics are missing.
+pub fn ranges(column: &str, mut groups: Vec<RowGroup>, budget: i64) -> Vec<Expr> {
+    if groups.iter().any(|g| g.min.is_none() || g.max.is_none()) {
+        return vec![lit(true)];
+    }
+    groups.sort_by(|a, b| a.min.cmp(&b.min));
+    // Cuts at row-group minimums: a range holds the row groups that start in it.
+    let mut cuts: Vec<String> = Vec::new();
+    let mut rows = 0;
+    for g in groups {
+        if rows > 0 && rows + g.rows > budget {
+            if let Some(min) = g.min.filter(|m| cuts.last() != Some(m)) {
+                cuts.push(min);
+                rows = 0;
+            }
+        }
+        rows += g.rows;
+    }
+    if cuts.is_empty() {
+        return vec![lit(true)];
+    }
+    let c = || col(column);
+    let mut out = vec![c().lt(lit(cuts[0].clone())).or(c().is_null())];
+    for pair in cuts.windows(2) {
+        out.push(
+            c().gt_eq(lit(pair[0].clone()))
+                .and(c().lt(lit(pair[1].clone()))),
+        );
+    }
+    out.push(c().gt_eq(lit(cuts[cuts.len() - 1].clone())));
+    out
 }
 
 /// Whether `dir` holds a Parquet file at some depth; collects the hive keys of the first path.

@@ -143,7 +143,9 @@ fn threshold(out: &mut String, x0: f64, x1: f64, y: f64, label: &str) {
     );
 }
 
-fn open(out: &mut String, height: f64, title: &str) {
+/// One chart's `<svg>` element: its plot, then its legend below.
+fn chart(height: f64, title: &str, plot: &str, legend: &str) -> String {
+    let mut out = String::new();
     let _ = write!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {height:.0}\" role=\"img\" \
@@ -151,6 +153,10 @@ fn open(out: &mut String, height: f64, title: &str) {
         escape(title),
         escape(title)
     );
+    out.push_str(plot);
+    out.push_str(legend);
+    out.push_str("</svg>");
+    out
 }
 
 fn lines(c: &LineChart) -> String {
@@ -292,12 +298,7 @@ fn lines(c: &LineChart) -> String {
         top + plot_h + bottom_axis + 14.0,
     );
     let height = top + plot_h + bottom_axis + legend_h + 8.0;
-    let mut out = String::new();
-    open(&mut out, height, &c.title);
-    out.push_str(&body);
-    out.push_str(&legend_svg);
-    out.push_str("</svg>");
-    out
+    chart(height, &c.title, &body, &legend_svg)
 }
 
 fn bars(c: &BarChart) -> String {
@@ -394,12 +395,7 @@ fn bars(c: &BarChart) -> String {
         0.0
     };
     let height = top + plot_h + 44.0 + legend_h + 8.0;
-    let mut out = String::new();
-    open(&mut out, height, &c.title);
-    out.push_str(&body);
-    out.push_str(&legend_svg);
-    out.push_str("</svg>");
-    out
+    chart(height, &c.title, &body, &legend_svg)
 }
 
 fn scatter(c: &ScatterChart) -> String {
@@ -480,11 +476,7 @@ fn scatter(c: &ScatterChart) -> String {
             escape(name)
         );
     }
-    let mut out = String::new();
-    open(&mut out, top + plot + 48.0, &c.title);
-    out.push_str(&body);
-    out.push_str("</svg>");
-    out
+    chart(top + plot + 48.0, &c.title, &body, "")
 }
 
 /// Verdicts keep their meaning's colour in every chart: red undersized, amber oversized.

@@ -5,39 +5,18 @@ use std::cmp::Ordering;
 
 use super::super::model::{col as column, col_in, BarChart, Cell, Chart, Section, Table};
 use super::super::{Context, ReportError};
-use super::note_missing;
-use super::rightsizing::{vms_cached, Vm, READY};
+use super::rightsizing::{vms_for, Vm, READY};
 
 const LAT_READ: &str = "vscope.vm.disk.latency.read";
 
 pub fn section(ctx: &Context) -> Result<Section, ReportError> {
     let mut section = Section::new("contention", "Contention");
-    if !ctx.ds.has("vm_metrics") {
-        note_missing(&mut section, "vm_metrics", "contention");
+    let Some((vms, _)) = vms_for(ctx, &mut section, "contention")? else {
         return Ok(section);
-    }
-    let (vms, _) = vms_cached(ctx)?;
+    };
     let ready_unit = ctx.unit(READY);
     let lat_unit = ctx.unit(LAT_READ);
-    let who = |v: &Vm| -> Vec<Cell> {
-        vec![
-            v.service_name.clone().into(),
-            v.vm.clone().into(),
-            v.name.clone().into(),
-            v.host_name.clone().into(),
-            v.cluster_name.clone().into(),
-        ]
-    };
-    let who_columns = || {
-        vec![
-            column("rank"),
-            column("service_name"),
-            column("vm"),
-            column("vm_name"),
-            column("host_name"),
-            column("cluster_name"),
-        ]
-    };
+    let who_columns = || [vec![column("rank")], Vm::identity_columns()].concat();
 
     let ready = top(vms, ctx.top, |v| v.ready_avg);
     let mut t = Table::new(
@@ -55,7 +34,7 @@ pub fn section(ctx: &Context) -> Result<Section, ReportError> {
     );
     for (rank, v) in ready.iter().enumerate() {
         let mut row = vec![Cell::Int(rank as i64 + 1)];
-        row.extend(who(v));
+        row.extend(v.identity());
         row.extend([v.ready_avg.into(), v.ready_p99.into(), v.ready_pct.into()]);
         t.rows.push(row);
     }
@@ -98,7 +77,7 @@ pub fn section(ctx: &Context) -> Result<Section, ReportError> {
     );
     for (rank, v) in latency.iter().enumerate() {
         let mut row = vec![Cell::Int(rank as i64 + 1)];
-        row.extend(who(v));
+        row.extend(v.identity());
         row.extend([v.lat_read_p99.into(), v.lat_write_p99.into()]);
         t.rows.push(row);
     }

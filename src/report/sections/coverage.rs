@@ -36,13 +36,7 @@ pub fn steps(ctx: &Context) -> Result<BTreeMap<String, i64>, ReportError> {
         if !ctx.ds.has(table) {
             continue;
         }
-        let first = run(
-            ctx.ds
-                .metrics(table, &[], &[], ctx.span)?
-                .select([ts_ms().min().alias("first")]),
-            "the first point",
-        )?;
-        let Some(first) = ints(&first, "first")?[0] else {
+        let Some(first) = first_point(ctx, table)? else {
             continue;
         };
         let day = Span {
@@ -82,6 +76,26 @@ pub fn steps(ctx: &Context) -> Result<BTreeMap<String, i64>, ReportError> {
         steps.extend(best.into_iter().map(|(m, (_, d))| (m, d)));
     }
     Ok(steps)
+}
+
+/// The first point of `table` in the span: the table's first point when the span starts before
+/// it (as it does unless `--from` says otherwise), else a query.
+fn first_point(ctx: &Context, table: &str) -> Result<Option<i64>, ReportError> {
+    match ctx.present.get(table) {
+        None => Ok(None),
+        Some(p) if p.from_ms >= ctx.span.from_ms => {
+            Ok(Some(p.from_ms).filter(|t| *t < ctx.span.to_ms))
+        }
+        Some(_) => {
+            let first = run(
+                ctx.ds
+                    .metrics(table, &[], &[], ctx.span)?
+                    .select([ts_ms().min().alias("first")]),
+                "the first point",
+            )?;
+            Ok(ints(&first, "first")?[0])
+        }
+    }
 }
 
 /// How many instants of a grid of `step` (aligned on the Unix epoch) lie in `[from, to)`.
@@ -269,38 +283,19 @@ fn coverage(ctx: &Context) -> Result<Table, ReportError> {
             col_in("coverage", "%"),
         ],
     );
-    for (name, series) in METRIC_TABLES {
+    for (name, _) in METRIC_TABLES {
         if !ctx.ds.has(name) {
             continue;
         }
-        let mut keys: Vec<Expr> = vec![col("metric")];
-        keys.extend(series.iter().map(|c| col(*c)));
-        // One row per series; series are summed per metric here rather than by a second
-        // group_by, which polars' streaming engine does not stream.
-        // VMs a chunk at a time, as for the per-VM figures: what a query holds stays bounded
-        // however many series the span has.
-        let chunks = if name == "vm_metrics" {
-            super::rightsizing::vm_chunks(ctx, &[])?
-        } else {
-            vec![lit(true)]
+        let Some(series) = ctx.series.get(name) else {
+            continue;
         };
         let mut per_metric: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-        for chunk in chunks {
-            let lf = ctx
-                .ds
-                .metrics(name, &[], series, ctx.span)?
-                .filter(chunk)
-                .group_by(keys.clone())
-                .agg([col("value").count().alias("received")]);
-            let df = run(lf, &format!("the coverage of {name}"))?;
-            for (m, r) in strings(&df, "metric")?
-                .into_iter()
-                .zip(ints(&df, "received")?)
-            {
-                let e = per_metric.entry(m.unwrap_or_default()).or_default();
-                e.0 += 1;
-                e.1 += r.unwrap_or(0);
-            }
+        for (key, f) in series {
+            let metric = key.last().cloned().flatten().unwrap_or_default();
+            let e = per_metric.entry(metric).or_default();
+            e.0 += 1;
+            e.1 += f.count as i64;
         }
         let rows: Vec<_> = per_metric
             .into_iter()

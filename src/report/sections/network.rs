@@ -10,17 +10,12 @@ use super::super::scan::{floats, quantile, run, strings};
 use super::super::{Context, ReportError};
 use super::contention::label;
 use super::note_missing;
-use super::rightsizing::{vms_cached, Vm};
+use super::rightsizing::{vms_cached, Vm, VM_RX, VM_TX};
 
-const VM_RX: &str = "vscope.vm.net.rx";
-const VM_TX: &str = "vscope.vm.net.tx";
 const HOST_RX: &str = "vscope.host.net.rx";
 const HOST_TX: &str = "vscope.host.net.tx";
 /// KB to GB.
 const KB_PER_GB: f64 = 1024.0 * 1024.0;
-
-/// (service_name, vm).
-type VmKey = (Option<String>, Option<String>);
 
 pub fn section(ctx: &Context) -> Result<Section, ReportError> {
     let mut section = Section::new("network", "Network");
@@ -38,79 +33,44 @@ pub fn section(ctx: &Context) -> Result<Section, ReportError> {
 }
 
 fn vm_volume(ctx: &Context, section: &mut Section) -> Result<(), ReportError> {
-    let lf = ctx
-        .ds
-        .metrics(
-            "vm_metrics",
-            &[VM_RX, VM_TX],
-            &["service_name", "vm"],
-            ctx.span,
-        )?
-        .group_by([col("service_name"), col("vm"), col("metric")])
-        .agg([col("value").sum().alias("sum")]);
-    let df = run(lf, "the VMs' network volume")?;
-    let (sn, vm, metric, sum) = (
-        strings(&df, "service_name")?,
-        strings(&df, "vm")?,
-        strings(&df, "metric")?,
-        floats(&df, "sum")?,
-    );
+    // The sums come from the per-VM pass of the rightsizing section, which reads the network
+    // metrics in the same scan as the others.
     let (vms, _) = vms_cached(ctx)?;
-    let known: BTreeMap<VmKey, &Vm> = vms
+    // A rate in KB/s held for one step is rate × step KB.
+    let volume = |sum: Option<f64>, metric: &str| {
+        let step = ctx.step_ms(metric)?;
+        sum.map(|s| s * (step as f64 / 1000.0) / KB_PER_GB)
+    };
+    let rows: Vec<(&Vm, [Option<f64>; 2])> = vms
         .iter()
-        .map(|v| ((v.service_name.clone(), v.vm.clone()), v))
+        .map(|v| (v, [volume(v.rx_sum, VM_RX), volume(v.tx_sum, VM_TX)]))
         .collect();
-    // (service, vm) → [rx GB, tx GB]: a rate in KB/s held for one step is rate × step KB.
-    let mut volume: BTreeMap<VmKey, [Option<f64>; 2]> = BTreeMap::new();
-    for i in 0..df.height() {
-        let (which, metric_name) = match metric[i].as_deref() {
-            Some(VM_RX) => (0, VM_RX),
-            Some(VM_TX) => (1, VM_TX),
-            _ => continue,
-        };
-        let Some(step) = ctx.step_ms(metric_name) else {
-            continue;
-        };
-        let e = volume.entry((sn[i].clone(), vm[i].clone())).or_default();
-        e[which] = sum[i].map(|s| s * (step as f64 / 1000.0) / KB_PER_GB);
-    }
-    let rows: Vec<_> = volume.into_iter().collect();
     for (which, id, title) in [(0, "rx_top", "received"), (1, "tx_top", "sent")] {
         let mut ranked: Vec<_> = rows.iter().filter(|(_, v)| v[which].is_some()).collect();
         ranked.sort_by(|a, b| {
             b.1[which]
                 .partial_cmp(&a.1[which])
                 .unwrap_or(std::cmp::Ordering::Equal)
-                .then_with(|| a.0.cmp(&b.0))
+                .then_with(|| (&a.0.service_name, &a.0.vm).cmp(&(&b.0.service_name, &b.0.vm)))
         });
         ranked.truncate(ctx.top);
         let mut t = Table::new(
             id,
             format!("Top {} VMs by volume {title}", ctx.top),
-            vec![
-                column("rank"),
-                column("service_name"),
-                column("vm"),
-                column("vm_name"),
-                column("host_name"),
-                col_in("rx", "GB"),
-                col_in("tx", "GB"),
-            ],
+            [
+                vec![column("rank")],
+                Vm::identity_columns(),
+                vec![col_in("rx", "GB"), col_in("tx", "GB")],
+            ]
+            .concat(),
         );
         let mut bars = Vec::new();
-        for (rank, ((sn, vm), v)) in ranked.iter().enumerate() {
-            let inv = known.get(&(sn.clone(), vm.clone()));
-            t.rows.push(vec![
-                Cell::Int(rank as i64 + 1),
-                sn.clone().into(),
-                vm.clone().into(),
-                inv.and_then(|i| i.name.clone()).into(),
-                inv.and_then(|i| i.host_name.clone()).into(),
-                v[0].into(),
-                v[1].into(),
-            ]);
-            let name = inv.map_or_else(|| vm.clone().unwrap_or_default(), |i| label(i));
-            bars.push((name, vec![v[0].unwrap_or(0.0), v[1].unwrap_or(0.0)]));
+        for (rank, (who, v)) in ranked.iter().enumerate() {
+            let mut row = vec![Cell::Int(rank as i64 + 1)];
+            row.extend(who.identity());
+            row.extend([v[0].into(), v[1].into()]);
+            t.rows.push(row);
+            bars.push((label(who), vec![v[0].unwrap_or(0.0), v[1].unwrap_or(0.0)]));
         }
         section.tables.push(t);
         section.charts.push(Chart::Bars(BarChart {

@@ -4,16 +4,23 @@
 
 use std::collections::BTreeMap;
 
-use polars::prelude::*;
-
-use super::super::model::{col as column, col_in, Cell, Chart, ScatterChart, Section, Table};
-use super::super::scan::{day_number, floats, ints, quantile, run, strings};
+use super::super::model::{
+    col as column, col_in, Cell, Chart, Column, ScatterChart, Section, Table,
+};
+use super::super::scan::{ints, run, strings};
+use super::super::series::Wanted;
 use super::super::{Context, ReportError};
 use super::note_missing;
 
 pub const CPU: &str = "vscope.vm.cpu.usage.perc";
 pub const MEM: &str = "vscope.vm.mem.usage.perc";
 pub const READY: &str = "vscope.vm.cpu.ready";
+const LAT_READ: &str = "vscope.vm.disk.latency.read";
+const LAT_WRITE: &str = "vscope.vm.disk.latency.write";
+pub const VM_RX: &str = "vscope.vm.net.rx";
+pub const VM_TX: &str = "vscope.vm.net.tx";
+/// The metrics of the rightsizing and contention figures, whose percentiles are computed.
+const SIZING: [&str; 5] = [CPU, MEM, READY, LAT_READ, LAT_WRITE];
 
 /// Oversized: p95 CPU below this (percent) …
 pub const OVERSIZED_CPU_P95: f64 = 10.0;
@@ -48,6 +55,33 @@ pub struct Vm {
     pub ready_pct: Option<f64>,
     pub lat_read_p99: Option<f64>,
     pub lat_write_p99: Option<f64>,
+    /// Σ of the received and sent rates (`vscope.vm.net.rx`, `.tx`), for the network section.
+    pub rx_sum: Option<f64>,
+    pub tx_sum: Option<f64>,
+    /// Whether the VM has rows of the rightsizing metrics (not only network ones).
+    pub sized: bool,
+}
+
+impl Vm {
+    /// The columns that name a VM in every per-VM table: its service, moRef, display name, and
+    /// its host and cluster at the latest inventory snapshot.
+    pub fn identity_columns() -> Vec<Column> {
+        ["service_name", "vm", "vm_name", "host_name", "cluster_name"]
+            .into_iter()
+            .map(column)
+            .collect()
+    }
+
+    /// This VM's cells of [`Vm::identity_columns`].
+    pub fn identity(&self) -> Vec<Cell> {
+        vec![
+            self.service_name.clone().into(),
+            self.vm.clone().into(),
+            self.name.clone().into(),
+            self.host_name.clone().into(),
+            self.cluster_name.clone().into(),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -108,6 +142,20 @@ fn resized(vm: &Vm, verdict: Verdict) -> (Option<i64>, Option<f64>) {
     }
 }
 
+/// The per-VM figures for `section`, or `None` (and a note saying `what` is left out) when the
+/// export has no vm_metrics.
+pub fn vms_for<'a>(
+    ctx: &'a Context,
+    section: &mut Section,
+    what: &str,
+) -> Result<Option<&'a (Vec<Vm>, Vec<String>)>, ReportError> {
+    if !ctx.ds.has("vm_metrics") {
+        note_missing(section, "vm_metrics", what);
+        return Ok(None);
+    }
+    vms_cached(ctx).map(Some)
+}
+
 /// The per-VM figures and the notes about them, computed on first use.
 pub fn vms_cached(ctx: &Context) -> Result<&(Vec<Vm>, Vec<String>), ReportError> {
     if let Some(v) = ctx.vms.get() {
@@ -118,65 +166,41 @@ pub fn vms_cached(ctx: &Context) -> Result<&(Vec<Vm>, Vec<String>), ReportError>
     Ok(ctx.vms.get_or_init(|| (vms, notes)))
 }
 
-/// The per-VM figures of vm_metrics (CPU, memory, ready and disk latency) joined with the latest
-/// vm_inventory snapshot; shared with the contention section.
+/// The per-VM figures of vm_metrics (CPU, memory, ready, disk latency, and the network sums)
+/// joined with the latest vm_inventory snapshot; shared with the contention and network sections.
 pub fn vms(ctx: &Context, notes: &mut Vec<String>) -> Result<Vec<Vm>, ReportError> {
-    const LAT_READ: &str = "vscope.vm.disk.latency.read";
-    const LAT_WRITE: &str = "vscope.vm.disk.latency.write";
-    let metrics = [CPU, MEM, READY, LAT_READ, LAT_WRITE];
     let mut by_vm: BTreeMap<(Option<String>, Option<String>), Vm> = BTreeMap::new();
-    for chunk in vm_chunks(ctx, &metrics)? {
-        let lf = ctx
-            .ds
-            .metrics("vm_metrics", &metrics, &["service_name", "vm"], ctx.span)?
-            .filter(chunk)
-            .with_columns([day_number().alias("day")])
-            .group_by([col("service_name"), col("vm"), col("metric")])
-            .agg([
-                quantile(col("value"), 0.95).alias("p95"),
-                quantile(col("value"), 0.99).alias("p99"),
-                col("value").max().alias("max"),
-                col("value").mean().alias("avg"),
-                col("day")
-                    .filter(col("value").is_not_null())
-                    .n_unique()
-                    .alias("days"),
-            ]);
-        let df = run(lf, "per-VM figures")?;
-        let (sn, vm, metric) = (
-            strings(&df, "service_name")?,
-            strings(&df, "vm")?,
-            strings(&df, "metric")?,
-        );
-        let (p95, p99, max, avg, days) = (
-            floats(&df, "p95")?,
-            floats(&df, "p99")?,
-            floats(&df, "max")?,
-            floats(&df, "avg")?,
-            ints(&df, "days")?,
-        );
-        for i in 0..df.height() {
-            let key = (sn[i].clone(), vm[i].clone());
-            let v = by_vm.entry(key.clone()).or_insert_with(|| Vm {
-                service_name: key.0.clone(),
-                vm: key.1.clone(),
+    // Keys are (service_name, datacenter, vm, metric).
+    for (key, f) in ctx.series.get("vm_metrics").into_iter().flatten() {
+        let [sn, _, vm, metric] = key.as_slice() else {
+            continue;
+        };
+        let v = by_vm
+            .entry((sn.clone(), vm.clone()))
+            .or_insert_with(|| Vm {
+                service_name: sn.clone(),
+                vm: vm.clone(),
                 ..Vm::default()
             });
-            match metric[i].as_deref() {
-                Some(CPU) => {
-                    v.cpu_p95 = p95[i];
-                    v.cpu_max = max[i];
-                    v.days = days[i];
-                }
-                Some(MEM) => v.mem_p95 = p95[i],
-                Some(READY) => {
-                    v.ready_avg = avg[i];
-                    v.ready_p99 = p99[i];
-                }
-                Some(LAT_READ) => v.lat_read_p99 = p99[i],
-                Some(LAT_WRITE) => v.lat_write_p99 = p99[i],
-                _ => {}
+        let (p95, p99) = (f.percentile(0), f.percentile(1));
+        let metric = metric.as_deref().unwrap_or_default();
+        v.sized |= SIZING.contains(&metric);
+        match metric {
+            CPU => {
+                v.cpu_p95 = p95;
+                v.cpu_max = f.max;
+                v.days = Some(f.days as i64);
             }
+            MEM => v.mem_p95 = p95,
+            READY => {
+                v.ready_avg = f.mean();
+                v.ready_p99 = p99;
+            }
+            LAT_READ => v.lat_read_p99 = p99,
+            LAT_WRITE => v.lat_write_p99 = p99,
+            VM_RX => v.rx_sum = Some(f.sum),
+            VM_TX => v.tx_sum = Some(f.sum),
+            _ => {}
         }
     }
     match ctx.ds.latest_inventory(
@@ -224,56 +248,13 @@ pub fn vms(ctx: &Context, notes: &mut Vec<String>) -> Result<Vec<Vm>, ReportErro
     Ok(by_vm.into_values().collect())
 }
 
-/// Rows of vm_metrics that one per-VM query holds at once. Exact percentiles need every value
-/// of a group in memory, so the VMs are taken in chunks of about this many rows: memory stays
-/// bounded however long the span, at the price of one more pass over the files per chunk.
-const CHUNK_ROWS: i64 = 8_000_000;
-
-/// Filters that split the VMs into chunks of about `CHUNK_ROWS` rows of `metrics` (by VM name;
-/// rows without a `vm` tag in a chunk of their own). `VSCOPE_REPORT_CHUNK_ROWS` sets another
-/// bound (the tests force several chunks with it).
-pub(crate) fn vm_chunks(ctx: &Context, metrics: &[&str]) -> Result<Vec<Expr>, ReportError> {
-    let budget = std::env::var("VSCOPE_REPORT_CHUNK_ROWS")
-        .ok()
-        .and_then(|v| v.parse::<i64>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(CHUNK_ROWS);
-    let lf = ctx
-        .ds
-        .metrics("vm_metrics", metrics, &["vm"], ctx.span)?
-        .group_by([col("vm")])
-        .agg([len().alias("n")]);
-    let df = run(lf, "the rows of each VM")?;
-    let mut counts: Vec<(Option<String>, i64)> = strings(&df, "vm")?
-        .into_iter()
-        .zip(ints(&df, "n")?)
-        .map(|(vm, n)| (vm, n.unwrap_or(0)))
-        .collect();
-    counts.sort();
-    let mut chunks = Vec::new();
-    let mut names: Vec<String> = Vec::new();
-    let mut rows = 0;
-    let flush = |names: &mut Vec<String>, chunks: &mut Vec<Expr>| {
-        if !names.is_empty() {
-            let list = Series::new("vms".into(), std::mem::take(names));
-            chunks.push(col("vm").is_in(lit(list).implode(false), false));
-        }
-    };
-    for (vm, n) in counts {
-        match vm {
-            None => chunks.push(col("vm").is_null()),
-            Some(vm) => {
-                if rows + n > budget {
-                    flush(&mut names, &mut chunks);
-                    rows = 0;
-                }
-                rows += n;
-                names.push(vm);
-            }
-        }
+/// What the per-series pass keeps for this section: the values of the sizing metrics, for their
+/// 95th and 99th percentiles.
+pub fn wanted() -> Wanted {
+    Wanted {
+        metrics: SIZING.iter().map(|m| m.to_string()).collect(),
+        percentiles: vec![0.95, 0.99],
     }
-    flush(&mut names, &mut chunks);
-    Ok(chunks)
 }
 
 fn note_missing_into(notes: &mut Vec<String>) {
@@ -286,11 +267,9 @@ fn note_missing_into(notes: &mut Vec<String>) {
 
 pub fn section(ctx: &Context) -> Result<Section, ReportError> {
     let mut section = Section::new("rightsizing", "VM rightsizing");
-    if !ctx.ds.has("vm_metrics") {
-        note_missing(&mut section, "vm_metrics", "rightsizing");
+    let Some((vms, notes)) = vms_for(ctx, &mut section, "rightsizing")? else {
         return Ok(section);
-    }
-    let (vms, notes) = vms_cached(ctx)?;
+    };
     section.notes.extend(notes.iter().cloned());
     let pct = ctx.unit(CPU);
     let ready_step = ctx
@@ -309,12 +288,8 @@ pub fn section(ctx: &Context) -> Result<Section, ReportError> {
          {TARGET_P95}), at least 1); an undersized VM keeps its memory, and its vCPUs when only \
          CPU ready flags it (that is the host's contention)."
     ));
-    let columns = vec![
-        column("service_name"),
-        column("vm"),
-        column("vm_name"),
-        column("host_name"),
-        column("cluster_name"),
+    let mut columns = Vm::identity_columns();
+    columns.extend([
         column("verdict"),
         col_in("vcpus", "vCPUs"),
         col_in("memory", "GB"),
@@ -326,7 +301,7 @@ pub fn section(ctx: &Context) -> Result<Section, ReportError> {
         col_in("ready", "%"),
         col_in("vcpus_new", "vCPUs"),
         col_in("memory_new", "GB"),
-    ];
+    ]);
     let mut candidates = Table::new(
         "candidates",
         "VMs to resize (undersized first)",
@@ -338,7 +313,7 @@ pub fn section(ctx: &Context) -> Result<Section, ReportError> {
     let (mut n_over, mut n_under) = (0i64, 0i64);
     let mut classes: BTreeMap<Verdict, Vec<(f64, f64)>> = BTreeMap::new();
     let mut rows: Vec<(Verdict, Vec<Cell>)> = Vec::new();
-    for v in vms {
+    for v in vms.iter().filter(|v| v.sized) {
         let verdict = Verdict::of(v);
         let (vcpus_new, gb_new) = resized(v, verdict);
         let gb = v.memory_mb.map(|mb| mb as f64 / 1024.0);
@@ -360,14 +335,8 @@ pub fn section(ctx: &Context) -> Result<Section, ReportError> {
         if let (Some(x), Some(y)) = (v.cpu_p95, v.mem_p95) {
             classes.entry(verdict).or_default().push((x, y));
         }
-        rows.push((
-            verdict,
-            vec![
-                v.service_name.clone().into(),
-                v.vm.clone().into(),
-                v.name.clone().into(),
-                v.host_name.clone().into(),
-                v.cluster_name.clone().into(),
+        let mut row = v.identity();
+        row.extend([
                 verdict.name().into(),
                 v.vcpus.into(),
                 gb.into(),
@@ -378,9 +347,9 @@ pub fn section(ctx: &Context) -> Result<Section, ReportError> {
                 v.ready_avg.into(),
                 v.ready_pct.into(),
                 vcpus_new.into(),
-                gb_new.into(),
-            ],
-        ));
+            gb_new.into(),
+        ]);
+        rows.push((verdict, row));
     }
     for (verdict, row) in &rows {
         all.rows.push(row.clone());
