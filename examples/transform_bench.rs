@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
         window_start: day.to_rfc3339(),
         window_end: day.to_rfc3339(),
     };
-    let mut layout = transform::layout("vm_metrics").expect("a layout");
+    let mut layout = vscope_export::load::layout("vm_metrics").expect("a layout");
     match std::env::var("VSCOPE_BENCH_LAYOUT").as_deref() {
         Ok("plain") => {
             layout.split_columns.clear();

@@ -614,7 +614,7 @@ impl Printer {
             job.name,
             start.to_rfc3339(),
             end.to_rfc3339(),
-            plan::format_duration(Duration::from_secs(plan.page_secs as u64)),
+            crate::domain::duration::format_duration(Duration::from_secs(plan.page_secs as u64)),
             plan::page_ranges(plan.window, plan.page_secs).len(),
             plan.groups.len(),
             thousands(plan.pages.len() as u64),

@@ -8,7 +8,6 @@
 //! number of series.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use crate::job::{Catalog, Component, Export, Job, Window};
 use crate::tsdb::{QueryRequest, SubQuery};
@@ -269,17 +268,6 @@ fn sub_query(export: &Export, metric: &str, service: &ServiceScope, catalog: &Ca
         downsample: export.downsample.clone(),
         tags,
         regexp: None,
-    }
-}
-
-/// A human-readable duration: `1d`, `6h`, `15m`, `90s`.
-pub fn format_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        s if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 && s > 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
     }
 }
 

@@ -12,10 +12,11 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::domain::partition::PartitionKey;
 use crate::extract::{self, PageStats, ParsedPoints};
-use crate::job::{Api, Component, Job, TimeExpr, TokenSource, Window};
+use crate::job::{self, Api, Component, Job, TimeExpr, TokenSource, Window};
 use crate::load::state::JobState;
-use crate::load::{Destination, FileProvenance, PartitionKey, TableLayout, WrittenFile};
+use crate::load::{self, Destination, FileProvenance, TableLayout, WrittenFile};
 use crate::ovh::{self, inventory::Inventory, Auth};
 use crate::plan::{self, Plan, ServiceScope};
 use crate::secret::Secret;
@@ -128,6 +129,46 @@ pub fn scopes(inventory: &Inventory) -> Vec<ServiceScope> {
         .collect()
 }
 
+/// The simulator's configuration for a job's `[source.simulator]`.
+fn sim_config(section: &job::Simulator) -> sim::SimConfig {
+    let job::Simulator {
+        seed,
+        services,
+        datacenters,
+        hosts,
+        vms,
+        filers,
+        resolution_secs,
+        point_cap,
+        flavor,
+        gaps_per_mille,
+        clock_offset_secs,
+        timestamp_tolerance_secs,
+        batch_reads,
+        virtual_time,
+        ref faults,
+        hostile_names,
+    } = *section;
+    sim::SimConfig {
+        seed,
+        services,
+        datacenters,
+        hosts,
+        vms,
+        filers,
+        resolution_secs,
+        point_cap,
+        flavor,
+        gaps_per_mille,
+        clock_offset_secs,
+        timestamp_tolerance_secs,
+        batch_reads,
+        virtual_time,
+        faults: faults.clone(),
+        hostile_names,
+    }
+}
+
 /// The in-process simulator, for jobs with `endpoint = "simulator"`; stops when dropped.
 struct RunningSim {
     addr: std::net::SocketAddr,
@@ -170,7 +211,7 @@ struct Connected {
 /// inventory and gets the metrics clients. Touches no file.
 async fn connect(job: &Job, now: DateTime<Utc>, window: Window) -> anyhow::Result<Connected> {
     let simulator = match &job.source.api {
-        Api::Simulator(config) => Some(start_simulator(config.clone()).await?),
+        Api::Simulator(section) => Some(start_simulator(sim_config(section)).await?),
         Api::Ovh { .. } => None,
     };
     let (base_url, auth) = match (&job.source.api, &simulator) {
@@ -619,8 +660,7 @@ impl<'a> Commit<'a> {
         while self.writers.len() >= MAX_WRITERS {
             self.wait_one().await?;
         }
-        let layout =
-            transform::layout(name).with_context(|| format!("no layout for table {name}"))?;
+        let layout = load::layout(name).with_context(|| format!("no layout for table {name}"))?;
         let destination = self.destination.clone();
         let provenance = Arc::clone(&self.provenance);
         let (job, level) = (self.job.name.clone(), self.job.output.compression_level);
@@ -662,8 +702,7 @@ impl<'a> Commit<'a> {
     /// The job's partitions of the window that got no rows this time: their source data is
     /// gone, so only their rows outside the window stay.
     fn vanished(&mut self, name: &'static str) -> anyhow::Result<()> {
-        let layout =
-            transform::layout(name).with_context(|| format!("no layout for table {name}"))?;
+        let layout = load::layout(name).with_context(|| format!("no layout for table {name}"))?;
         let (start_ms, end_ms) = (
             self.window.start.timestamp_millis(),
             self.window.end.timestamp_millis(),
@@ -720,8 +759,7 @@ impl<'a> Commit<'a> {
         key: &PartitionKey,
         batch: RecordBatch,
     ) -> anyhow::Result<()> {
-        let layout =
-            transform::layout(name).with_context(|| format!("no layout for table {name}"))?;
+        let layout = load::layout(name).with_context(|| format!("no layout for table {name}"))?;
         self.write(&layout, key, batch)
     }
 
@@ -921,7 +959,7 @@ fn overlaps(key: &PartitionKey, start: DateTime<Utc>, end: DateTime<Utc>) -> boo
 /// takes its sizes from the simulator's configuration; a real one from `sizes`.
 pub fn offline_plan(job: &Job, window: Window, sizes: &ServiceScope) -> Plan {
     let scopes = match &job.source.api {
-        Api::Simulator(config) => scopes(&World::new(config.clone()).inventory(window.end)),
+        Api::Simulator(section) => scopes(&World::new(sim_config(section)).inventory(window.end)),
         Api::Ovh { .. } => vec![sizes.clone()],
     };
     plan::build(job, window, &scopes)
@@ -930,6 +968,14 @@ pub fn offline_plan(job: &Job, window: Window, sizes: &ServiceScope) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_default_simulator_section_is_the_default_simulator() {
+        assert_eq!(
+            sim_config(&job::Simulator::default()),
+            sim::SimConfig::default()
+        );
+    }
 
     fn key(column: &'static str, value: &str) -> PartitionKey {
         PartitionKey(vec![(column, Some(value.to_string()))])

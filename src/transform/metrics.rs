@@ -24,14 +24,14 @@ use arrow::datatypes::SchemaRef;
 
 use super::columns::Cell;
 use super::index::InventoryIndex;
-use super::partition::{self, Period};
 use super::rows::{ranked, FileRun, PartitionRows, Points, Run, SpooledSeries, TableShape};
 use super::schema;
 use super::spill::{self, SpillFile, SpillRun, SpillWriter};
 use super::TransformError;
+use crate::domain::partition::PartitionKey;
+use crate::domain::partition::{self, Period};
 use crate::extract::{SpooledPoints, Times};
 use crate::job::{Component, PartitionBy};
-use crate::load::PartitionKey;
 use crate::tsdb::Series;
 
 /// Tags that become columns of their own in every metrics table; the entity tags are added per

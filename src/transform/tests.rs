@@ -7,9 +7,10 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondTyp
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::domain::partition::PartitionKey;
 use crate::extract::{SpooledPoints, SpooledTs, SpooledValues, Times};
 use crate::job::{Component, PartitionBy};
-use crate::load::PartitionKey;
+use crate::load::layout;
 use crate::ovh::inventory::{DatacenterInventory, Inventory, ServiceInventory};
 use crate::ovh::model::{Filer, Host, UnitAndValue, Vm};
 use crate::tsdb::{OwnedSeries, Series};

@@ -13,6 +13,7 @@ mod faults;
 mod hostile;
 mod incremental;
 mod interop;
+mod layers;
 mod paced_inventory;
 mod readers;
 #[cfg(feature = "report")]
