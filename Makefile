@@ -19,12 +19,14 @@ demo: build
 
 ## Every test: unit, integration (against the in-process simulator), DuckDB interop, the
 ## reader matrix (tests/it/readers.rs: every reader version of tests/interop/readers/), the report
-## against a DuckDB oracle and in headless Chromium; then the exporter alone, without `report`.
+## against a DuckDB oracle and in headless Chromium; then the exporter alone, without `report` and
+## without the simulator (`sim`): it must build, and its tests that need neither must pass.
 test: venv readers chromium
 	VSCOPE_PYTHON="$(abspath $(PY))" VSCOPE_READERS="$(abspath $(READERS_DIR))" \
 	VSCOPE_CHROMIUM="$$(command -v chromium)" \
 		$(CARGO) test --locked --all-targets
 	$(CARGO) test --locked --doc
+	$(CARGO) check --locked --no-default-features
 	$(CARGO) test --locked --no-default-features
 
 ## A local virtual environment with the real DuckDB and pyarrow, for the interop tests.

@@ -18,7 +18,8 @@ mod spool;
 
 pub use spool::{Spool, SpoolSink, SpooledPoints, SpooledTs, SpooledValues, Times};
 
-#[cfg(test)]
+// The tests run pages against the simulator.
+#[cfg(all(test, feature = "sim"))]
 mod tests;
 
 /// Points that pages in flight may bring back together (estimated from the plan): one

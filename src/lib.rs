@@ -49,6 +49,7 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod secret;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod transform;
 pub mod tsdb;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use arrow::array::RecordBatch;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use futures_util::StreamExt;
@@ -14,15 +14,18 @@ use serde::Serialize;
 
 use crate::domain::partition::PartitionKey;
 use crate::extract::{self, PageStats, ParsedPoints};
-use crate::job::{self, Api, Component, Job, TimeExpr, TokenSource, Window};
+use crate::job::{Api, Component, Job, TimeExpr, Window};
 use crate::load::state::JobState;
 use crate::load::{self, Destination, FileProvenance, TableLayout, WrittenFile};
-use crate::ovh::{self, inventory::Inventory, Auth};
+use crate::ovh::{self, inventory::Inventory};
 use crate::plan::{self, Plan, ServiceScope};
-use crate::secret::Secret;
-use crate::sim::{self, World};
 use crate::transform::{self, InventoryIndex, MetricsTable, PartitionRows};
 use crate::tsdb;
+
+mod connect;
+mod simulator;
+
+use connect::connect;
 
 /// What the command line may change about a job for one run.
 #[derive(Debug, Clone, Default)]
@@ -127,151 +130,6 @@ pub fn scopes(inventory: &Inventory) -> Vec<ServiceScope> {
                 as u64,
         })
         .collect()
-}
-
-/// The simulator's configuration for a job's `[source.simulator]`.
-fn sim_config(section: &job::Simulator) -> sim::SimConfig {
-    let job::Simulator {
-        seed,
-        services,
-        datacenters,
-        hosts,
-        vms,
-        filers,
-        resolution_secs,
-        point_cap,
-        flavor,
-        gaps_per_mille,
-        clock_offset_secs,
-        timestamp_tolerance_secs,
-        batch_reads,
-        virtual_time,
-        ref faults,
-        hostile_names,
-    } = *section;
-    sim::SimConfig {
-        seed,
-        services,
-        datacenters,
-        hosts,
-        vms,
-        filers,
-        resolution_secs,
-        point_cap,
-        flavor,
-        gaps_per_mille,
-        clock_offset_secs,
-        timestamp_tolerance_secs,
-        batch_reads,
-        virtual_time,
-        faults: faults.clone(),
-        hostile_names,
-    }
-}
-
-/// The in-process simulator, for jobs with `endpoint = "simulator"`; stops when dropped.
-struct RunningSim {
-    addr: std::net::SocketAddr,
-    world: Arc<World>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn start_simulator(config: sim::SimConfig) -> anyhow::Result<RunningSim> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("cannot start the built-in simulator on 127.0.0.1")?;
-    let addr = listener.local_addr()?;
-    let world = Arc::new(World::new(config));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = Arc::clone(&world);
-    tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        if let Err(e) = sim::serve(listener, served, shutdown).await {
-            tracing::error!(error = %e, "The built-in simulator stopped.");
-        }
-    });
-    Ok(RunningSim {
-        addr,
-        world,
-        _stop: stop,
-    })
-}
-
-/// What connecting produced: the inventory and one metrics client per service.
-struct Connected {
-    /// Keeps the in-process simulator alive for the run.
-    _simulator: Option<RunningSim>,
-    inventory: Inventory,
-    clients: Vec<tsdb::Client>,
-}
-
-/// Connects to APIv6 (the simulator's public credentials, or the user's), snapshots the
-/// inventory and gets the metrics clients. Touches no file.
-async fn connect(job: &Job, now: DateTime<Utc>, window: Window) -> anyhow::Result<Connected> {
-    let simulator = match &job.source.api {
-        Api::Simulator(section) => Some(start_simulator(sim_config(section)).await?),
-        Api::Ovh { .. } => None,
-    };
-    let (base_url, auth) = match (&job.source.api, &simulator) {
-        (_, Some(sim)) => {
-            let creds = sim.world.credentials();
-            let auth = Auth::Signed {
-                application_key: creds.application_key,
-                application_secret: Secret::new(creds.application_secret),
-                consumer_key: Secret::new(creds.consumer_key),
-            };
-            (format!("http://{}/1.0", sim.addr), auth)
-        }
-        (Api::Ovh { endpoint }, None) => {
-            ovh::credentials::load(endpoint.as_deref(), &|k| std::env::var(k).ok())?
-        }
-        (Api::Simulator(_), None) => unreachable!("the simulator was started above"),
-    };
-    let options = ovh::client::ClientOptions {
-        retry: job.source.retry,
-        // A simulator on virtual time shares it with its client (`SimConfig::virtual_time`).
-        virtual_clock: simulator
-            .as_ref()
-            .and_then(|sim| sim.world.virtual_clock().cloned()),
-        ..Default::default()
-    };
-    let api = ovh::Client::connect_with(&base_url, auth, options)
-        .await
-        .with_context(|| format!("cannot connect to APIv6 at {base_url}"))?;
-    let inventory = api
-        .snapshot(&job.source.services, job.source.datacenters.as_deref(), now)
-        .await
-        .context("cannot read the inventory from APIv6")?;
-    if inventory.services.is_empty() {
-        bail!("APIv6 at {base_url} lists no Hosted Private Cloud service for this account");
-    }
-    let clients = metrics_clients(&api, &job.source.token, &inventory).await?;
-    // One tiny query per endpoint before anything is written: a refused token or an endpoint
-    // that does not speak OpenTSDB fails the run here, leaving the output untouched.
-    if let Some(metric) = job.exports.first().and_then(|e| e.metrics.first()) {
-        for client in &clients {
-            extract::probe(
-                client,
-                metric,
-                window.start.timestamp_millis(),
-                job.source.retry,
-            )
-            .await
-            .with_context(|| {
-                format!(
-                    "the metrics endpoint {} does not answer queries",
-                    client.base_url()
-                )
-            })?;
-        }
-    }
-    Ok(Connected {
-        _simulator: simulator,
-        inventory,
-        clients,
-    })
 }
 
 /// Runs a job. `Err` means the run stopped: before any work (bad credentials, unreachable API, a
@@ -882,46 +740,6 @@ impl<'a> Manifest<'a> {
     }
 }
 
-/// Reads one metrics client per service of the plan: the service's own token (the guide's flow)
-/// or one token given directly for all.
-async fn metrics_clients(
-    api: &ovh::Client,
-    token: &TokenSource,
-    inventory: &Inventory,
-) -> anyhow::Result<Vec<tsdb::Client>> {
-    let mut clients = Vec::new();
-    match token {
-        TokenSource::MetricsUser(user) => {
-            for service in &inventory.services {
-                let token = api
-                    .metrics_token(&service.service_name, user)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "cannot get the metrics read token of user '{user}' on {}",
-                            service.service_name
-                        )
-                    })?;
-                clients.push(tsdb::Client::new(
-                    &token.opentsdb_endpoint,
-                    Secret::new(token.token),
-                )?);
-            }
-        }
-        TokenSource::Direct {
-            token_env,
-            opentsdb_url,
-        } => {
-            let value = std::env::var(token_env).ok().filter(|v| !v.is_empty()).with_context(|| {
-                format!("the metrics read token is missing: set the environment variable {token_env} (named by source.token_env)")
-            })?;
-            let client = tsdb::Client::new(opentsdb_url, Secret::new(value))?;
-            clients = vec![client; inventory.services.len()];
-        }
-    }
-    Ok(clients)
-}
-
 fn millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
@@ -959,7 +777,12 @@ fn overlaps(key: &PartitionKey, start: DateTime<Utc>, end: DateTime<Utc>) -> boo
 /// takes its sizes from the simulator's configuration; a real one from `sizes`.
 pub fn offline_plan(job: &Job, window: Window, sizes: &ServiceScope) -> Plan {
     let scopes = match &job.source.api {
-        Api::Simulator(section) => scopes(&World::new(sim_config(section)).inventory(window.end)),
+        Api::Simulator(section) => match simulator::inventory(section, window.end) {
+            Some(inventory) => scopes(&inventory),
+            // Without the simulator in this build, its sizes are unknown: those given, as for
+            // a real API.
+            None => vec![sizes.clone()],
+        },
         Api::Ovh { .. } => vec![sizes.clone()],
     };
     plan::build(job, window, &scopes)
@@ -968,14 +791,6 @@ pub fn offline_plan(job: &Job, window: Window, sizes: &ServiceScope) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_default_simulator_section_is_the_default_simulator() {
-        assert_eq!(
-            sim_config(&job::Simulator::default()),
-            sim::SimConfig::default()
-        );
-    }
 
     fn key(column: &'static str, value: &str) -> PartitionKey {
         PartitionKey(vec![(column, Some(value.to_string()))])
