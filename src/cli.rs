@@ -24,7 +24,7 @@ mod sim_command;
 /// Exports OVHcloud vScope monitoring history (OpenTSDB) joined with the APIv6 inventory into
 /// hive-partitioned Parquet for DuckDB, Spark, polars or any warehouse.
 #[derive(Debug, Parser)]
-#[command(name = "vscope-export", version, about, max_term_width = 100)]
+#[command(name = "vscope-export", version, about, max_term_width = 100, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -167,6 +167,21 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
+/// Some pages failed for good; what succeeded is committed.
+const EXIT_PAGES_FAILED: u8 = 1;
+/// Nothing was written: bad usage, job file, credentials, lock, or any error before work began.
+const EXIT_NOTHING_WRITTEN: u8 = 2;
+/// An error after some partitions were committed: those are whole, the state did not move.
+const EXIT_AFTER_COMMIT: u8 = 3;
+
+/// What `--help` says of the exit codes (the README's "Commands" says the same).
+const EXIT_CODES: &str = "Exit codes:
+  0  everything committed
+  1  some pages failed for good; what succeeded is committed, the job's state stops before them
+  2  nothing written: bad usage, job file or credentials, the job already running, any error
+     before work began
+  3  an error after some partitions were committed: each is whole, the job's state did not move";
+
 /// Parses the command line, runs it and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -188,7 +203,11 @@ pub fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             print_error(&e);
-            ExitCode::from(2)
+            if e.downcast_ref::<run::StoppedAfterCommit>().is_some() {
+                ExitCode::from(EXIT_AFTER_COMMIT)
+            } else {
+                ExitCode::from(EXIT_NOTHING_WRITTEN)
+            }
         }
     }
 }
@@ -283,18 +302,27 @@ fn run_jobs(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     };
     let rt = runtime()?;
     let mut code = ExitCode::SUCCESS;
+    // Files the jobs before this one committed: an error after them is no longer "nothing written".
+    let mut committed = 0;
     for job in &jobs {
         let report = if show_progress {
             let bar = ProgressBar::new(&job.name);
             let report = rt.block_on(run::run(job, &overrides, Utc::now(), &bar));
             bar.bar.finish_and_clear();
-            report?
+            report
         } else {
-            rt.block_on(run::run(job, &overrides, Utc::now(), &run::Quiet))?
+            rt.block_on(run::run(job, &overrides, Utc::now(), &run::Quiet))
         };
+        let report = match report {
+            Err(e) if committed > 0 && e.downcast_ref::<run::StoppedAfterCommit>().is_none() => {
+                return Err(run::StoppedAfterCommit::wrap(e, committed));
+            }
+            report => report?,
+        };
+        committed += report.files.len();
         printer.summary(&report)?;
         if !report.succeeded() {
-            code = ExitCode::from(1);
+            code = ExitCode::from(EXIT_PAGES_FAILED);
         }
     }
     Ok(code)

@@ -27,6 +27,36 @@ mod simulator;
 
 use connect::connect;
 
+/// A run that stopped after some partitions were committed: each committed partition is whole,
+/// but the job's state did not move and no manifest was written. Reads as the error it wraps.
+#[derive(Debug)]
+pub struct StoppedAfterCommit {
+    /// Files committed before the error.
+    pub files: usize,
+    error: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl StoppedAfterCommit {
+    pub fn wrap(error: anyhow::Error, files: usize) -> anyhow::Error {
+        anyhow::Error::new(StoppedAfterCommit {
+            files,
+            error: error.into(),
+        })
+    }
+}
+
+impl std::fmt::Display for StoppedAfterCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for StoppedAfterCommit {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
 /// What the command line may change about a job for one run.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -135,7 +165,7 @@ pub fn scopes(inventory: &Inventory) -> Vec<ServiceScope> {
 /// Runs a job. `Err` means the run stopped: before any work (bad credentials, unreachable API, a
 /// job already running) nothing is written; later (a refused token, a write that failed) the
 /// partitions completed so far are replaced, each whole, but the state does not move and no
-/// manifest is written. `Ok` with failed pages means part of the window could not be fetched:
+/// manifest is written, and the error is a [`StoppedAfterCommit`]. `Ok` with failed pages means part of the window could not be fetched:
 /// the partitions it covers keep their previous files.
 pub async fn run(
     job: &Job,
@@ -315,17 +345,26 @@ pub async fn run(
         Ok(stats) => stats,
         Err(error) => {
             let _ = commit.flush().await;
-            return Err(error);
+            return Err(match commit.files.len() {
+                0 => error,
+                files => StoppedAfterCommit::wrap(error, files),
+            });
         }
     };
     let failed = std::mem::take(&mut commit.failed);
     // The state moves only over what is committed, and never leaves a gap behind it.
     let committed_until = commit.committed_until(&failed);
     let Commit { files, skipped, .. } = commit;
+    let committed = files.len();
+    let after_commit = |error: anyhow::Error| match committed {
+        0 => error,
+        files => StoppedAfterCommit::wrap(error, files),
+    };
     let skipped = skipped
         .iter()
         .map(|(name, key)| Ok(format!("{name}/{}", key.relative_dir()?.display())))
-        .collect::<anyhow::Result<Vec<String>>>()?;
+        .collect::<anyhow::Result<Vec<String>>>()
+        .map_err(after_commit)?;
     let state = next_state(
         previous.as_ref(),
         window,
@@ -354,9 +393,11 @@ pub async fn run(
     // A manifest's presence means the run completed; the state moves after it, so that the run
     // the state names always has its manifest (a run killed between the two leaves the state
     // where it was, and the next run reads that window again).
-    store.write_manifest(&report.run_id, &Manifest::new(&report, now))?;
+    store
+        .write_manifest(&report.run_id, &Manifest::new(&report, now))
+        .map_err(|e| after_commit(e.into()))?;
     if let Some(state) = &state {
-        store.write(state)?;
+        store.write(state).map_err(|e| after_commit(e.into()))?;
     }
     Ok(report)
 }

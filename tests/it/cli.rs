@@ -131,3 +131,53 @@ fn every_example_job_validates() {
     let out = ws.run(&args, &[]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }
+
+#[test]
+fn an_error_after_partitions_were_committed_exits_3_and_keeps_them() {
+    let ws = Workspace::new();
+    let job = ws.write(
+        "two.toml",
+        &sim_job(
+            "two",
+            "datacenters = 1\nhosts = 1\nvms = 3\nfilers = 1",
+            "2026-11-01T00:00:00Z",
+            "2026-11-03T00:00:00Z",
+            "1d",
+        ),
+    );
+    // The second day's folder of vm_metrics is taken by a file: that partition cannot be
+    // written, after the first day's were.
+    let table = ws.out().join("vm_metrics");
+    std::fs::create_dir_all(&table).unwrap();
+    std::fs::write(table.join("date=2026-11-02"), "not a folder").unwrap();
+    let out = ws.run(
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "--concurrency",
+            "1",
+            "--progress",
+            "never",
+        ],
+        &[],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        err.contains("date=2026-11-02"),
+        "the partition is named: {err}"
+    );
+    assert!(
+        table.join("date=2026-11-01/part-two-0.parquet").is_file(),
+        "the first day stays committed"
+    );
+    assert!(
+        !ws.out().join("_state/two.json").exists(),
+        "the state did not move"
+    );
+    assert!(
+        std::fs::read_dir(ws.out().join("_runs")).map_or(true, |mut d| d.next().is_none()),
+        "no manifest"
+    );
+}
