@@ -425,8 +425,9 @@ fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Re
         "run", "outcome", "window start", "window end", "rows", "seconds"
     );
     let mut shown = 0;
+    let time = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     for (_, m) in manifests {
-        if only_job.as_deref().is_some_and(|j| m["job"] != j) {
+        if only_job.as_deref().is_some_and(|j| m.job != j) {
             continue;
         }
         if shown == limit {
@@ -435,12 +436,12 @@ fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Re
         shown += 1;
         text.push_str(&format!(
             "{:<44} {:<10} {:<25} {:<25} {:>13} {:>8.1}\n",
-            m["run_id"].as_str().unwrap_or("?"),
-            m["outcome"].as_str().unwrap_or("?"),
-            m["window"]["start"].as_str().unwrap_or("?"),
-            m["window"]["end"].as_str().unwrap_or("?"),
-            thousands(m["rows"].as_u64().unwrap_or(0)),
-            m["duration_secs"].as_f64().unwrap_or(0.0),
+            m.run_id,
+            m.outcome.as_str(),
+            time(m.window.start),
+            time(m.window.end),
+            thousands(m.rows),
+            m.duration_secs,
         ));
     }
     if shown == 0 {

@@ -14,6 +14,7 @@
 //! |---------------|---------------------------------------------------------------------------------------|-------------------------------|
 //! | [`domain`]    | what every stage shares: tables and the metric catalog, partition keys and folders, the retry policy, the URL rule | importing another module |
 //! | [`secret`]    | a string that never prints                                                            | anything else                 |
+//! | [`sys`]       | glibc's allocator settings, giving free memory back to the system                     | anything else                 |
 //! | [`job`]       | job file model, validation (every problem at once), time windows                      | I/O beyond reading the file   |
 //! | [`tsdb`]      | OpenTSDB query model, request bodies, streaming response parsing, both error formats  | knowing about Parquet         |
 //! | [`plan`]      | job + window + inventory size → ordered pages × query groups; pure                    | HTTP                          |
@@ -21,7 +22,7 @@
 //! | [`extract`]   | running pages concurrently with a bound, one request per (page, group)                | building Arrow arrays         |
 //! | [`sim`]       | the built-in simulator of both APIs, deterministic from a seed                        | being called except over HTTP |
 //! | [`transform`] | series + inventory → Arrow record batches with the table schemas                      | Parquet                       |
-//! | [`load`]      | hive paths, the Parquet layout and writers, atomic commit                             | HTTP                          |
+//! | [`load`]      | hive paths, Parquet writers, a run's atomic commit, its manifest, job state and lock  | HTTP                          |
 //! | [`run`]       | one job start to finish: connect, extract and transform, commit, record               | parsing arguments             |
 //! | `report`      | offline reports over the Parquet output with polars (cargo feature `report`)          | touching the pipeline         |
 //! | [`cli`]       | argument parsing, exit codes, the summary printer                                     | business logic                |
@@ -32,7 +33,7 @@
 //! that goes the other way (test code excepted):
 //!
 //! ```text
-//! domain, secret ← job, tsdb ← plan, ovh ← extract, sim ← transform ← load ← run, report ← cli
+//! domain, secret, sys ← job, tsdb ← plan, ovh ← extract, sim ← transform ← load ← run, report ← cli
 //! ```
 //!
 //! [`run`] ties the stages together for one job; `main.rs` only parses arguments and maps errors
@@ -51,6 +52,7 @@ pub mod run;
 pub mod secret;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod sys;
 pub mod transform;
 pub mod tsdb;
 

@@ -1,4 +1,6 @@
-//! The load stage: hive partition paths, Parquet writers and the atomic commit of a job's files.
+//! The load stage: hive partition paths, Parquet writers and the atomic commit of a job's files;
+//! a run's commit of its partitions ([`commit`]), its manifest ([`manifest`]) and the job's state
+//! and lock ([`state`]).
 //!
 //! Owns every file-system call the exporter makes on its output, behind [`Destination`], so that an
 //! object store can stand in later. Never does HTTP and never decides what the rows are.
@@ -10,8 +12,10 @@
 //! half of either. A partition left with no rows has the job's file removed rather than an empty
 //! file written.
 
+pub mod commit;
 pub(crate) mod footer;
 mod layout;
+pub mod manifest;
 pub(crate) mod runs;
 pub mod state;
 mod times;

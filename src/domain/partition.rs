@@ -45,15 +45,43 @@ pub struct PartitionValueError {
     pub len: usize,
 }
 
-/// A partition of a table: `(column, value)` pairs in path order, e.g. `[("date", "2026-11-24")]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PartitionKey(pub Vec<(&'static str, Option<String>)>);
+/// A partition of a table: `(column, value)` pairs in path order, e.g. `[("date", "2026-11-24")]`,
+/// and the time its `date=` or `month=` value covers. The span is a function of the values (the
+/// first time column's), so keys compare, order and hash by their values alone.
+#[derive(Debug, Clone)]
+pub struct PartitionKey {
+    values: Vec<(&'static str, Option<String>)>,
+    span_ms: Option<(i64, i64)>,
+}
 
 impl PartitionKey {
+    /// The key of these values; its span is read from the first `date` or `month` value.
+    pub fn new(values: Vec<(&'static str, Option<String>)>) -> PartitionKey {
+        let span_ms = values.iter().find_map(|(column, value)| match *column {
+            "date" | "month" => Some(value.as_deref().and_then(|v| parse_span(column, v))),
+            _ => None,
+        });
+        PartitionKey {
+            values,
+            span_ms: span_ms.flatten(),
+        }
+    }
+
+    /// The `(column, value)` pairs, in path order.
+    pub fn values(&self) -> &[(&'static str, Option<String>)] {
+        &self.values
+    }
+
+    /// The time the partition covers, `[start, end)` in milliseconds since the epoch; `None`
+    /// without a time column (or with a time value this tool does not write).
+    pub fn span_ms(&self) -> Option<(i64, i64)> {
+        self.span_ms
+    }
+
     /// The folder below the table, e.g. `service_name=pcc-1/date=2026-11-24`.
     pub fn relative_dir(&self) -> Result<PathBuf, PartitionValueError> {
         let mut dir = PathBuf::new();
-        for (column, value) in &self.0 {
+        for (column, value) in &self.values {
             dir.push(hive_segment(column, value.as_deref())?);
         }
         Ok(dir)
@@ -78,7 +106,61 @@ impl PartitionKey {
             });
             key.push((column, value));
         }
-        PartitionKey(key)
+        PartitionKey::new(key)
+    }
+}
+
+/// The span of a `date` (`YYYY-MM-DD`) or `month` (`YYYY-MM`) value as [`key`] writes it, for a
+/// key read back from a folder name; `None` for any other form.
+fn parse_span(column: &str, value: &str) -> Option<(i64, i64)> {
+    let (period, y, m, d) = match (column, value.as_bytes()) {
+        ("date", [_, _, _, _, b'-', _, _, b'-', _, _]) => {
+            (Period::Day, &value[..4], &value[5..7], &value[8..])
+        }
+        ("month", [_, _, _, _, b'-', _, _]) => (Period::Month, &value[..4], &value[5..], "01"),
+        _ => return None,
+    };
+    let number = |s: &str| -> Option<u32> {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (y, m, d) = (i64::from(number(y)?), number(m)?, number(d)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let day = days_from_civil(y, m, d);
+    // A day past the end of its month (`2026-02-30`) is no date.
+    if civil_from_days(day) != (y, m, d) {
+        return None;
+    }
+    let start_ms = day * DAY_MS;
+    Some((start_ms, period.locate(start_ms).1))
+}
+
+impl PartialEq for PartitionKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+    }
+}
+
+impl Eq for PartitionKey {}
+
+impl std::hash::Hash for PartitionKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.values.hash(state);
+    }
+}
+
+impl PartialOrd for PartitionKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PartitionKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.values.cmp(&other.values)
     }
 }
 
@@ -138,17 +220,27 @@ impl Period {
 /// The partition key of a row: `service` is the row's `service_name`, `ts_ms` any time within its
 /// period. Keys come in the order the job lists them.
 pub fn key(partitioning: &[PartitionBy], service: Option<&str>, ts_ms: i64) -> PartitionKey {
-    let (y, m, d) = civil_from_days(ts_ms.div_euclid(DAY_MS));
-    PartitionKey(
-        partitioning
-            .iter()
-            .map(|p| match p {
-                PartitionBy::ServiceName => ("service_name", service.map(str::to_string)),
-                PartitionBy::Date => ("date", Some(format!("{y:04}-{m:02}-{d:02}"))),
-                PartitionBy::Month => ("month", Some(format!("{y:04}-{m:02}"))),
-            })
-            .collect(),
-    )
+    let day = ts_ms.div_euclid(DAY_MS);
+    let (y, m, d) = civil_from_days(day);
+    let mut span_ms = None;
+    let values = partitioning
+        .iter()
+        .map(|p| match p {
+            PartitionBy::ServiceName => ("service_name", service.map(str::to_string)),
+            PartitionBy::Date => {
+                let end = Period::Day.locate(ts_ms).1;
+                span_ms.get_or_insert((day.saturating_mul(DAY_MS), end));
+                ("date", Some(format!("{y:04}-{m:02}-{d:02}")))
+            }
+            PartitionBy::Month => {
+                let end = Period::Month.locate(ts_ms).1;
+                let first = days_from_civil(y, m, 1).saturating_mul(DAY_MS);
+                span_ms.get_or_insert((first, end));
+                ("month", Some(format!("{y:04}-{m:02}")))
+            }
+        })
+        .collect();
+    PartitionKey { values, span_ms }
 }
 
 /// (year, month 1..=12, day 1..=31) of a count of days since 1970-01-01 (proleptic Gregorian;
@@ -206,7 +298,7 @@ mod tests {
                 .unwrap();
             assert_eq!(decoded, value, "round trip of {value:?}");
         }
-        let key = PartitionKey(vec![
+        let key = PartitionKey::new(vec![
             ("service_name", Some("a/b=c".to_string())),
             ("date", Some("2026-11-24".to_string())),
             ("month", None),
@@ -260,7 +352,7 @@ mod tests {
         assert_eq!(Period::None.locate(0), (0, i64::MAX));
         // Before the epoch too (negative millis round down, not toward zero).
         assert_eq!(
-            key(&[PartitionBy::Date], None, -1).0,
+            key(&[PartitionBy::Date], None, -1).values(),
             vec![("date", Some("1969-12-31".to_string()))]
         );
         assert_eq!(
@@ -269,11 +361,55 @@ mod tests {
                 Some("pcc-1"),
                 ms("2026-11-24T10:00:00Z")
             )
-            .0,
+            .values(),
             vec![
                 ("service_name", Some("pcc-1".to_string())),
                 ("month", Some("2026-11".to_string()))
             ]
         );
+    }
+
+    #[test]
+    fn a_key_read_back_from_its_folder_covers_the_same_time() {
+        let ms = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_millis()
+        };
+        for partitioning in [
+            &[PartitionBy::Date][..],
+            &[PartitionBy::Month],
+            &[PartitionBy::ServiceName, PartitionBy::Date],
+            &[PartitionBy::ServiceName, PartitionBy::Month],
+        ] {
+            for t in [
+                "2026-11-24T10:00:00Z",
+                "2026-12-31T23:59:59.999Z",
+                "2024-02-29T00:00:00Z",
+            ] {
+                let built = key(partitioning, Some("pcc-1"), ms(t));
+                let read = PartitionKey::from_relative_dir(&built.relative_dir().unwrap());
+                assert_eq!(read.span_ms(), built.span_ms(), "{partitioning:?} at {t}");
+                let (from, to) = built.span_ms().unwrap();
+                assert!(from <= ms(t) && ms(t) < to, "{t} lies in its partition");
+            }
+        }
+        let day = key(&[PartitionBy::Date], None, ms("2026-11-24T10:00:00Z"));
+        assert_eq!(
+            day.span_ms(),
+            Some((ms("2026-11-24T00:00:00Z"), ms("2026-11-25T00:00:00Z")))
+        );
+        let values = |column, value: &str| PartitionKey::new(vec![(column, Some(value.into()))]);
+        for odd in [
+            "2026-02-30",
+            "2026-13-01",
+            "26-11-24",
+            "2026-11-24x",
+            "２０２６-11-24",
+        ] {
+            assert_eq!(values("date", odd).span_ms(), None, "{odd}");
+        }
+        assert_eq!(values("month", "2026-11-01").span_ms(), None);
+        assert_eq!(values("service_name", "2026-11").span_ms(), None);
     }
 }
