@@ -8,6 +8,13 @@
 //! `VSCOPE_BENCH_LAYOUT=plain|split|stats` writes without the layout's split/no-statistics
 //! settings, with `value` byte-stream-split, or with every statistic, to compare.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a benchmark's driver: it prints its table, and a failed step ends it"
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! usage, a bad job file, bad credentials or any other error before work began.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -272,7 +272,7 @@ fn execute(command: Command, printer: &Printer) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load_job(path: &PathBuf) -> anyhow::Result<Job> {
+fn load_job(path: &Path) -> anyhow::Result<Job> {
     let job = job::load(path)?;
     for warning in &job.warnings {
         tracing::warn!(file = %path.display(), key = %warning.key, "{}", warning.message);
@@ -414,7 +414,7 @@ fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Re
     let (output, only_job) = if target.is_dir() {
         (target.display().to_string(), None)
     } else {
-        let job = load_job(&target.to_path_buf())?;
+        let job = load_job(target)?;
         (job.output.path.clone(), Some(job.name))
     };
     let manifests = crate::load::Destination::open(&output)?

@@ -97,6 +97,10 @@ pub struct PageFailure {
 /// Fetches every page of `plan`, at most `concurrency` at a time, each on its own task so that
 /// parsing runs on every core. `clients[i]` serves the plan's service `i`. Results come in
 /// completion order. `parsed` counts their points as they are parsed.
+#[allow(
+    clippy::result_large_err,
+    reason = "a page's failure is returned once per page, never in a loop over points"
+)]
 pub fn pages(
     plan: Arc<Plan>,
     clients: Arc<Vec<tsdb::Client>>,

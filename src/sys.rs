@@ -17,6 +17,7 @@
 ///   itself where it matters, with [`release_free_memory`] after each partition and each page
 ///   handed over.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code, reason = "glibc's `mallopt`; see SAFETY below")]
 pub fn tune_allocator() {
     // SAFETY: `mallopt` only sets allocator parameters; `main` calls this before any thread exists.
     unsafe {
@@ -33,6 +34,7 @@ pub fn tune_allocator() {}
 /// Gives the allocator's free pages back to the system once a partition's or a page's buffers
 /// are dropped, so that the next ones do not land beside them: the peak stays what is live at once.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code, reason = "glibc's `malloc_trim`; see SAFETY below")]
 pub fn release_free_memory() {
     // SAFETY: `malloc_trim` only returns free memory to the system; it touches no live block.
     unsafe {

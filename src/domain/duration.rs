@@ -41,7 +41,7 @@ pub fn format_duration(d: Duration) -> String {
     let s = d.as_secs();
     [(86_400, "d"), (3_600, "h"), (60, "m")]
         .into_iter()
-        .find(|(unit, _)| s > 0 && s % unit == 0)
+        .find(|(unit, _)| s > 0 && s.is_multiple_of(*unit))
         .map(|(unit, name)| format!("{}{name}", s / unit))
         .unwrap_or_else(|| format!("{s}s"))
 }

@@ -868,12 +868,12 @@ mod tests {
                 ("vm".into(), format!("vm-{i}")),
                 ("x".into(), "été\n/".into()),
             ],
-            aggregate_tags: if i % 2 == 0 {
+            aggregate_tags: if i.is_multiple_of(2) {
                 vec!["env".into()]
             } else {
                 vec![]
             },
-            query_index: (i % 4 != 0).then_some(i),
+            query_index: (!i.is_multiple_of(4)).then_some(i),
             timestamps_ms: (0..points as i64).map(|t| t * 60_000 + i as i64).collect(),
             // Every other series has thirds and gaps (stored as doubles), the others hundredths,
             // negative ones too (stored as keys).
@@ -888,6 +888,10 @@ mod tests {
     }
 
     /// Compares with NaN equal to NaN, as the values' bits.
+    #[allow(
+        clippy::type_complexity,
+        reason = "a tuple of the series' parts, to compare"
+    )]
     fn bits(
         s: &OwnedSeries,
     ) -> (
@@ -999,7 +1003,7 @@ mod tests {
     /// timestamps off the grid by a millisecond every other point (no grid at all).
     fn with_gaps(i: usize, points: usize) -> OwnedSeries {
         let mut s = series(i, points);
-        if i % 3 == 0 && points > 10 {
+        if i.is_multiple_of(3) && points > 10 {
             for at in [points / 2, 1] {
                 s.timestamps_ms.remove(at);
                 s.values.remove(at);
@@ -1119,6 +1123,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::single_range_in_vec_init,
+        reason = "the stretches are ranges, one of them"
+    )]
     fn a_broken_grid_is_read_a_stretch_at_a_time() {
         let ts = [0, 10, 20, 50, 60, 100];
         let cut = |form: SpooledTs, range: Range<usize>| {

@@ -1,3 +1,8 @@
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: its module is `cfg(all(test, …))`, which clippy does not take for a test"
+)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

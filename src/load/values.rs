@@ -91,6 +91,7 @@ impl Dictionary {
 
     /// Asks the CPU to bring the slot of `bits` into the cache, without waiting for it.
     #[inline]
+    #[allow(unsafe_code, reason = "a prefetch hint; see SAFETY below")]
     fn prefetch(&self, bits: u64) {
         #[cfg(target_arch = "x86_64")]
         {
@@ -327,6 +328,10 @@ impl Keys {
 /// baseline has none, and counting a word's bits in a dozen instructions instead was a fifth of
 /// the `value` chunk's work (a rank a point).
 #[inline]
+#[allow(
+    unsafe_code,
+    reason = "calls a `target_feature` function once the CPU has the feature"
+)]
 fn with_popcnt<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {

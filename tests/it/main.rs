@@ -6,6 +6,12 @@
 //! Most run jobs against the built-in simulator, so they are built with the `sim` feature only;
 //! without it (`cargo test --no-default-features`) the checks that need no simulator still run.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed step is the test's failure"
+)]
+
 mod common;
 
 #[cfg(feature = "sim")]

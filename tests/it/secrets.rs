@@ -376,7 +376,7 @@ fn help_and_offline_commands_never_show_secrets_from_the_environment() {
             &out,
             &ws,
             &secrets,
-            &[job_path.clone()],
+            std::slice::from_ref(&job_path),
         );
     }
 }
