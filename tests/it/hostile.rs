@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
 use crate::common::*;
+use chrono::Utc;
 use vscope_export::job::{Catalog, Component};
 use vscope_export::sim::{SimConfig, World};
 

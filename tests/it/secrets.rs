@@ -9,9 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use crate::common::*;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use base64::Engine;
-use crate::common::*;
 
 /// The sim serves one small datacenter; the window is two past hours.
 const SIM_ARGS: &[&str] = &[
