@@ -274,6 +274,13 @@ mod tests {
     use super::*;
     use chrono::{Datelike, NaiveDate};
 
+    /// Milliseconds since the epoch of an RFC 3339 time.
+    fn ms(t: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .unwrap()
+            .timestamp_millis()
+    }
+
     #[test]
     fn partition_values_are_escaped_and_stay_in_their_folder() {
         let cases = [
@@ -337,11 +344,6 @@ mod tests {
 
     #[test]
     fn periods_end_at_utc_midnight_and_month_start() {
-        let ms = |s: &str| {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .unwrap()
-                .timestamp_millis()
-        };
         let (d1, end) = Period::Day.locate(ms("2026-11-01T23:59:59.999Z"));
         assert_eq!(end, ms("2026-11-02T00:00:00Z"));
         assert_ne!(Period::Day.locate(ms("2026-11-02T00:00:00Z")).0, d1);
@@ -371,11 +373,6 @@ mod tests {
 
     #[test]
     fn a_key_read_back_from_its_folder_covers_the_same_time() {
-        let ms = |s: &str| {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .unwrap()
-                .timestamp_millis()
-        };
         for partitioning in [
             &[PartitionBy::Date][..],
             &[PartitionBy::Month],
