@@ -86,6 +86,18 @@ pub struct Fetched {
     pub stats: PageStats,
 }
 
+/// Why [`fetch`] failed: the endpoint, or the disk the response's series were kept on.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Tsdb(#[from] TsdbError),
+    #[error("cannot keep a response's series on disk")]
+    Spool {
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// A page that failed for good.
 #[derive(Debug)]
 pub struct PageFailure {
@@ -223,7 +235,7 @@ pub async fn fetch(
     shard_tag: &str,
     policy: RetryPolicy,
     stats: &mut PageStats,
-) -> Result<Vec<OwnedSeries>, TsdbError> {
+) -> Result<Vec<OwnedSeries>, FetchError> {
     let spools = fetch_spooled(
         client,
         request,
@@ -238,7 +250,7 @@ pub async fn fetch(
     for spool in spools {
         spool
             .replay(&mut |s: Series<'_>| series.push(s.to_owned_series()))
-            .map_err(|source| TsdbError::Spool { source })?;
+            .map_err(|source| FetchError::Spool { source })?;
     }
     Ok(series)
 }

@@ -79,11 +79,6 @@ pub enum TsdbError {
         #[source]
         source: reqwest::Error,
     },
-    #[error("cannot keep a response's series on disk")]
-    Spool {
-        #[source]
-        source: std::io::Error,
-    },
     #[error("OpenTSDB {url} sent an unreadable response (expected OpenTSDB's JSON array, got {})", content_type.as_deref().unwrap_or("no Content-Type"))]
     Parse {
         url: String,
@@ -113,7 +108,6 @@ impl TsdbError {
             | TsdbError::Setup { .. }
             | TsdbError::Unauthorized { .. }
             | TsdbError::TooLarge { .. }
-            | TsdbError::Spool { .. }
             | TsdbError::Decode { .. } => false,
         }
     }
