@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::ParsedPoints;
-use crate::tsdb::{cents, OwnedSeries, Series, SeriesSink};
+use crate::tsdb::cents::{self, Values};
+use crate::tsdb::{OwnedSeries, Series, SeriesSink};
 
 /// Points held in memory per page before spooling to disk: 1 MiB of (ts, value), so the pages
 /// in flight together stay a small part of the memory budget.
@@ -272,28 +273,24 @@ impl SpooledPoints {
         }
     }
 
-    /// [`Self::read_values`] for a reader that takes hundredths keys: a value stored as its key
-    /// is appended as the key and a placeholder (0.0) in `values`, any other as itself and
-    /// [`cents::NO_KEY`]. `values` and `keys` grow alike.
+    /// [`Self::read_values`] for a reader that takes hundredths keys: values stored as keys
+    /// are appended as keys.
     pub fn read_keyed(
         &self,
         file: &File,
         n: usize,
         bytes: &mut Vec<u8>,
-        values: &mut Vec<f64>,
-        keys: &mut Vec<u32>,
+        values: &mut Values,
     ) -> std::io::Result<()> {
         match self.values {
             SpooledValues::Doubles(at) => {
-                read_points(file, at, n, bytes, values)?;
-                keys.resize(keys.len() + n, cents::NO_KEY);
+                values.append_doubles(|doubles| read_points(file, at, n, bytes, doubles))
             }
-            SpooledValues::Cents(at) => {
+            SpooledValues::Cents(at) => values.append_keys(|keys| {
                 keys.extend(read_keys(file, at, n, bytes)?);
-                values.resize(values.len() + n, 0.0);
-            }
+                Ok(())
+            }),
         }
-        Ok(())
     }
 
     /// [`Self::read`] for the timestamps alone (of a stretch without a break, for
