@@ -17,14 +17,21 @@ demo: build
 	$(BIN) report out --format html --output out/report.html
 	@echo "report: $(abspath out/report.html)"
 
-## Every test: unit, integration (against the in-process simulator), DuckDB interop, the
-## reader matrix (tests/it/readers.rs: every reader version of tests/interop/readers/), the report
-## against a DuckDB oracle and in headless Chromium; then the exporter alone, without `report`.
+## Every test: the formatting (cargo fmt) and the lints (`[lints]` in Cargo.toml, clippy.toml) with
+## and without default features; unit, integration (against the in-process simulator), DuckDB
+## interop, the reader matrix (tests/it/readers.rs: every reader version of
+## tests/interop/readers/), the report against a DuckDB oracle and in headless Chromium; then the
+## exporter alone, without `report` and without the simulator (`sim`): it must build, and its
+## tests that need neither must pass.
 test: venv readers chromium
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --no-default-features --all-targets -- -D warnings
 	VSCOPE_PYTHON="$(abspath $(PY))" VSCOPE_READERS="$(abspath $(READERS_DIR))" \
 	VSCOPE_CHROMIUM="$$(command -v chromium)" \
 		$(CARGO) test --locked --all-targets
 	$(CARGO) test --locked --doc
+	$(CARGO) check --locked --no-default-features
 	$(CARGO) test --locked --no-default-features
 
 ## A local virtual environment with the real DuckDB and pyarrow, for the interop tests.

@@ -8,6 +8,13 @@
 //! `VSCOPE_BENCH_LAYOUT=plain|split|stats` writes without the layout's split/no-statistics
 //! settings, with `value` byte-stream-split, or with every statistic, to compare.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a benchmark's driver: it prints its table, and a failed step ends it"
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,7 +90,7 @@ fn main() -> anyhow::Result<()> {
         window_start: day.to_rfc3339(),
         window_end: day.to_rfc3339(),
     };
-    let mut layout = transform::layout("vm_metrics").expect("a layout");
+    let mut layout = vscope_export::load::layout("vm_metrics").expect("a layout");
     match std::env::var("VSCOPE_BENCH_LAYOUT").as_deref() {
         Ok("plain") => {
             layout.split_columns.clear();

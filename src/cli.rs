@@ -5,7 +5,7 @@
 //! usage, a bad job file, bad credentials or any other error before work began.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -16,15 +16,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::job::{self, Job, Window};
 use crate::plan::{self, ServiceScope};
 use crate::run::{self, Overrides, RunReport};
-use crate::sim::{self, SimConfig, World};
 use crate::transform::schema;
 
 mod report_command;
+mod sim_command;
 
 /// Exports OVHcloud vScope monitoring history (OpenTSDB) joined with the APIv6 inventory into
 /// hive-partitioned Parquet for DuckDB, Spark, polars or any warehouse.
 #[derive(Debug, Parser)]
-#[command(name = "vscope-export", version, about, max_term_width = 100)]
+#[command(name = "vscope-export", version, about, max_term_width = 100, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -85,7 +85,7 @@ enum Command {
         limit: usize,
     },
     /// Serve the built-in simulator of APIv6 and the metrics endpoint on loopback.
-    Sim(SimArgs),
+    Sim(sim_command::SimArgs),
     /// Print the columns of the output tables.
     Schema {
         /// One table; all tables when left out.
@@ -161,50 +161,26 @@ struct PlanArgs {
     all: bool,
 }
 
-#[derive(Debug, Args)]
-struct SimArgs {
-    /// Address to listen on (loopback only).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: String,
-    /// Seed of names, shapes and values.
-    #[arg(long, default_value_t = SimConfig::default().seed)]
-    seed: u64,
-    /// Hosted Private Cloud services (0: an account without any).
-    #[arg(long, default_value_t = SimConfig::default().services)]
-    services: usize,
-    /// Datacenters per service.
-    #[arg(long, default_value_t = SimConfig::default().datacenters)]
-    datacenters: usize,
-    /// Hosts per datacenter.
-    #[arg(long, default_value_t = SimConfig::default().hosts)]
-    hosts: usize,
-    /// VMs per datacenter.
-    #[arg(long, default_value_t = SimConfig::default().vms)]
-    vms: usize,
-    /// Datastores per datacenter.
-    #[arg(long, default_value_t = SimConfig::default().filers)]
-    filers: usize,
-    /// Most points one sub-query may fetch (OVH: 20,000,000; at least 1).
-    #[arg(long, default_value_t = SimConfig::default().point_cap, value_parser = clap::value_parser!(u64).range(1..))]
-    point_cap: u64,
-    /// Failures to inject, e.g. "5xx=0.2,429=0.1,reset=0.05,slow=0.1:200ms,apiv6-5xx=0.1".
-    ///
-    /// Comma-separated kind=rate[:parameter] items; a rate is a fraction (0.2) or a percentage
-    /// (20%), and the rates of one API add up to at most 1. On POST /api/query: 5xx (500, 502,
-    /// 503), 429[:Ns] (Retry-After, default 1 s), reset (connection closed without an answer),
-    /// truncate (the real body cut short), slow:DELAY (e.g. slow=0.1:200ms), invalid-json (an
-    /// HTML page with 200). On APIv6: apiv6-5xx, apiv6-429[:Ns], apiv6-reset, apiv6-slow:DELAY.
-    /// Also cap=N (a lower point cap: larger sub-queries are answered "too large") and seed=N
-    /// (default: --seed). A retried request draws again; faults never change the data.
-    #[arg(long, value_name = "SPEC")]
-    faults: Option<crate::sim::Faults>,
-}
-
 /// A count that must be 1 or more: 0 would be accepted by the type and mean nothing useful
 /// (no request ever in flight, no run listed).
 fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
+
+/// Some pages failed for good; what succeeded is committed.
+const EXIT_PAGES_FAILED: u8 = 1;
+/// Nothing was written: bad usage, job file, credentials, lock, or any error before work began.
+const EXIT_NOTHING_WRITTEN: u8 = 2;
+/// An error after some partitions were committed: those are whole, the state did not move.
+const EXIT_AFTER_COMMIT: u8 = 3;
+
+/// What `--help` says of the exit codes (the README's "Commands" says the same).
+const EXIT_CODES: &str = "Exit codes:
+  0  everything committed
+  1  some pages failed for good; what succeeded is committed, the job's state stops before them
+  2  nothing written: bad usage, job file or credentials, the job already running, any error
+     before work began
+  3  an error after some partitions were committed: each is whole, the job's state did not move";
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
@@ -227,7 +203,11 @@ pub fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             print_error(&e);
-            ExitCode::from(2)
+            if e.downcast_ref::<run::StoppedAfterCommit>().is_some() {
+                ExitCode::from(EXIT_AFTER_COMMIT)
+            } else {
+                ExitCode::from(EXIT_NOTHING_WRITTEN)
+            }
         }
     }
 }
@@ -280,7 +260,7 @@ fn execute(command: Command, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run_jobs(args, printer),
         Command::Plan(args) => plan_job(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Validate { jobs } => validate(&jobs, printer),
-        Command::Sim(args) => serve_sim(args, printer).map(|()| ExitCode::SUCCESS),
+        Command::Sim(args) => sim_command::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::State { action } => state(action, printer).map(|()| ExitCode::SUCCESS),
         Command::Runs { target, limit } => {
             runs(&target, limit, printer).map(|()| ExitCode::SUCCESS)
@@ -292,7 +272,7 @@ fn execute(command: Command, printer: &Printer) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load_job(path: &PathBuf) -> anyhow::Result<Job> {
+fn load_job(path: &Path) -> anyhow::Result<Job> {
     let job = job::load(path)?;
     for warning in &job.warnings {
         tracing::warn!(file = %path.display(), key = %warning.key, "{}", warning.message);
@@ -322,18 +302,27 @@ fn run_jobs(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     };
     let rt = runtime()?;
     let mut code = ExitCode::SUCCESS;
+    // Files the jobs before this one committed: an error after them is no longer "nothing written".
+    let mut committed = 0;
     for job in &jobs {
         let report = if show_progress {
             let bar = ProgressBar::new(&job.name);
             let report = rt.block_on(run::run(job, &overrides, Utc::now(), &bar));
             bar.bar.finish_and_clear();
-            report?
+            report
         } else {
-            rt.block_on(run::run(job, &overrides, Utc::now(), &run::Quiet))?
+            rt.block_on(run::run(job, &overrides, Utc::now(), &run::Quiet))
         };
+        let report = match report {
+            Err(e) if committed > 0 && e.downcast_ref::<run::StoppedAfterCommit>().is_none() => {
+                return Err(run::StoppedAfterCommit::wrap(e, committed));
+            }
+            report => report?,
+        };
+        committed += report.files.len();
         printer.summary(&report)?;
         if !report.succeeded() {
-            code = ExitCode::from(1);
+            code = ExitCode::from(EXIT_PAGES_FAILED);
         }
     }
     Ok(code)
@@ -425,7 +414,7 @@ fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Re
     let (output, only_job) = if target.is_dir() {
         (target.display().to_string(), None)
     } else {
-        let job = load_job(&target.to_path_buf())?;
+        let job = load_job(target)?;
         (job.output.path.clone(), Some(job.name))
     };
     let manifests = crate::load::Destination::open(&output)?
@@ -436,8 +425,9 @@ fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Re
         "run", "outcome", "window start", "window end", "rows", "seconds"
     );
     let mut shown = 0;
+    let time = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     for (_, m) in manifests {
-        if only_job.as_deref().is_some_and(|j| m["job"] != j) {
+        if only_job.as_deref().is_some_and(|j| m.job != j) {
             continue;
         }
         if shown == limit {
@@ -446,58 +436,18 @@ fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Re
         shown += 1;
         text.push_str(&format!(
             "{:<44} {:<10} {:<25} {:<25} {:>13} {:>8.1}\n",
-            m["run_id"].as_str().unwrap_or("?"),
-            m["outcome"].as_str().unwrap_or("?"),
-            m["window"]["start"].as_str().unwrap_or("?"),
-            m["window"]["end"].as_str().unwrap_or("?"),
-            thousands(m["rows"].as_u64().unwrap_or(0)),
-            m["duration_secs"].as_f64().unwrap_or(0.0),
+            m.run_id,
+            m.outcome.as_str(),
+            time(m.window.start),
+            time(m.window.end),
+            thousands(m.rows),
+            m.duration_secs,
         ));
     }
     if shown == 0 {
         return printer.line(&format!("no runs recorded in {output}"));
     }
     printer.line(text.trim_end())
-}
-
-fn serve_sim(args: SimArgs, printer: &Printer) -> anyhow::Result<()> {
-    let addr: std::net::SocketAddr = args
-        .listen
-        .parse()
-        .with_context(|| format!("--listen {}: not an address", args.listen))?;
-    anyhow::ensure!(
-        addr.ip().is_loopback(),
-        "--listen {addr}: the simulator only listens on loopback addresses"
-    );
-    let config = SimConfig {
-        seed: args.seed,
-        services: args.services,
-        datacenters: args.datacenters,
-        hosts: args.hosts,
-        vms: args.vms,
-        filers: args.filers,
-        point_cap: args.point_cap,
-        faults: args.faults,
-        ..SimConfig::default()
-    };
-    let world = std::sync::Arc::new(World::new(config));
-    let rt = runtime()?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        let addr = listener.local_addr()?;
-        let creds = world.credentials();
-        printer.line(&format!(
-            "vScope simulator on http://{addr} (test-only credentials, public by design)\n\
-             \n  APIv6:    http://{addr}/1.0\n  OpenTSDB: http://{addr}\n\
-             \n  export OVH_ENDPOINT=http://{addr}/1.0\n  export OVH_APPLICATION_KEY={}\n  export OVH_APPLICATION_SECRET={}\n  export OVH_CONSUMER_KEY={}\n\
-             \n  metrics_user = \"{}\"   (or token {} with opentsdb_url = \"http://{addr}\")\n\nCtrl-C stops it.",
-            creds.application_key, creds.application_secret, creds.consumer_key, creds.metrics_user, creds.token
-        ))?;
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        sim::serve(listener, world, shutdown).await.context("the simulator stopped")
-    })
 }
 
 fn print_schema(table: Option<&str>, json: bool, printer: &Printer) -> anyhow::Result<()> {
@@ -614,7 +564,7 @@ impl Printer {
             job.name,
             start.to_rfc3339(),
             end.to_rfc3339(),
-            plan::format_duration(Duration::from_secs(plan.page_secs as u64)),
+            crate::domain::duration::format_duration(Duration::from_secs(plan.page_secs as u64)),
             plan::page_ranges(plan.window, plan.page_secs).len(),
             plan.groups.len(),
             thousands(plan.pages.len() as u64),

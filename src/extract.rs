@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::Semaphore;
 
+use crate::domain::retry::RetryPolicy;
 use crate::plan::Plan;
 use crate::tsdb::{self, OwnedSeries, QueryRequest, Series, SubQuery, TsdbError};
 
@@ -18,7 +18,8 @@ mod spool;
 
 pub use spool::{Spool, SpoolSink, SpooledPoints, SpooledTs, SpooledValues, Times};
 
-#[cfg(test)]
+// The tests run pages against the simulator.
+#[cfg(all(test, feature = "sim"))]
 mod tests;
 
 /// Points that pages in flight may bring back together (estimated from the plan): one
@@ -32,39 +33,6 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// A page that is too large is halved in time down to this span, then split by sub-query.
 const SPLIT_FLOOR_MS: i64 = 60_000;
-
-/// When and how often a transient failure is tried again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub min_delay: Duration,
-    pub max_delay: Duration,
-    /// Further attempts after the first.
-    pub max_retries: usize,
-    /// Sleeping stops once this much time was spent waiting between attempts.
-    pub total_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            min_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-            max_retries: 6,
-            total_delay: Duration::from_secs(300),
-        }
-    }
-}
-
-impl RetryPolicy {
-    fn backoff(&self) -> ExponentialBuilder {
-        ExponentialBuilder::default()
-            .with_jitter()
-            .with_min_delay(self.min_delay)
-            .with_max_delay(self.max_delay)
-            .with_max_times(self.max_retries)
-            .with_total_delay(Some(self.total_delay))
-    }
-}
 
 /// The points parsed so far by a run's requests, counted as each series reaches its page's
 /// spool rather than when its request completes: a day of thousands of VMs is a single response,
@@ -118,6 +86,18 @@ pub struct Fetched {
     pub stats: PageStats,
 }
 
+/// Why [`fetch`] failed: the endpoint, or the disk the response's series were kept on.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Tsdb(#[from] TsdbError),
+    #[error("cannot keep a response's series on disk")]
+    Spool {
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// A page that failed for good.
 #[derive(Debug)]
 pub struct PageFailure {
@@ -129,6 +109,10 @@ pub struct PageFailure {
 /// Fetches every page of `plan`, at most `concurrency` at a time, each on its own task so that
 /// parsing runs on every core. `clients[i]` serves the plan's service `i`. Results come in
 /// completion order. `parsed` counts their points as they are parsed.
+#[allow(
+    clippy::result_large_err,
+    reason = "a page's failure is returned once per page, never in a loop over points"
+)]
 pub fn pages(
     plan: Arc<Plan>,
     clients: Arc<Vec<tsdb::Client>>,
@@ -251,7 +235,7 @@ pub async fn fetch(
     shard_tag: &str,
     policy: RetryPolicy,
     stats: &mut PageStats,
-) -> Result<Vec<OwnedSeries>, TsdbError> {
+) -> Result<Vec<OwnedSeries>, FetchError> {
     let spools = fetch_spooled(
         client,
         request,
@@ -266,7 +250,7 @@ pub async fn fetch(
     for spool in spools {
         spool
             .replay(&mut |s: Series<'_>| series.push(s.to_owned_series()))
-            .map_err(|source| TsdbError::Spool { source })?;
+            .map_err(|source| FetchError::Spool { source })?;
     }
     Ok(series)
 }
@@ -485,13 +469,8 @@ async fn fetch_with_retries(
     })
     .retry(policy.backoff())
     .when(retryable)
-    .adjust(|error, delay| {
-        // The endpoint's own word on when to come back wins over the backoff, within the cap.
-        match (error.retry_after(), delay) {
-            (Some(after), Some(_)) => Some(after.min(policy.max_delay)),
-            (_, delay) => delay,
-        }
-    })
+    // The endpoint's own word on when to come back wins over the backoff, within the cap.
+    .adjust(|error, delay| policy.delay(error.retry_after(), delay))
     .notify(|error, delay| {
         retries += 1;
         tracing::warn!(error = %error, delay_ms = delay.as_millis() as u64, "Request failed; trying again.");

@@ -1,4 +1,6 @@
-//! The load stage: hive partition paths, Parquet writers and the atomic commit of a job's files.
+//! The load stage: hive partition paths, Parquet writers and the atomic commit of a job's files;
+//! a run's commit of its partitions ([`commit`]), its manifest ([`manifest`]) and the job's state
+//! and lock ([`state`]).
 //!
 //! Owns every file-system call the exporter makes on its output, behind [`Destination`], so that an
 //! object store can stand in later. Never does HTTP and never decides what the rows are.
@@ -10,7 +12,10 @@
 //! half of either. A partition left with no rows has the job's file removed rather than an empty
 //! file written.
 
+pub mod commit;
 pub(crate) mod footer;
+mod layout;
+pub mod manifest;
 pub(crate) mod runs;
 pub mod state;
 mod times;
@@ -22,14 +27,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::domain::partition::{PartitionKey, PartitionValueError};
+
+pub use layout::{layout, TableLayout};
 
 /// Rows per row group: analytic readers (DuckDB, Spark) prefer large row groups, and two million
 /// rows of this data compress to about 4 MiB. `value`'s dictionary is shared by more rows than
@@ -42,20 +50,6 @@ pub const ROW_GROUP_ROWS: usize = 1 << 21;
 /// day of 1,000 VMs: 2.72 bytes per point instead of 2.85, and less CPU, since falling back to
 /// plain pages half-way through each row group costs more than it saves.
 pub const WIDE_DICTIONARY_BYTES: usize = 4 << 20;
-
-/// Longest partition folder name most file systems accept (255 bytes on ext4, XFS, APFS, NTFS).
-const MAX_SEGMENT_BYTES: usize = 255;
-
-/// What hive readers (pyarrow, DuckDB, Spark) decode: everything but unreserved URL characters is
-/// percent-encoded, so `/`, `=`, `%`, `..`-tricks and newlines can never leave the folder.
-const PARTITION_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// The partition columns a job may use, as they appear in folder names.
-pub const PARTITION_COLUMNS: [&str; 3] = ["service_name", "date", "month"];
 
 /// The name of the one file a job owns in a partition.
 pub fn job_file_name(job: &str) -> String {
@@ -101,9 +95,6 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     Ok(files)
 }
 
-/// The hive name of a null (or empty) partition value.
-pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
-
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{path} is not what this tool wrote: {message}")]
@@ -124,10 +115,8 @@ pub enum LoadError {
     },
     #[error("object-store output ({url}) is not supported yet; give a local folder")]
     Unsupported { url: String },
-    #[error(
-        "partition value for {column} is too long for a folder name ({len} bytes once escaped)"
-    )]
-    PartitionValue { column: String, len: usize },
+    #[error(transparent)]
+    PartitionValue(#[from] PartitionValueError),
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,
@@ -162,37 +151,6 @@ pub enum LoadError {
     },
 }
 
-/// A partition of a table: `(column, value)` pairs in path order, e.g. `[("date", "2026-11-24")]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PartitionKey(pub Vec<(&'static str, Option<String>)>);
-
-impl PartitionKey {
-    /// The folder below the table, e.g. `service_name=pcc-1/date=2026-11-24`.
-    pub fn relative_dir(&self) -> Result<PathBuf, LoadError> {
-        let mut dir = PathBuf::new();
-        for (column, value) in &self.0 {
-            dir.push(hive_segment(column, value.as_deref())?);
-        }
-        Ok(dir)
-    }
-}
-
-/// One `column=value` path segment, escaped as hive readers expect.
-pub fn hive_segment(column: &str, value: Option<&str>) -> Result<String, LoadError> {
-    let escaped = match value {
-        None | Some("") => HIVE_DEFAULT_PARTITION.to_string(),
-        Some(v) => utf8_percent_encode(v, PARTITION_VALUE).to_string(),
-    };
-    let segment = format!("{column}={escaped}");
-    if segment.len() > MAX_SEGMENT_BYTES {
-        return Err(LoadError::PartitionValue {
-            column: column.to_string(),
-            len: segment.len(),
-        });
-    }
-    Ok(segment)
-}
-
 /// Provenance written into every file's key-value metadata.
 #[derive(Debug, Clone)]
 pub struct FileProvenance {
@@ -200,26 +158,6 @@ pub struct FileProvenance {
     pub run_id: String,
     pub window_start: String,
     pub window_end: String,
-}
-
-/// How one table is laid out in Parquet.
-#[derive(Debug, Clone)]
-pub struct TableLayout {
-    pub name: &'static str,
-    pub schema: SchemaRef,
-    /// Columns the rows are sorted by, in order (recorded as Parquet sorting columns).
-    pub sorted_by: Vec<&'static str>,
-    /// Integer timestamp columns that are delta-encoded rather than dictionary-encoded.
-    pub delta_columns: Vec<&'static str>,
-    /// Float columns written with `BYTE_STREAM_SPLIT` rather than a dictionary.
-    pub split_columns: Vec<&'static str>,
-    /// Columns whose dictionary may grow to [`WIDE_DICTIONARY_BYTES`] before the writer falls
-    /// back to plain pages.
-    pub wide_dictionary_columns: Vec<&'static str>,
-    /// Leaf columns (dotted Parquet paths, e.g. `tags.key_value.key`) written without min/max
-    /// statistics: descriptive strings no reader prunes on, whose statistics cost a string
-    /// comparison per row.
-    pub no_stats_columns: Vec<&'static str>,
 }
 
 /// What one commit wrote, for the run summary and manifest.
@@ -362,23 +300,7 @@ impl Destination {
             let Some(dir) = path.parent().and_then(|d| d.strip_prefix(&table_dir).ok()) else {
                 continue;
             };
-            let mut key = Vec::new();
-            for segment in dir.iter() {
-                let segment = segment.to_string_lossy();
-                let Some((column, value)) = segment.split_once('=') else {
-                    continue;
-                };
-                let Some(column) = PARTITION_COLUMNS.iter().copied().find(|c| *c == column) else {
-                    continue;
-                };
-                let value = (value != HIVE_DEFAULT_PARTITION).then(|| {
-                    percent_encoding::percent_decode_str(value)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                });
-                key.push((column, value));
-            }
-            keys.push(PartitionKey(key));
+            keys.push(PartitionKey::from_relative_dir(dir));
         }
         keys.sort();
         Ok(keys)
@@ -868,40 +790,6 @@ fn write_parquet<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn partition_values_are_escaped_and_stay_in_their_folder() {
-        let cases = [
-            ("2026-11-24", "date=2026-11-24"),
-            ("a/b", "service_name=a%2Fb"),
-            ("..", "service_name=.."),
-            ("x=y%z", "service_name=x%3Dy%25z"),
-            ("line\nbreak", "service_name=line%0Abreak"),
-            ("été", "service_name=%C3%A9t%C3%A9"),
-        ];
-        for (value, expected) in cases {
-            let column = if value.starts_with("2026") {
-                "date"
-            } else {
-                "service_name"
-            };
-            let segment = hive_segment(column, Some(value)).unwrap();
-            assert_eq!(segment, expected);
-            assert!(!segment.contains('/'));
-            let decoded = percent_encoding::percent_decode_str(segment.split_once('=').unwrap().1)
-                .decode_utf8()
-                .unwrap();
-            assert_eq!(decoded, value, "round trip of {value:?}");
-        }
-        assert_eq!(
-            hive_segment("service_name", None).unwrap(),
-            "service_name=__HIVE_DEFAULT_PARTITION__"
-        );
-        assert!(matches!(
-            hive_segment("service_name", Some(&"x".repeat(300))),
-            Err(LoadError::PartitionValue { .. })
-        ));
-    }
 
     #[test]
     fn sorting_columns_use_parquet_leaf_indexes() {

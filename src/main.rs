@@ -1,33 +1,7 @@
 //! `vscope-export`: parse the command line, run it, map the outcome to an exit code.
 
 fn main() -> std::process::ExitCode {
-    tune_malloc();
+    // Before the runtime starts any thread.
+    vscope_export::sys::tune_allocator();
     vscope_export::cli::main()
 }
-
-/// Two settings of glibc's allocator, made before any thread starts.
-///
-/// - One arena. glibc gives threads that allocate at the same time arenas of their own and keeps
-///   each arena's high-water mark, so the fetching threads' peak and the writer thread's add up
-///   in the resident set although they never hold much at once. One arena keeps the peak to what
-///   is live: 30 days of 1,000 VMs peaked at 106 MiB with the default and 85 MiB with one arena,
-///   at the same CPU time (the threads allocate in large blocks, rarely enough not to contend).
-/// - No trimming behind the program's back, and a fixed mmap threshold. By default glibc hands
-///   the top of the heap back to the system as soon as 128 KiB or more of it is free, and maps
-///   each block past a threshold that moves, so the buffers of every batch and page were faulted
-///   in (and zeroed by the kernel) again and again: 36,000 page faults for a day of 1,000 VMs, of
-///   which 16,000 remain with these settings, at the same peak. The exporter gives memory back
-///   itself where it matters, with `malloc_trim` after each partition and each page handed over.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_malloc() {
-    // SAFETY: `mallopt` only sets allocator parameters; no other thread exists yet.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-        // The largest threshold glibc accepts (half its 64 MiB heap size).
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_malloc() {}

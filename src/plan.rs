@@ -8,7 +8,6 @@
 //! number of series.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use crate::job::{Catalog, Component, Export, Job, Window};
 use crate::tsdb::{QueryRequest, SubQuery};
@@ -272,14 +271,42 @@ fn sub_query(export: &Export, metric: &str, service: &ServiceScope, catalog: &Ca
     }
 }
 
-/// A human-readable duration: `1d`, `6h`, `15m`, `90s`.
-pub fn format_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        s if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 && s > 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
+/// The pages of each table not done yet, counted by start, as a run completes them in any
+/// order: a partition is complete once no pending page of its table starts before its end.
+#[derive(Debug)]
+pub struct Pending(BTreeMap<Component, BTreeMap<i64, usize>>);
+
+impl Pending {
+    /// Every page of the plan, none done.
+    pub fn new(plan: &Plan) -> Pending {
+        let mut pending: BTreeMap<Component, BTreeMap<i64, usize>> = BTreeMap::new();
+        for page in &plan.pages {
+            *pending
+                .entry(plan.groups[page.group].component)
+                .or_default()
+                .entry(page.start_ms)
+                .or_default() += 1;
+        }
+        Pending(pending)
+    }
+
+    /// One page of `component`'s table starting at `start_ms` is done (fetched or failed).
+    pub fn done(&mut self, component: Component, start_ms: i64) {
+        if let Some(starts) = self.0.get_mut(&component) {
+            if let Some(count) = starts.get_mut(&start_ms) {
+                *count -= 1;
+                if *count == 0 {
+                    starts.remove(&start_ms);
+                }
+            }
+        }
+    }
+
+    /// The start of the earliest pending page of the table; `None` when none is left.
+    pub fn done_until(&self, component: Component) -> Option<i64> {
+        self.0
+            .get(&component)
+            .and_then(|starts| starts.keys().next().copied())
     }
 }
 

@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::ParsedPoints;
-use crate::tsdb::{cents, OwnedSeries, Series, SeriesSink};
+use crate::tsdb::cents::{self, Values};
+use crate::tsdb::{OwnedSeries, Series, SeriesSink};
 
 /// Points held in memory per page before spooling to disk: 1 MiB of (ts, value), so the pages
 /// in flight together stay a small part of the memory budget.
@@ -272,28 +273,24 @@ impl SpooledPoints {
         }
     }
 
-    /// [`Self::read_values`] for a reader that takes hundredths keys: a value stored as its key
-    /// is appended as the key and a placeholder (0.0) in `values`, any other as itself and
-    /// [`cents::NO_KEY`]. `values` and `keys` grow alike.
+    /// [`Self::read_values`] for a reader that takes hundredths keys: values stored as keys
+    /// are appended as keys.
     pub fn read_keyed(
         &self,
         file: &File,
         n: usize,
         bytes: &mut Vec<u8>,
-        values: &mut Vec<f64>,
-        keys: &mut Vec<u32>,
+        values: &mut Values,
     ) -> std::io::Result<()> {
         match self.values {
             SpooledValues::Doubles(at) => {
-                read_points(file, at, n, bytes, values)?;
-                keys.resize(keys.len() + n, cents::NO_KEY);
+                values.append_doubles(|doubles| read_points(file, at, n, bytes, doubles))
             }
-            SpooledValues::Cents(at) => {
+            SpooledValues::Cents(at) => values.append_keys(|keys| {
                 keys.extend(read_keys(file, at, n, bytes)?);
-                values.resize(values.len() + n, 0.0);
-            }
+                Ok(())
+            }),
         }
-        Ok(())
     }
 
     /// [`Self::read`] for the timestamps alone (of a stretch without a break, for
@@ -868,12 +865,12 @@ mod tests {
                 ("vm".into(), format!("vm-{i}")),
                 ("x".into(), "été\n/".into()),
             ],
-            aggregate_tags: if i % 2 == 0 {
+            aggregate_tags: if i.is_multiple_of(2) {
                 vec!["env".into()]
             } else {
                 vec![]
             },
-            query_index: (i % 4 != 0).then_some(i),
+            query_index: (!i.is_multiple_of(4)).then_some(i),
             timestamps_ms: (0..points as i64).map(|t| t * 60_000 + i as i64).collect(),
             // Every other series has thirds and gaps (stored as doubles), the others hundredths,
             // negative ones too (stored as keys).
@@ -888,6 +885,10 @@ mod tests {
     }
 
     /// Compares with NaN equal to NaN, as the values' bits.
+    #[allow(
+        clippy::type_complexity,
+        reason = "a tuple of the series' parts, to compare"
+    )]
     fn bits(
         s: &OwnedSeries,
     ) -> (
@@ -999,7 +1000,7 @@ mod tests {
     /// timestamps off the grid by a millisecond every other point (no grid at all).
     fn with_gaps(i: usize, points: usize) -> OwnedSeries {
         let mut s = series(i, points);
-        if i % 3 == 0 && points > 10 {
+        if i.is_multiple_of(3) && points > 10 {
             for at in [points / 2, 1] {
                 s.timestamps_ms.remove(at);
                 s.values.remove(at);
@@ -1119,6 +1120,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::single_range_in_vec_init,
+        reason = "the stretches are ranges, one of them"
+    )]
     fn a_broken_grid_is_read_a_stretch_at_a_time() {
         let ts = [0, 10, 20, 50, 60, 100];
         let cut = |form: SpooledTs, range: Range<usize>| {

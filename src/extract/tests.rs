@@ -1,3 +1,8 @@
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: its module is `cfg(all(test, …))`, which clippy does not take for a test"
+)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -185,7 +190,10 @@ async fn a_page_that_cannot_get_small_enough_fails_with_the_endpoints_answer() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, TsdbError::TooLarge { .. }), "{err}");
+    assert!(
+        matches!(err, FetchError::Tsdb(TsdbError::TooLarge { .. })),
+        "{err}"
+    );
     assert!(stats.splits > 0);
 }
 

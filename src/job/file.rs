@@ -15,7 +15,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use super::report::Report;
-use crate::sim::SimConfig;
+use super::Simulator;
 
 /// A job file (`jobs/*.toml`): what to export, over which window, and where to write it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -59,7 +59,7 @@ pub(super) struct SourceFile {
     /// `https://opentsdb.gra1-ovh.metrics.ovh.net` (https; http only for a loopback host).
     pub opentsdb_url: Option<String>,
     /// The simulated estate, only with `endpoint = "simulator"`; every key has a default.
-    pub simulator: Option<SimConfig>,
+    pub simulator: Option<Simulator>,
     /// How transient failures of both APIs (network errors, timeouts, 408, 429, 5xx) are tried
     /// again; every key has a default.
     pub retry: Option<RetryFile>,
@@ -228,7 +228,7 @@ pub(super) fn remove_unknown_keys(root: &mut DeTable<'_>, report: &mut Report<'_
             prune(
                 simulator,
                 "source.simulator",
-                struct_fields::<SimConfig>(),
+                struct_fields::<Simulator>(),
                 report,
             );
         }

@@ -13,22 +13,23 @@
 //! Each step reports every problem it finds; a later step runs when the earlier ones found none
 //! that would make its reports misleading (syntax errors stop; unknown keys do not).
 
-mod catalog;
 mod file;
 mod report;
 mod resolve;
+mod simulator;
 #[cfg(test)]
 mod tests;
 mod window;
 
-pub use catalog::{Catalog, Component, MetricDef};
-pub use window::{format_duration, parse_delay, parse_duration, TimeExpr, Window, WindowError};
+pub use crate::domain::catalog::{Catalog, Component, MetricDef};
+pub use crate::domain::duration::{format_duration, parse_delay, parse_duration};
+pub use crate::domain::partition::PartitionBy;
+pub use simulator::Simulator;
+pub use window::{TimeExpr, Window, WindowError};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use crate::sim::SimConfig;
 
 /// A job, validated and resolved: what to fetch, over which window, and where to write it.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +58,7 @@ pub struct Source {
     /// How the metrics read token is obtained.
     pub token: TokenSource,
     /// How transient failures of both APIs are tried again (`[source.retry]`).
-    pub retry: crate::extract::RetryPolicy,
+    pub retry: crate::domain::retry::RetryPolicy,
 }
 
 /// The APIv6 to talk to.
@@ -67,7 +68,7 @@ pub enum Api {
     /// `None` means "from `OVH_ENDPOINT` or ovh.conf, else ovh-eu", as the official clients do.
     Ovh { endpoint: Option<String> },
     /// The built-in simulator, started in-process on loopback for this run.
-    Simulator(SimConfig),
+    Simulator(Simulator),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,16 +124,6 @@ pub struct Output {
     pub partitioning: Vec<PartitionBy>,
     /// ZSTD level, 1..=22.
     pub compression_level: i32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartitionBy {
-    /// `service_name=…`
-    ServiceName,
-    /// `date=YYYY-MM-DD` of `ts` in UTC.
-    Date,
-    /// `month=YYYY-MM` of `ts` in UTC.
-    Month,
 }
 
 /// One thing wrong with a job file.

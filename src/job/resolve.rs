@@ -3,21 +3,22 @@
 //! only when it has no problem. Every section is checked even when another one failed.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveTime, TimeDelta};
 
-use crate::extract::RetryPolicy;
-
 use super::file::{ExportFile, OutputFile, RetryFile, Sections, Selection, SourceFile, WindowFile};
 use super::report::Report;
-use super::window::{format_duration, parse_delay, parse_duration, TimeExpr};
+use super::window::TimeExpr;
 use super::{
     Api, Catalog, Component, Export, Job, Output, PartitionBy, Services, Source, TokenSource,
     WindowSpec,
 };
+use crate::domain::duration::{format_duration, parse_delay, parse_duration};
+use crate::domain::retry::RetryPolicy;
+use crate::domain::simulator::METRICS_USER;
+use crate::domain::url;
 
 /// The APIv6 endpoint names the official clients know.
 const ENDPOINTS: &[&str] = &[
@@ -165,9 +166,7 @@ fn source(s: &SourceFile, report: &mut Report<'_>) -> Option<Source> {
                 opentsdb_url: url.clone(),
             })
         }
-        (None, None, None) if simulated => Some(TokenSource::MetricsUser(
-            crate::sim::METRICS_USER.to_string(),
-        )),
+        (None, None, None) if simulated => Some(TokenSource::MetricsUser(METRICS_USER.to_string())),
         (None, None, None) => {
             report.problem(
                 "source",
@@ -317,23 +316,15 @@ fn check_url(report: &mut Report<'_>, key: &str, text: &str) {
             return;
         }
     };
-    let loopback = match url.host_str() {
-        Some("localhost") => true,
-        Some(host) => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    };
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => report.problem(
+    match url::check(&url) {
+        Ok(()) => {}
+        Err(url::Refused::PlainHttp) => report.problem(
             key,
             format!("'{text}' is plain http: use https (http is only for a loopback host)"),
         ),
-        scheme => report.problem(key, format!("'{scheme}' URLs are not supported: use https")),
+        Err(url::Refused::Scheme(scheme)) => {
+            report.problem(key, format!("'{scheme}' URLs are not supported: use https"))
+        }
     }
 }
 

@@ -80,7 +80,7 @@ fn the_base_job_resolves_with_defaults() {
             services: Services::All,
             datacenters: None,
             token: TokenSource::MetricsUser("reader".into()),
-            retry: crate::extract::RetryPolicy::default(),
+            retry: crate::domain::retry::RetryPolicy::default(),
         }
     );
     assert_eq!(
@@ -192,7 +192,7 @@ fn the_example_jobs_resolve_as_documented() {
     );
     assert_eq!(
         demo.source.token,
-        TokenSource::MetricsUser(crate::sim::METRICS_USER.into())
+        TokenSource::MetricsUser(crate::domain::simulator::METRICS_USER.into())
     );
     assert_eq!(
         demo.window.start,
@@ -239,7 +239,7 @@ fn the_simulator_takes_its_table_and_a_default_user() {
     let job = parse_text(&text).unwrap();
     assert_eq!(
         job.source.api,
-        Api::Simulator(crate::sim::SimConfig {
+        Api::Simulator(crate::job::Simulator {
             seed: 7,
             vms: 10,
             ..Default::default()
@@ -247,7 +247,7 @@ fn the_simulator_takes_its_table_and_a_default_user() {
     );
     assert_eq!(
         job.source.token,
-        TokenSource::MetricsUser(crate::sim::METRICS_USER.into())
+        TokenSource::MetricsUser(crate::domain::simulator::METRICS_USER.into())
     );
 
     // Without the table: the defaults. With a direct token: that token.
@@ -567,7 +567,7 @@ fn the_schema_names_every_key_the_job_file_accepts() {
         (
             "[source.simulator]",
             &source["properties"]["simulator"],
-            fields::<crate::sim::SimConfig>(),
+            fields::<crate::job::Simulator>(),
         ),
         (
             "[source.retry]",
@@ -644,7 +644,7 @@ fn retry_settings_resolve_with_defaults_for_what_is_left_out() {
     let job = parse_text(&text).unwrap();
     assert_eq!(
         job.source.retry,
-        crate::extract::RetryPolicy {
+        crate::domain::retry::RetryPolicy {
             min_delay: Duration::from_millis(1),
             max_delay: Duration::from_secs(2),
             max_retries: 20,

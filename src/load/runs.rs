@@ -243,8 +243,7 @@ impl RowGroup {
                 chunk.push(points.ts, &mut encoders.zstd)?;
             }
             if let Some(chunk) = encoders.value.as_mut() {
-                let (values, keys) = (points.values, Some(points.keys));
-                chunk.push_keyed(points.rank, values, keys, &mut encoders.zstd)?;
+                chunk.push_keyed(points.rank, points.values, &mut encoders.zstd)?;
             }
         }
         let mut leaf = 0;

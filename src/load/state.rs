@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::LoadError;
+use crate::job::Window;
 
 /// Folder of job states and locks, below the output root.
 pub const STATE_DIR: &str = "_state";
@@ -29,6 +30,32 @@ pub struct JobState {
     /// The run that moved it last.
     pub run_id: String,
     pub updated_at: DateTime<Utc>,
+}
+
+impl JobState {
+    /// The job's state after a run over `window` that committed everything before
+    /// `committed_until`, or `None` to leave `previous` as it is: the state moves forward to
+    /// `committed_until` when the window starts at or before the committed end (so nothing between
+    /// is skipped), never back.
+    pub fn next(
+        previous: Option<&JobState>,
+        window: Window,
+        committed_until: DateTime<Utc>,
+        run_id: &str,
+        now: DateTime<Utc>,
+        job: &str,
+    ) -> Option<JobState> {
+        let moves = match previous {
+            None => committed_until > window.start,
+            Some(p) => window.start <= p.committed_until && committed_until > p.committed_until,
+        };
+        moves.then(|| JobState {
+            job: job.to_string(),
+            committed_until,
+            run_id: run_id.to_string(),
+            updated_at: now,
+        })
+    }
 }
 
 /// Held while a run of a job writes to an output; released on drop or when the process dies.
@@ -82,6 +109,11 @@ impl StateStore {
         StateStore {
             root: root.to_path_buf(),
         }
+    }
+
+    /// The output root this store is under.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     fn state_path(&self, job: &str) -> PathBuf {
@@ -186,54 +218,9 @@ impl StateStore {
             .map_err(io)?;
         Ok(JobLock { _file: file, path })
     }
-
-    /// Writes a run's manifest last thing in a run: its presence means the run completed.
-    pub fn write_manifest<T: Serialize>(
-        &self,
-        run_id: &str,
-        manifest: &T,
-    ) -> Result<PathBuf, LoadError> {
-        let path = self.root.join(RUNS_DIR).join(format!("{run_id}.json"));
-        let bytes = serde_json::to_vec_pretty(manifest).map_err(|source| LoadError::Corrupt {
-            path: path.clone(),
-            message: source.to_string(),
-        })?;
-        write_atomic(&path, &bytes)?;
-        Ok(path)
-    }
-
-    /// The manifests of past runs, newest first (run ids start with a UTC timestamp).
-    pub fn manifests(&self) -> Result<Vec<(PathBuf, serde_json::Value)>, LoadError> {
-        let dir = self.root.join(RUNS_DIR);
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(LoadError::Write { path: dir, source }),
-        };
-        let mut paths: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json") && !is_hidden(p))
-            .collect();
-        paths.sort();
-        paths.reverse();
-        let mut out = Vec::new();
-        for path in paths {
-            let text = fs::read(&path).map_err(|source| LoadError::Write {
-                path: path.clone(),
-                source,
-            })?;
-            let value = serde_json::from_slice(&text).map_err(|source| LoadError::Corrupt {
-                path: path.clone(),
-                message: source.to_string(),
-            })?;
-            out.push((path, value));
-        }
-        Ok(out)
-    }
 }
 
-fn is_hidden(path: &Path) -> bool {
+pub(super) fn is_hidden(path: &Path) -> bool {
     path.file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }

@@ -31,7 +31,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use crate::tsdb::cents;
+use crate::tsdb::cents::{self, ValuesSlice};
 
 use super::runs::{
     assemble_chunk, bit_width, double_statistics, pack, put_run, put_uleb128, ChunkPage, Runs,
@@ -91,6 +91,7 @@ impl Dictionary {
 
     /// Asks the CPU to bring the slot of `bits` into the cache, without waiting for it.
     #[inline]
+    #[allow(unsafe_code, reason = "a prefetch hint; see SAFETY below")]
     fn prefetch(&self, bits: u64) {
         #[cfg(target_arch = "x86_64")]
         {
@@ -327,6 +328,10 @@ impl Keys {
 /// baseline has none, and counting a word's bits in a dozen instructions instead was a fifth of
 /// the `value` chunk's work (a rank a point).
 #[inline]
+#[allow(
+    unsafe_code,
+    reason = "calls a `target_feature` function once the CPU has the feature"
+)]
 fn with_popcnt<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
@@ -479,20 +484,20 @@ impl ValueChunk {
         values: &[f64],
         zstd: &mut zstd::bulk::Compressor<'static>,
     ) -> Result<()> {
-        self.push_keyed(series, values, None, zstd)
+        self.push_keyed(series, ValuesSlice::doubles(values), zstd)
     }
 
     /// Appends the values of the next rows, all of one series (identified by any number that
-    /// differs from its neighbours'); NaN is null. `keys`, where given, are the values'
-    /// hundredths keys: a value whose key is not [`cents::NO_KEY`] is [`cents::value`] of it,
-    /// whatever `values` holds in its place (see [`crate::transform::RunBatch`]).
+    /// differs from its neighbours'); NaN is null. Values held as hundredths keys are encoded
+    /// from their keys (see [`crate::transform::RunBatch`]).
     pub(crate) fn push_keyed(
         &mut self,
         series: u32,
-        values: &[f64],
-        keys: Option<&[u32]>,
+        values: ValuesSlice<'_>,
         zstd: &mut zstd::bulk::Compressor<'static>,
     ) -> Result<()> {
+        // Read in bulk: a double only where there is no key (a placeholder is never NaN).
+        let (values, keys) = values.as_held();
         if self.max_def == 0 && values.iter().any(|v| v.is_nan()) {
             return Err(ParquetError::General(format!(
                 "null in the not-null column {}",
@@ -1052,23 +1057,11 @@ mod tests {
             let mut chunk = ValueChunk::new(descr(), &props).unwrap();
             let mut zstd = zstd::bulk::Compressor::new(1).unwrap();
             for (id, values) in series.iter().enumerate() {
-                let keys: Vec<u32> = values
-                    .iter()
-                    .map(|&v| cents::key(v).unwrap_or(cents::NO_KEY))
-                    .collect();
-                let placeholders: Vec<f64> = values
-                    .iter()
-                    .zip(&keys)
-                    .map(|(&v, &k)| if k == cents::NO_KEY { v } else { 0.0 })
-                    .collect();
+                let keyed = cents::Values::keyed(values);
                 // In two pushes, the second starting inside a page.
-                let (a, b) = (placeholders.split_at(333), keys.split_at(333));
-                chunk
-                    .push_keyed(id as u32, a.0, Some(b.0), &mut zstd)
-                    .unwrap();
-                chunk
-                    .push_keyed(id as u32, a.1, Some(b.1), &mut zstd)
-                    .unwrap();
+                let (a, b) = keyed.slice(0..keyed.len()).split_at(333);
+                chunk.push_keyed(id as u32, a, &mut zstd).unwrap();
+                chunk.push_keyed(id as u32, b, &mut zstd).unwrap();
             }
             let (keyed, keyed_close) = chunk.finish(&props, &mut zstd).unwrap();
             assert_eq!(keyed, plain, "{case}");

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use bytes::Bytes;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -26,7 +26,7 @@ use super::oauth2::TokenCache;
 use super::sign::signature;
 use super::throttle::Throttle;
 use super::Auth;
-use crate::extract::RetryPolicy;
+use crate::domain::retry::{retry_after, RetryPolicy};
 use crate::secret::Secret;
 
 pub use super::error::OvhError;
@@ -431,19 +431,10 @@ impl Inner {
         authenticated: bool,
     ) -> Result<Answer, OvhError> {
         let policy = self.retry;
-        let backoff = ExponentialBuilder::default()
-            .with_jitter()
-            .with_min_delay(policy.min_delay)
-            .with_max_delay(policy.max_delay)
-            .with_max_times(policy.max_retries)
-            .with_total_delay(Some(policy.total_delay));
         (|| self.call_once(method.clone(), path, body, batch, authenticated))
-            .retry(backoff)
+            .retry(policy.backoff())
             .when(OvhError::is_transient)
-            .adjust(|error, delay| match (error.retry_after(), delay) {
-                (Some(after), Some(_)) => Some(after.min(policy.max_delay)),
-                (_, delay) => delay,
-            })
+            .adjust(|error, delay| policy.delay(error.retry_after(), delay))
             .notify(|error, delay| {
                 tracing::warn!(error = %error, delay_ms = delay.as_millis() as u64, "APIv6 call failed; trying again.");
             })
@@ -550,28 +541,6 @@ impl Inner {
             url: url_text,
         })
     }
-}
-
-/// `Retry-After` as a delay from `now`: seconds, or an HTTP date (RFC 9110 allows both).
-fn retry_after(
-    headers: &reqwest::header::HeaderMap,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<Duration> {
-    let value = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") is an RFC 2822 date.
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some(
-        (at.with_timezone(&chrono::Utc) - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO),
-    )
 }
 
 /// A header value that HTTP/2 must not index and debug output must not show.
@@ -867,28 +836,6 @@ mod tests {
             assert!(matches!(err, OvhError::Api { .. }), "{err:?}");
             assert_eq!(attempts(path), expected, "{path}");
         }
-    }
-
-    #[test]
-    fn retry_after_is_read_as_seconds_or_a_date() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T08:49:37Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc);
-        let headers = |value: &str| {
-            let mut h = reqwest::header::HeaderMap::new();
-            h.insert(reqwest::header::RETRY_AFTER, value.parse().unwrap());
-            h
-        };
-        assert_eq!(
-            retry_after(&headers("3"), now),
-            Some(Duration::from_secs(3))
-        );
-        assert_eq!(
-            retry_after(&headers("Tue, 24 Nov 2026 08:49:47 GMT"), now),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(retry_after(&headers("soon"), now), None);
-        assert_eq!(retry_after(&reqwest::header::HeaderMap::new(), now), None);
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::domain::url;
 use crate::secret::Secret;
 
 use super::OvhError;
@@ -113,10 +114,9 @@ fn checked_url(raw: &str, what: &str) -> Result<String, OvhError> {
             message: format!("the {what} '{raw}' must not have a query string or fragment"),
         });
     }
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback(&url) => {}
-        "http" => {
+    match url::check(&url) {
+        Ok(()) => {}
+        Err(url::Refused::PlainHttp) => {
             return Err(OvhError::Config {
                 message: format!(
                 "the {what} '{raw}' uses plain http:// on a non-loopback host, which would send \
@@ -125,25 +125,13 @@ fn checked_url(raw: &str, what: &str) -> Result<String, OvhError> {
             ),
             })
         }
-        other => {
+        Err(url::Refused::Scheme(other)) => {
             return Err(OvhError::Config {
                 message: format!("the {what} '{raw}' has scheme '{other}'; use https://"),
             })
         }
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
-}
-
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `raw` with anything between `://` and `@` removed, for error messages.

@@ -148,8 +148,8 @@ pub fn options(clock: Clock) -> ClientOptions {
 }
 
 /// Retries that take milliseconds, so that tests of failing calls stay fast.
-pub fn fast_retry() -> crate::extract::RetryPolicy {
-    crate::extract::RetryPolicy {
+pub fn fast_retry() -> crate::domain::retry::RetryPolicy {
+    crate::domain::retry::RetryPolicy {
         min_delay: std::time::Duration::from_millis(1),
         max_delay: std::time::Duration::from_millis(5),
         max_retries: 2,

@@ -27,7 +27,7 @@ mod faults;
 mod opentsdb;
 mod world;
 
-pub use faults::{FaultKind, FaultSpecError, Faults};
+pub use crate::domain::simulator::{FaultKind, FaultSpecError, Faults, Flavor, METRICS_USER};
 pub use world::World;
 
 use std::collections::BTreeMap;
@@ -37,11 +37,10 @@ use std::sync::Arc;
 
 use axum::routing::{any, get};
 use axum::Router;
-use serde::Deserialize;
 
-/// The simulated estate; also the `[source.simulator]` table of a job file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The simulated estate (a job file's `[source.simulator]` table becomes one of these; the keys
+/// are documented there).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimConfig {
     /// Seeds names, ids, shapes and every value.
     pub seed: u64,
@@ -93,17 +92,6 @@ pub struct SimConfig {
     pub hostile_names: bool,
 }
 
-/// The dialect of the metrics endpoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Flavor {
-    /// OVH's Metrics Data Platform proxy (`reference/opentsdb.md`, "OVH's endpoint").
-    #[default]
-    Ovh,
-    /// Stock OpenTSDB 2.x.
-    Opentsdb,
-}
-
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
@@ -126,9 +114,6 @@ impl Default for SimConfig {
         }
     }
 }
-
-/// The login of the simulated user whose metrics token a job fetches when it names none.
-pub const METRICS_USER: &str = "vscope-reader";
 
 /// The public, test-only credentials the simulator accepts. Printed by `vscope-export sim`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -553,7 +553,7 @@ fn series_def(
     };
     let phase = 0.05 * unit(mix(e ^ 1)) - 0.3;
     // One datastore in three fills up (and is cleaned up every `FILL_DAYS`).
-    let filling = tags.contains_key("datastore") && e % 3 == 0;
+    let filling = tags.contains_key("datastore") && e.is_multiple_of(3);
     let (typical, amp, noise_frac, hi, decimals) = match metric {
         "vscope.vm.cpu.usage.perc" => (25.0 * activity * spread, 0.6, 0.15, 100.0, 2),
         // Idle VMs also use little of their memory: they are the ones rightsizing must find.
@@ -743,7 +743,7 @@ fn host_ip(n: usize) -> String {
 }
 
 fn nic_count(seed: u64, host: &Host) -> usize {
-    if hash2(seed ^ 0x006e_6963, host.host_id as u64) % 3 == 0 {
+    if hash2(seed ^ 0x006e_6963, host.host_id as u64).is_multiple_of(3) {
         2
     } else {
         4
@@ -762,7 +762,7 @@ fn vm(
     let powered_on = index % POWERED_OFF_EVERY != 1;
     let cpu_num = [1, 2, 2, 4, 4, 8, 16][(h >> 8) as usize % 7];
     let memory_max = 1024 * [1, 2, 4, 8, 16, 32, 64][(h >> 16) as usize % 7];
-    let windows = (h >> 24) % 4 == 0;
+    let windows = (h >> 24).is_multiple_of(4);
     let on = |v: f64| if powered_on { v } else { 0.0 };
     let u = |shift: u32| ((h >> shift) & 0xffff) as f64 / 65_536.0;
     Vm {

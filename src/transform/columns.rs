@@ -111,6 +111,10 @@ impl StrBuf {
         Ok(())
     }
 
+    #[allow(
+        unsafe_code,
+        reason = "builds the array without validating it again; see SAFETY below"
+    )]
     pub(crate) fn finish(mut self) -> Result<StringArray, ArrowError> {
         // `None` when no null was appended, as a not-null column needs.
         let nulls = self.nulls.finish();

@@ -10,8 +10,8 @@ use arrow::array::RecordBatch;
 use super::columns::{Cell, ColumnBuilder};
 use super::schema::{self, TableDef};
 use super::{ColumnError, TransformError};
+use crate::domain::partition::PartitionKey;
 use crate::job::PartitionBy;
-use crate::load::PartitionKey;
 use crate::ovh::inventory::{datacenter_tag, Inventory};
 use crate::ovh::model::{Datacenter, Filer, Host, Vm};
 
@@ -50,7 +50,7 @@ pub fn inventory_tables(
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let key = super::partition::key(partitioning, Some(service), snapshot_ms);
+            let key = crate::domain::partition::key(partitioning, Some(service), snapshot_ms);
             rows.entry(key).or_default().push((sort, cells));
             Ok::<(), TransformError>(())
         };

@@ -24,15 +24,15 @@ use arrow::datatypes::SchemaRef;
 
 use super::columns::Cell;
 use super::index::InventoryIndex;
-use super::partition::{self, Period};
 use super::rows::{ranked, FileRun, PartitionRows, Points, Run, SpooledSeries, TableShape};
 use super::schema;
 use super::spill::{self, SpillFile, SpillRun, SpillWriter};
 use super::TransformError;
-use crate::extract::{SpooledPoints, Times};
+use crate::domain::partition::PartitionKey;
+use crate::domain::partition::{self, Period};
+use crate::extract::{Spool, SpoolSink, SpooledPoints, Times};
 use crate::job::{Component, PartitionBy};
-use crate::load::PartitionKey;
-use crate::tsdb::Series;
+use crate::tsdb::{Series, SeriesSink};
 
 /// Tags that become columns of their own in every metrics table; the entity tags are added per
 /// component. `servicename` feeds `service_name`.
@@ -226,6 +226,35 @@ impl MetricsTable {
             buf.ts.extend_from_slice(&ts[i..j]);
             buf.values.extend_from_slice(&values[i..j]);
         })
+    }
+
+    /// Takes a fetched page's series from its spools, clipped to the page's `[start_ms, end_ms)`.
+    /// A spool that cannot be read back (a full or failing disk) stops the page there, with what
+    /// it replayed, and its error is returned. After a page left on disk, what reading its headers
+    /// back took is given back to the system.
+    pub fn push_page(
+        &mut self,
+        spools: Vec<Spool>,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> std::io::Result<()> {
+        let on_disk = spools.iter().any(Spool::on_disk);
+        let mut sink = PageSink {
+            table: self,
+            start_ms,
+            end_ms,
+        };
+        let mut replayed = Ok(());
+        for spool in spools {
+            replayed = spool.hand_over(&mut sink);
+            if replayed.is_err() {
+                break;
+            }
+        }
+        if on_disk {
+            crate::sys::release_free_memory();
+        }
+        replayed
     }
 
     /// Says that `series` spooled series of one page follow: each partition they reach makes
@@ -596,6 +625,36 @@ impl MetricsTable {
             out.push((key, batch));
         }
         Ok(out)
+    }
+}
+
+/// Where a page's series go as its spools hand them over: its table, clipped to the page's range.
+struct PageSink<'a> {
+    table: &'a mut MetricsTable,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+impl SeriesSink for PageSink<'_> {
+    fn series(&mut self, series: Series<'_>) {
+        self.table.push_series(&series, self.start_ms, self.end_ms);
+    }
+}
+
+impl SpoolSink for PageSink<'_> {
+    fn spooled(
+        &mut self,
+        series: Series<'_>,
+        times: Times<'_>,
+        file: &Arc<File>,
+        at: SpooledPoints,
+    ) {
+        self.table
+            .push_spooled(&series, times, self.start_ms, self.end_ms, file, at);
+    }
+
+    fn expect(&mut self, series: usize) {
+        self.table.expect_spooled(series);
     }
 }
 

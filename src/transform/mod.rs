@@ -7,15 +7,13 @@
 //!   become sorted batches lazily, one [`BATCH_ROWS`]-sized batch at a time;
 //! - [`InventoryIndex`] is the snapshot keyed the way the metrics' tags name objects;
 //! - [`inventory_tables`] writes the snapshot itself as the `*_inventory` tables;
-//! - [`layout`] tells the load stage how each table is laid out in Parquet, and
-//!   [`merge_outside_window`] (and its streaming form [`merge_outside_window_rows`]) keeps the
+//! - [`merge_outside_window`] (and its streaming form [`merge_outside_window_rows`]) keeps the
 //!   rows of a re-run's partition that the run did not cover.
 
 mod columns;
 mod index;
 mod inventory;
 mod metrics;
-mod partition;
 mod rows;
 pub mod schema;
 mod spill;
@@ -37,7 +35,7 @@ pub use inventory::inventory_tables;
 pub use metrics::{MetricsTable, DEFAULT_BUDGET_POINTS};
 pub use rows::{PartitionRows, RunBatch, RunBatches, BATCH_ROWS};
 
-use crate::load::TableLayout;
+use crate::domain::table::Table;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
@@ -74,75 +72,9 @@ pub enum TransformError {
     SchemaMismatch { table: String, difference: String },
 }
 
-/// The columns each table is sorted by within a file, in order. Metrics: (entity…, metric, ts);
-/// inventories: (service_name, datacenter_id, id).
+/// The columns `table`'s rows are sorted by within a file, in order.
 fn sorted_by(table: &str) -> Option<Vec<&'static str>> {
-    Some(match table {
-        "vm_metrics" => vec!["vm", "metric", "ts"],
-        "host_metrics" => vec!["host", "nicname", "metric", "ts"],
-        "filer_metrics" => vec!["datastore", "metric", "ts"],
-        "vm_inventory" => vec!["service_name", "datacenter_id", "vm_id"],
-        "host_inventory" => vec!["service_name", "datacenter_id", "host_id"],
-        "filer_inventory" => vec!["service_name", "datacenter_id", "filer_id"],
-        "datacenter_inventory" => vec!["service_name", "datacenter_id"],
-        _ => return None,
-    })
-}
-
-/// The string columns of a metrics table that readers filter on, which keep their statistics.
-const PRUNED_STRINGS: [&str; 7] = [
-    "metric",
-    "service_name",
-    "datacenter",
-    "vm",
-    "host",
-    "nicname",
-    "datastore",
-];
-
-/// How a table is laid out in Parquet: schema, sort columns, encodings, statistics.
-pub fn layout(table: &str) -> Option<TableLayout> {
-    let def = schema::table(table)?;
-    // Timestamps ascend within a series and repeat across the snapshot column: deltas are small
-    // or zero, which DELTA_BINARY_PACKED stores in a few bits where a dictionary would not.
-    // (Metrics files encoded from runs, `load::runs`, keep this for `ts` only: `snapshot_ts` is
-    // one value per run there, a one-entry dictionary.)
-    let delta_columns = ["ts", "snapshot_ts"]
-        .into_iter()
-        .filter(|c| def.column(c).is_some())
-        .collect();
-    let metrics = schema::METRICS_TABLES.contains(&def.name);
-    // BYTE_STREAM_SPLIT for `value` was measured on a simulated day (examples/transform_bench):
-    // 5.36 bytes per point against 2.92 with the default dictionary, whose few thousand distinct
-    // values per page ZSTD then packs well. It does not pay, so no column uses it for now.
-    let split_columns = Vec::new();
-    let wide_dictionary_columns = if metrics { vec!["value"] } else { Vec::new() };
-    // In the metrics tables, a string min/max per row costs as much as encoding it. Readers prune
-    // on the time, the metric, the entity, the service and datacenter and the ids; the other
-    // strings (names, states, the tags) only describe and are left without statistics. The
-    // inventories are small and keep them all.
-    let no_stats_columns = if metrics {
-        let mut columns: Vec<&'static str> = def
-            .columns
-            .iter()
-            .filter(|c| c.data_type == arrow::datatypes::DataType::Utf8)
-            .map(|c| c.name)
-            .filter(|n| !PRUNED_STRINGS.contains(n))
-            .collect();
-        columns.extend(["tags.key_value.key", "tags.key_value.value"]);
-        columns
-    } else {
-        Vec::new()
-    };
-    Some(TableLayout {
-        name: def.name,
-        schema: Arc::new(def.schema()),
-        sorted_by: sorted_by(def.name)?,
-        delta_columns,
-        split_columns,
-        wide_dictionary_columns,
-        no_stats_columns,
-    })
+    Table::from_name(table).map(|t| t.sorted_by().to_vec())
 }
 
 /// A re-run over part of a partition: the rows of `old` (the job's previous file there) outside

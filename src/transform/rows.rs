@@ -31,7 +31,7 @@ use super::schema::TableDef;
 use super::spill::{SpillFile, SpillReader};
 use super::TransformError;
 use crate::extract::SpooledPoints;
-use crate::tsdb::cents;
+use crate::tsdb::cents::{Values, ValuesSlice};
 
 /// Rows per batch handed to the Parquet writer: 16 Ki rows of `vm_metrics` materialise to about
 /// 5 MB (every string column repeated per row; a heap profile measured 19 MB for 64 Ki rows,
@@ -105,8 +105,7 @@ impl FileRun {
         runs: impl Iterator<Item = &'a FileRun> + Clone,
         bytes: &mut Vec<u8>,
         ts: &mut Vec<i64>,
-        values: &mut Vec<f64>,
-        keys: &mut Vec<u32>,
+        values: &mut Values,
     ) -> std::io::Result<()> {
         let Some(first) = runs.clone().next() else {
             return Ok(());
@@ -119,7 +118,7 @@ impl FileRun {
             n += r.len as usize;
         }
         let at = first.source.at.skip(first.start as usize);
-        at.read_keyed(file, n, bytes, values, keys)
+        at.read_keyed(file, n, bytes, values)
     }
 
     /// Appends its points (`bytes` is scratch).
@@ -312,11 +311,10 @@ struct Batches {
     sources: Vec<Source>,
     max_rows: usize,
     remaining: u64,
-    /// The current group: its points, its runs, and its segments in output order. A value
-    /// read as its hundredths key is in `g_keys`, a placeholder in `g_values` ([`RunBatch`]).
+    /// The current group: its points, its runs, and its segments in output order. Values read
+    /// from the spool as hundredths keys stay keys ([`RunBatch`]).
     g_ts: Vec<i64>,
-    g_values: Vec<f64>,
-    g_keys: Vec<u32>,
+    g_values: Values,
     g_runs: Vec<GroupRun>,
     segments: Vec<Segment>,
     /// Next segment to emit, and how much of it was emitted already.
@@ -383,8 +381,7 @@ impl Batches {
             max_rows,
             remaining: rows.rows,
             g_ts: Vec::new(),
-            g_values: Vec::new(),
-            g_keys: Vec::new(),
+            g_values: Values::default(),
             g_runs: Vec::new(),
             segments: Vec::new(),
             seg_next: 0,
@@ -435,7 +432,6 @@ impl Batches {
         };
         self.g_ts.clear();
         self.g_values.clear();
-        self.g_keys.clear();
         self.g_runs.clear();
         for src in 0..self.sources.len() {
             loop {
@@ -457,7 +453,7 @@ impl Batches {
                         *next += 1;
                         let range = run.start..run.start + run.len;
                         self.g_ts.extend_from_slice(&ts[range.clone()]);
-                        self.g_values.extend_from_slice(&values[range]);
+                        self.g_values.extend_doubles(&values[range]);
                         run.pos
                     }
                     Source::Files { runs, next, bytes } => {
@@ -471,23 +467,18 @@ impl Batches {
                             *next += 1;
                         }
                         let joined = runs[first..*next].iter().map(|(_, r)| r);
-                        FileRun::read_joined(
-                            joined,
-                            bytes,
-                            &mut self.g_ts,
-                            &mut self.g_values,
-                            &mut self.g_keys,
-                        )
-                        .map_err(|source| TransformError::Spill {
-                            table: self.shape.def.name,
-                            source,
-                        })?;
+                        FileRun::read_joined(joined, bytes, &mut self.g_ts, &mut self.g_values)
+                            .map_err(|source| TransformError::Spill {
+                                table: self.shape.def.name,
+                                source,
+                            })?;
                         runs[first].1.pos()
                     }
                     Source::Spill(reader) => {
                         let pos = reader.peek().map_or(0, |h| h.pos);
-                        reader
-                            .read_run(&mut self.g_ts, &mut self.g_values)
+                        let g_ts = &mut self.g_ts;
+                        self.g_values
+                            .append_doubles(|values| reader.read_run(g_ts, values))
                             .map_err(|source| TransformError::Spill {
                                 table: self.shape.def.name,
                                 source,
@@ -495,8 +486,6 @@ impl Batches {
                         pos
                     }
                 };
-                // What came as doubles has no key.
-                self.g_keys.resize(self.g_ts.len(), cents::NO_KEY);
                 self.g_runs.push(GroupRun {
                     rank,
                     pos,
@@ -536,8 +525,7 @@ impl Batches {
             .collect();
         points.sort_unstable();
         let ts: Vec<i64> = points.iter().map(|&(_, p)| self.g_ts[p]).collect();
-        let values: Vec<f64> = points.iter().map(|&(_, p)| self.g_values[p]).collect();
-        let keys: Vec<u32> = points.iter().map(|&(_, p)| self.g_keys[p]).collect();
+        let values = self.g_values.gather(points.iter().map(|&(_, p)| p));
         for (i, &((_, rank, _), _)) in points.iter().enumerate() {
             match self.segments.last_mut() {
                 Some(last) if last.rank == rank => last.len += 1,
@@ -550,7 +538,6 @@ impl Batches {
         }
         self.g_ts = ts;
         self.g_values = values;
-        self.g_keys = keys;
     }
 
     /// The next piece of at most `max` (> 0) rows of one segment, in output order; when the
@@ -599,26 +586,20 @@ impl Batches {
     /// The next stretch of at most `max_rows` rows, as one Arrow batch.
     fn next_record_batch(&mut self) -> Result<Option<RecordBatch>, TransformError> {
         let cap = (self.remaining.min(self.max_rows as u64)) as usize;
-        let (mut ts, mut values, mut keys) = (
-            Vec::with_capacity(cap),
-            Vec::with_capacity(cap),
-            Vec::with_capacity(cap),
-        );
+        let (mut ts, mut values) = (Vec::with_capacity(cap), Values::with_capacity(cap));
         let mut runs: Vec<(u32, usize)> = Vec::new();
         while ts.len() < self.max_rows {
             let Some(p) = self.next_piece(self.max_rows - ts.len(), true)? else {
                 break;
             };
             ts.extend_from_slice(&self.g_ts[p.range()]);
-            values.extend_from_slice(&self.g_values[p.range()]);
-            keys.extend_from_slice(&self.g_keys[p.range()]);
+            values.extend_from(self.g_values.slice(p.range()));
             push_run(&mut runs, p.rank, p.len);
         }
         if ts.is_empty() {
             return Ok(None);
         }
-        cents::resolve(&mut values, &keys);
-        build_batch(&self.shape, &self.series, &runs, ts, values).map(Some)
+        build_batch(&self.shape, &self.series, &runs, ts, values.into_doubles()).map(Some)
     }
 }
 
@@ -669,12 +650,9 @@ pub struct PiecePoints<'a> {
     /// The series' rank.
     pub rank: u32,
     pub ts: &'a [i64],
-    /// A row's value, unless `keys` holds its hundredths key ([`cents::key`]): then a
-    /// placeholder, [`cents::value`] of the key being the value. Points read back from the
-    /// spool come so, which spares the `value` chunk turning each key into its double and back.
-    pub values: &'a [f64],
-    /// One per row: the value's key, or [`cents::NO_KEY`] where `values` holds the value.
-    pub keys: &'a [u32],
+    /// One per row. Points read back from the spool are held as their hundredths keys, which
+    /// spares the `value` chunk turning each key into its double and back.
+    pub values: ValuesSlice<'a>,
 }
 
 impl<'a> RunBatch<'a> {
@@ -693,8 +671,7 @@ impl<'a> RunBatch<'a> {
         self.pieces.iter().map(move |p| PiecePoints {
             rank: p.rank,
             ts: &b.g_ts[p.range()],
-            values: &b.g_values[p.range()],
-            keys: &b.g_keys[p.range()],
+            values: b.g_values.slice(p.range()),
         })
     }
 

@@ -7,9 +7,10 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondTyp
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::domain::partition::PartitionKey;
 use crate::extract::{SpooledPoints, SpooledTs, SpooledValues, Times};
 use crate::job::{Component, PartitionBy};
-use crate::load::PartitionKey;
+use crate::load::layout;
 use crate::ovh::inventory::{DatacenterInventory, Inventory, ServiceInventory};
 use crate::ovh::model::{Filer, Host, UnitAndValue, Vm};
 use crate::tsdb::{OwnedSeries, Series};
@@ -204,7 +205,7 @@ fn s(v: &str) -> Option<String> {
 }
 
 fn date_key(date: &str) -> PartitionKey {
-    PartitionKey(vec![("date", s(date))])
+    PartitionKey::new(vec![("date", s(date))])
 }
 
 const T0: &str = "2026-11-24T10:00:00Z";
@@ -362,7 +363,7 @@ fn month_and_service_partitions_follow_the_job_order() {
         nov,
         dec + 1,
     );
-    let keys: Vec<_> = parts.iter().map(|p| p.0 .0.clone()).collect();
+    let keys: Vec<_> = parts.iter().map(|p| p.0.values().to_vec()).collect();
     let key = |sn: &str, m: &str| vec![("service_name", s(sn)), ("month", s(m))];
     assert_eq!(
         keys,
@@ -556,7 +557,7 @@ fn series_without_the_usual_tags_keep_their_points() {
         t0 + 1,
     );
     let (key, b) = &parts[0];
-    assert_eq!(key.0[0], ("service_name", None));
+    assert_eq!(key.values()[0], ("service_name", None));
     assert_eq!(strs(b, "vm"), vec![None]);
     assert_eq!(strs(b, "service_name"), vec![None]);
     assert_eq!(f64s(b, "value"), vec![Some(42.0)]);
@@ -764,7 +765,7 @@ fn inventory_tables_hold_every_object_of_the_snapshot() {
     .unwrap();
     assert_eq!(
         by_service[0].1,
-        PartitionKey(vec![("service_name", s(SN)), ("month", s("2026-11"))])
+        PartitionKey::new(vec![("service_name", s(SN)), ("month", s("2026-11"))])
     );
 }
 

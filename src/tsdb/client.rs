@@ -4,14 +4,15 @@
 //! `GET /api/suggest` call. Owns one connection pool per endpoint; does not retry, split pages
 //! or rate-limit (that is `extract`'s business).
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use reqwest::{StatusCode, Url};
 
+use crate::domain::retry::retry_after;
+use crate::domain::url::{self, is_loopback};
 use crate::secret::Secret;
 
 use super::{ParseError, ParseStats, QueryRequest, ResponseParser, SeriesSink};
@@ -78,11 +79,6 @@ pub enum TsdbError {
         #[source]
         source: reqwest::Error,
     },
-    #[error("cannot keep a response's series on disk")]
-    Spool {
-        #[source]
-        source: std::io::Error,
-    },
     #[error("OpenTSDB {url} sent an unreadable response (expected OpenTSDB's JSON array, got {})", content_type.as_deref().unwrap_or("no Content-Type"))]
     Parse {
         url: String,
@@ -112,7 +108,6 @@ impl TsdbError {
             | TsdbError::Setup { .. }
             | TsdbError::Unauthorized { .. }
             | TsdbError::TooLarge { .. }
-            | TsdbError::Spool { .. }
             | TsdbError::Decode { .. } => false,
         }
     }
@@ -311,31 +306,18 @@ fn validate_base_url(base_url: &str) -> Result<Url, TsdbError> {
     if url.host().is_none() {
         return Err(invalid(base_url, "it has no host"));
     }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(invalid(
+    match url::check(&url) {
+        Ok(()) => Ok(url),
+        Err(url::Refused::PlainHttp) => Err(invalid(
             base_url,
             "plain http would send the read token in clear over the network; use https \
              (http is accepted for loopback hosts only)",
         )),
-        other => Err(invalid(
+        Err(url::Refused::Scheme(other)) => Err(invalid(
             base_url,
             &format!("scheme '{other}' is not supported; use https"),
         )),
     }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    if host.eq_ignore_ascii_case("localhost") || host.eq_ignore_ascii_case("localhost.") {
-        return true;
-    }
-    // IPv6 hosts come bracketed: `[::1]`.
-    let ip = host.trim_start_matches('[').trim_end_matches(']');
-    ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn transport(url: &str, source: reqwest::Error) -> TsdbError {
@@ -480,19 +462,6 @@ fn one_line(text: &str, max: usize) -> String {
         out.push('…');
     }
     out
-}
-
-/// `Retry-After` as a delay: delta-seconds, or an HTTP date relative to `now` (zero if past).
-fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") is an RFC 2822 date.
-    let at = DateTime::parse_from_rfc2822(value)
-        .ok()?
-        .with_timezone(&Utc);
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 /// Reads at most `limit` bytes of the body; `true` when that was all of it.
@@ -830,33 +799,6 @@ mod tests {
             delay > Duration::from_secs(55) && delay <= Duration::from_secs(60),
             "{delay:?}"
         );
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_http_dates() {
-        let now = DateTime::parse_from_rfc3339("2019-07-29T14:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let headers = |value: &str| {
-            let mut map = HeaderMap::new();
-            map.insert(RETRY_AFTER, value.parse().unwrap());
-            map
-        };
-        assert_eq!(
-            retry_after(&headers("120"), now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            retry_after(&headers("Mon, 29 Jul 2019 14:01:30 GMT"), now),
-            Some(Duration::from_secs(90))
-        );
-        // A date already past means "now".
-        assert_eq!(
-            retry_after(&headers("Mon, 29 Jul 2019 13:00:00 GMT"), now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(retry_after(&headers("soon"), now), None);
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 
     #[tokio::test]

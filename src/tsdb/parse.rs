@@ -430,9 +430,8 @@ impl ResponseParser {
                 }
             }
         };
-        result.map_err(|err| {
+        result.inspect_err(|err| {
             self.failed = Some(err.clone());
-            err
         })
     }
 
@@ -1823,6 +1822,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::excessive_precision,
+        reason = "the text has more digits than a double: it must parse to the nearest"
+    )]
     fn every_spelling_of_no_value_is_nan_and_numbers_in_any_form_parse() {
         let body = r#"[{"metric":"m","dps":{"1":null,"2":"NaN","3":NaN,"4":Infinity,"5":-Infinity,
             "6":"Infinity","7":"-Infinity","8":-0.5,"9":1e3,"10":2.5E-2,"11":12345678901234567890,

@@ -101,6 +101,10 @@ impl SubQuery {
 
 impl QueryRequest {
     /// The JSON body: `{"start":…,"end":…,"msResolution":true,"queries":[…]}`.
+    #[allow(
+        clippy::expect_used,
+        reason = "cannot fail, as said where it is called"
+    )]
     pub fn to_json(&self) -> Vec<u8> {
         let wire = WireRequest {
             start: self.start_ms,

@@ -80,10 +80,13 @@ fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
+/// Writes what a case needs in the workspace and returns the command line.
+type Setup = Box<dyn Fn(&Workspace) -> Vec<String>>;
+
 struct Case {
     name: &'static str,
     /// Writes what the case needs in the workspace and returns the command line.
-    setup: Box<dyn Fn(&Workspace) -> Vec<String>>,
+    setup: Setup,
     env: Vec<(&'static str, String)>,
     /// The exit codes a user may get (one, except where noted).
     codes: &'static [i32],

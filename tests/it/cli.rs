@@ -40,12 +40,9 @@ fn plan_shows_pages_and_requests_without_network() {
     settings().bind(|| insta::assert_snapshot!(stdout(&out)));
 }
 
-#[test]
-fn a_bad_job_file_names_every_problem_and_exits_2() {
-    let ws = Workspace::new();
-    let job = ws.write(
-        "bad.toml",
-        r#"name = "bad"
+/// A job file with three problems: an unknown key, a window that ends before it starts, and a
+/// table that does not exist.
+const BAD_JOB: &str = r#"name = "bad"
 [source]
 endpoint = "simulator"
 colour = "blue"
@@ -57,8 +54,12 @@ table = "vms"
 metrics = "all"
 [output]
 path = "out"
-"#,
-    );
+"#;
+
+#[test]
+fn a_bad_job_file_names_every_problem_and_exits_2() {
+    let ws = Workspace::new();
+    let job = ws.write("bad.toml", BAD_JOB);
     for cmd in ["validate", "run"] {
         let out = ws.run(&[cmd, job.to_str().unwrap()], &[]);
         assert_eq!(out.status.code(), Some(2), "{cmd}: {}", stderr(&out));
@@ -68,6 +69,38 @@ path = "out"
         assert!(err.contains("vms"), "{cmd}: bad table named: {err}");
         assert!(!ws.out().exists(), "{cmd}: nothing written");
     }
+}
+
+#[test]
+fn validate_names_each_problem_with_its_file_key_and_line() {
+    let ws = Workspace::new();
+    let job = ws.write("bad.toml", BAD_JOB);
+    let out = ws.run(&["validate", job.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stdout(&out), "", "problems go to standard error");
+    settings().bind(|| insta::assert_snapshot!(stderr(&out)));
+}
+
+#[test]
+fn the_run_summary_says_what_was_fetched_and_written() {
+    let ws = Workspace::new();
+    let sizes = "seed = 1\nservices = 1\ndatacenters = 1\nhosts = 1\nvms = 2\nfilers = 1";
+    let job = ws.write(
+        "s.toml",
+        &sim_job(
+            "s",
+            sizes,
+            "2026-11-01T00:00:00Z",
+            "2026-11-02T00:00:00Z",
+            "auto",
+        ),
+    );
+    let out = ws.run(&["run", job.to_str().unwrap(), "--progress", "never"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut settings = settings();
+    // File sizes change with the build (the writer's version is in every file's footer).
+    settings.add_filter(r"(?m)^(  [a-z_]+ +[\d,]+ +[\d,]+ +)[\d,]+$", "$1[BYTES]");
+    settings.bind(|| insta::assert_snapshot!(stdout(&out)));
 }
 
 #[test]
@@ -130,4 +163,54 @@ fn every_example_job_validates() {
     args.extend(jobs.iter().map(String::as_str));
     let out = ws.run(&args, &[]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn an_error_after_partitions_were_committed_exits_3_and_keeps_them() {
+    let ws = Workspace::new();
+    let job = ws.write(
+        "two.toml",
+        &sim_job(
+            "two",
+            "datacenters = 1\nhosts = 1\nvms = 3\nfilers = 1",
+            "2026-11-01T00:00:00Z",
+            "2026-11-03T00:00:00Z",
+            "1d",
+        ),
+    );
+    // The second day's folder of vm_metrics is taken by a file: that partition cannot be
+    // written, after the first day's were.
+    let table = ws.out().join("vm_metrics");
+    std::fs::create_dir_all(&table).unwrap();
+    std::fs::write(table.join("date=2026-11-02"), "not a folder").unwrap();
+    let out = ws.run(
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "--concurrency",
+            "1",
+            "--progress",
+            "never",
+        ],
+        &[],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        err.contains("date=2026-11-02"),
+        "the partition is named: {err}"
+    );
+    assert!(
+        table.join("date=2026-11-01/part-two-0.parquet").is_file(),
+        "the first day stays committed"
+    );
+    assert!(
+        !ws.out().join("_state/two.json").exists(),
+        "the state did not move"
+    );
+    assert!(
+        std::fs::read_dir(ws.out().join("_runs")).map_or(true, |mut d| d.next().is_none()),
+        "no manifest"
+    );
 }

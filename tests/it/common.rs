@@ -175,7 +175,7 @@ pub fn exported_points(out: &Path, table: &str, entity: &str) -> Points {
 pub fn points_of_files(files: &[PathBuf], table: &str, entity: &str) -> Points {
     let mut points = Points::new();
     for file in files {
-        for batch in read_parquet(&file) {
+        for batch in read_parquet(file) {
             let metric = strings(&batch, "metric");
             let ent = strings(&batch, entity);
             let ts = timestamps(&batch, "ts");

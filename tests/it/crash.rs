@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use arrow::array::RecordBatch;
 use crate::common::*;
+use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use vscope_export::job::Component;
 
@@ -91,7 +91,8 @@ fn partition_points(out: &Path) -> BTreeMap<PathBuf, Points> {
                 continue;
             }
             let dir = file.parent().unwrap();
-            let points = points_of_files(&[file.clone()], table, component.entity_tag());
+            let points =
+                points_of_files(std::slice::from_ref(&file), table, component.entity_tag());
             parts.insert(dir.strip_prefix(out).unwrap().to_path_buf(), points);
         }
     }

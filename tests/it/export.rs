@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::fs;
 
-use chrono::{DateTime, Utc};
 use crate::common::*;
+use chrono::{DateTime, Utc};
 use vscope_export::job::{Catalog, Component};
 use vscope_export::sim::{SimConfig, World};
 

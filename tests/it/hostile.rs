@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
 use crate::common::*;
+use chrono::Utc;
 use vscope_export::job::{Catalog, Component};
 use vscope_export::sim::{SimConfig, World};
 
@@ -224,7 +224,7 @@ fn hostile_names_stay_inside_the_output_and_round_trip_exactly() {
     let mut seen_datastores = BTreeSet::new();
     let mut seen_services = BTreeSet::new();
     for file in parquet_files(&ws.out()) {
-        let rel = file.strip_prefix(&ws.out()).unwrap();
+        let rel = file.strip_prefix(ws.out()).unwrap();
         let mut parts = rel.iter().map(|p| p.to_string_lossy().into_owned());
         let table = parts.next().unwrap();
         let folders: Vec<String> = parts.filter(|p| p.contains('=')).collect();

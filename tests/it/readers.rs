@@ -17,8 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chrono::DateTime;
 use crate::common::*;
+use chrono::DateTime;
 use serde_json::{json, Value};
 use vscope_export::job::{Catalog, Component};
 use vscope_export::sim::{Flavor, SimConfig, World};

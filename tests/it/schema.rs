@@ -28,6 +28,8 @@ fn schema_files_are_what_the_tool_prints() {
     }
 }
 
+// Writes its files with a run against the simulator.
+#[cfg(feature = "sim")]
 #[test]
 fn written_files_have_exactly_the_documented_columns() {
     let ws = Workspace::new();

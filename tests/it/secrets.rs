@@ -9,9 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use crate::common::*;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use base64::Engine;
-use crate::common::*;
 
 /// The sim serves one small datacenter; the window is two past hours.
 const SIM_ARGS: &[&str] = &[
@@ -376,7 +376,7 @@ fn help_and_offline_commands_never_show_secrets_from_the_environment() {
             &out,
             &ws,
             &secrets,
-            &[job_path.clone()],
+            std::slice::from_ref(&job_path),
         );
     }
 }

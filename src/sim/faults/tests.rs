@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::extract::{PageStats, RetryPolicy};
+use crate::domain::retry::RetryPolicy;
+use crate::extract::PageStats;
 use crate::secret::Secret;
 use crate::sim::test_server::TestServer;
 use crate::sim::{SimConfig, World};

@@ -1,0 +1,85 @@
+//! How each table is laid out in Parquet: schema, sort columns, encodings, statistics. The policy
+//! the writers follow; measurements behind it are in the README's benchmark section.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef};
+
+use crate::domain::table::Table;
+use crate::transform::schema;
+
+/// How one table is laid out in Parquet.
+#[derive(Debug, Clone)]
+pub struct TableLayout {
+    pub name: &'static str,
+    pub schema: SchemaRef,
+    /// Columns the rows are sorted by, in order (recorded as Parquet sorting columns).
+    pub sorted_by: Vec<&'static str>,
+    /// Integer timestamp columns that are delta-encoded rather than dictionary-encoded.
+    pub delta_columns: Vec<&'static str>,
+    /// Float columns written with `BYTE_STREAM_SPLIT` rather than a dictionary.
+    pub split_columns: Vec<&'static str>,
+    /// Columns whose dictionary may grow to [`super::WIDE_DICTIONARY_BYTES`] before the writer falls
+    /// back to plain pages.
+    pub wide_dictionary_columns: Vec<&'static str>,
+    /// Leaf columns (dotted Parquet paths, e.g. `tags.key_value.key`) written without min/max
+    /// statistics: descriptive strings no reader prunes on, whose statistics cost a string
+    /// comparison per row.
+    pub no_stats_columns: Vec<&'static str>,
+}
+
+/// The string columns of a metrics table that readers filter on, which keep their statistics.
+const PRUNED_STRINGS: [&str; 7] = [
+    "metric",
+    "service_name",
+    "datacenter",
+    "vm",
+    "host",
+    "nicname",
+    "datastore",
+];
+
+/// How a table is laid out in Parquet: schema, sort columns, encodings, statistics.
+pub fn layout(table: &str) -> Option<TableLayout> {
+    let def = schema::table(table)?;
+    // Timestamps ascend within a series and repeat across the snapshot column: deltas are small
+    // or zero, which DELTA_BINARY_PACKED stores in a few bits where a dictionary would not.
+    // (Metrics files encoded from runs, `load::runs`, keep this for `ts` only: `snapshot_ts` is
+    // one value per run there, a one-entry dictionary.)
+    let delta_columns = ["ts", "snapshot_ts"]
+        .into_iter()
+        .filter(|c| def.column(c).is_some())
+        .collect();
+    let metrics = schema::METRICS_TABLES.contains(&def.name);
+    // BYTE_STREAM_SPLIT for `value` was measured on a simulated day (examples/transform_bench):
+    // 5.36 bytes per point against 2.92 with the default dictionary, whose few thousand distinct
+    // values per page ZSTD then packs well. It does not pay, so no column uses it for now.
+    let split_columns = Vec::new();
+    let wide_dictionary_columns = if metrics { vec!["value"] } else { Vec::new() };
+    // In the metrics tables, a string min/max per row costs as much as encoding it. Readers prune
+    // on the time, the metric, the entity, the service and datacenter and the ids; the other
+    // strings (names, states, the tags) only describe and are left without statistics. The
+    // inventories are small and keep them all.
+    let no_stats_columns = if metrics {
+        let mut columns: Vec<&'static str> = def
+            .columns
+            .iter()
+            .filter(|c| c.data_type == DataType::Utf8)
+            .map(|c| c.name)
+            .filter(|n| !PRUNED_STRINGS.contains(n))
+            .collect();
+        columns.extend(["tags.key_value.key", "tags.key_value.value"]);
+        columns
+    } else {
+        Vec::new()
+    };
+    Some(TableLayout {
+        name: def.name,
+        schema: Arc::new(def.schema()),
+        sorted_by: Table::from_name(def.name)?.sorted_by().to_vec(),
+        delta_columns,
+        split_columns,
+        wide_dictionary_columns,
+        no_stats_columns,
+    })
+}

@@ -1,0 +1,167 @@
+//! The output side of a run: opening the output and checking it before any request, taking the
+//! job's lock (and removing what an interrupted run left), and recording a run that completed:
+//! its manifest, then the job's state.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use super::{resolve_window, RunReport};
+use crate::extract::PageStats;
+use crate::job::{Job, Window};
+use crate::load::commit::Committed;
+use crate::load::manifest::{Manifest, ManifestWindow, Outcome};
+use crate::load::state::{JobLock, JobState, StateStore};
+use crate::load::{Destination, FileProvenance};
+
+/// The output a run writes to, and what names the run in it.
+pub(super) struct Output {
+    pub(super) destination: Destination,
+    store: StateStore,
+    pub(super) run_id: String,
+    now: DateTime<Utc>,
+    started: Instant,
+}
+
+/// What holding the job's lock gave the run.
+pub(super) struct Locked {
+    _lock: JobLock,
+    /// The job's state when the run took the lock.
+    previous: Option<JobState>,
+    pub(super) window: Window,
+    leftovers_removed: usize,
+}
+
+impl Output {
+    pub(super) fn open(job: &Job, now: DateTime<Utc>) -> anyhow::Result<Output> {
+        let destination = Destination::open(&job.output.path)
+            .with_context(|| format!("job {}: output.path", job.name))?;
+        Ok(Output {
+            store: destination.state(),
+            destination,
+            run_id: format!(
+                "{}-{}-{}",
+                now.format("%Y%m%dT%H%M%SZ"),
+                job.name,
+                std::process::id()
+            ),
+            now,
+            started: Instant::now(),
+        })
+    }
+
+    /// The window as the job's state stands now, once it is sure that no run of the job holds
+    /// the lock. Creates nothing.
+    pub(super) fn check(&self, job: &Job) -> anyhow::Result<Window> {
+        let window = resolve_window(job, self.now, self.store.read(&job.name)?.as_ref())?;
+        self.store.check_unlocked(&job.name)?;
+        Ok(window)
+    }
+
+    /// Creates the output, takes the job's lock, removes what an interrupted run left, and
+    /// resolves the window again: under the lock, the state is the one to go by.
+    pub(super) fn lock(&self, job: &Job) -> anyhow::Result<Locked> {
+        self.destination.create()?;
+        let lock = self.store.lock(&job.name, &self.run_id)?;
+        let leftovers = self.destination.remove_leftovers(&job.name)?;
+        if leftovers > 0 {
+            tracing::info!(job = %job.name, files = leftovers, "Removed temporary files an interrupted run left.");
+        }
+        let previous = self.store.read(&job.name)?;
+        let window = resolve_window(job, self.now, previous.as_ref())?;
+        Ok(Locked {
+            _lock: lock,
+            previous,
+            window,
+            leftovers_removed: leftovers,
+        })
+    }
+
+    pub(super) fn provenance(&self, job: &Job, window: Window) -> FileProvenance {
+        FileProvenance {
+            job: job.name.clone(),
+            run_id: self.run_id.clone(),
+            window_start: window.start.to_rfc3339(),
+            window_end: window.end.to_rfc3339(),
+        }
+    }
+
+    /// Records a run that completed: its manifest, then the job's state, which moves only over
+    /// what is committed and never leaves a gap behind it. The lock goes last.
+    pub(super) fn record(
+        &self,
+        job: &Job,
+        locked: Locked,
+        pages: usize,
+        stats: PageStats,
+        committed: Committed,
+    ) -> anyhow::Result<RunReport> {
+        let state = JobState::next(
+            locked.previous.as_ref(),
+            locked.window,
+            committed.until,
+            &self.run_id,
+            self.now,
+            &job.name,
+        );
+        let report = RunReport {
+            job: job.name.clone(),
+            run_id: self.run_id.clone(),
+            window: locked.window,
+            output: self.destination.root().display().to_string(),
+            pages,
+            stats,
+            files: committed.files,
+            skipped_partitions: committed.skipped,
+            failed: committed.failed,
+            committed_until: state
+                .as_ref()
+                .or(locked.previous.as_ref())
+                .map(|s| s.committed_until),
+            leftovers_removed: locked.leftovers_removed,
+            elapsed: self.started.elapsed(),
+        };
+        // A manifest's presence means the run completed; the state moves after it, so that the
+        // run the state names always has its manifest (a run killed between the two leaves the
+        // state where it was, and the next run reads that window again).
+        self.store.write_manifest(&manifest(&report, self.now))?;
+        if let Some(state) = &state {
+            self.store.write(state)?;
+        }
+        Ok(report)
+    }
+}
+
+/// The manifest of a run that completed.
+fn manifest(r: &RunReport, started_at: DateTime<Utc>) -> Manifest {
+    Manifest {
+        run_id: r.run_id.clone(),
+        job: r.job.clone(),
+        tool_version: crate::VERSION.to_string(),
+        started_at,
+        duration_secs: r.elapsed.as_secs_f64(),
+        outcome: if r.succeeded() {
+            Outcome::Succeeded
+        } else {
+            Outcome::Partial
+        },
+        window: ManifestWindow {
+            start: r.window.start,
+            end: r.window.end,
+        },
+        committed_until: r.committed_until,
+        pages: r.pages,
+        requests: r.stats.requests,
+        retries: r.stats.retries,
+        splits: r.stats.splits,
+        points: r.stats.points,
+        bytes_fetched: r.stats.bytes,
+        rows: r.files.iter().map(|f| f.rows).sum(),
+        bytes_written: r.files.iter().map(|f| f.bytes).sum(),
+        files: r.files.iter().map(Into::into).collect(),
+        partitions_kept_after_failure: r.skipped_partitions.clone(),
+        failed_pages: r.failed.iter().map(Into::into).collect(),
+        leftovers_removed: r.leftovers_removed,
+    }
+}
