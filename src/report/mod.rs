@@ -15,8 +15,8 @@ mod format_json;
 mod format_text;
 pub mod model;
 mod scan;
-mod series;
 mod sections;
+mod series;
 mod svg;
 
 use std::collections::{BTreeMap, HashMap};
@@ -111,7 +111,7 @@ pub(crate) struct Context {
     /// table (a range of VMs at a time for vm_metrics, whose percentiles are kept).
     pub series: BTreeMap<&'static str, HashMap<series::SeriesKey, series::Figures>>,
     /// The per-VM figures, computed once for rightsizing, contention and network.
-    pub vms: std::cell::OnceCell<(Vec<sections::rightsizing::Vm>, Vec<String>)>,
+    pub vms: std::cell::OnceCell<sections::rightsizing::VmFigures>,
 }
 
 impl Context {

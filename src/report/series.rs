@@ -220,9 +220,13 @@ impl Accumulator {
                 r.keep = keep;
                 run = Some(r);
             }
-            let Some(r) = run.as_deref_mut() else { continue };
+            let Some(r) = run.as_deref_mut() else {
+                continue;
+            };
             r.rows += 1;
-            let Some(v) = value.filter(|v| !v.is_nan()) else { continue };
+            let Some(v) = value.filter(|v| !v.is_nan()) else {
+                continue;
+            };
             r.count += 1;
             r.sum += v;
             r.max = Some(r.max.map_or(v, |m| m.max(v)));
@@ -296,7 +300,9 @@ mod tests {
         for n in [2usize, 3, 19, 20, 21, 1000, 4321] {
             let values: Vec<f64> = (0..n)
                 .map(|i| {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     // Repeats, negatives and zeros of both signs.
                     match i % 7 {
                         0 => 0.0,

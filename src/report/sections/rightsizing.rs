@@ -62,6 +62,9 @@ pub struct Vm {
     pub sized: bool,
 }
 
+/// Every VM's figures, and the notes about what they could not include.
+pub type VmFigures = (Vec<Vm>, Vec<String>);
+
 impl Vm {
     /// The columns that name a VM in every per-VM table: its service, moRef, display name, and
     /// its host and cluster at the latest inventory snapshot.
@@ -148,7 +151,7 @@ pub fn vms_for<'a>(
     ctx: &'a Context,
     section: &mut Section,
     what: &str,
-) -> Result<Option<&'a (Vec<Vm>, Vec<String>)>, ReportError> {
+) -> Result<Option<&'a VmFigures>, ReportError> {
     if !ctx.ds.has("vm_metrics") {
         note_missing(section, "vm_metrics", what);
         return Ok(None);
@@ -157,7 +160,7 @@ pub fn vms_for<'a>(
 }
 
 /// The per-VM figures and the notes about them, computed on first use.
-pub fn vms_cached(ctx: &Context) -> Result<&(Vec<Vm>, Vec<String>), ReportError> {
+pub fn vms_cached(ctx: &Context) -> Result<&VmFigures, ReportError> {
     if let Some(v) = ctx.vms.get() {
         return Ok(v);
     }
@@ -175,13 +178,11 @@ pub fn vms(ctx: &Context, notes: &mut Vec<String>) -> Result<Vec<Vm>, ReportErro
         let [sn, _, vm, metric] = key.as_slice() else {
             continue;
         };
-        let v = by_vm
-            .entry((sn.clone(), vm.clone()))
-            .or_insert_with(|| Vm {
-                service_name: sn.clone(),
-                vm: vm.clone(),
-                ..Vm::default()
-            });
+        let v = by_vm.entry((sn.clone(), vm.clone())).or_insert_with(|| Vm {
+            service_name: sn.clone(),
+            vm: vm.clone(),
+            ..Vm::default()
+        });
         let (p95, p99) = (f.percentile(0), f.percentile(1));
         let metric = metric.as_deref().unwrap_or_default();
         v.sized |= SIZING.contains(&metric);
@@ -337,16 +338,16 @@ pub fn section(ctx: &Context) -> Result<Section, ReportError> {
         }
         let mut row = v.identity();
         row.extend([
-                verdict.name().into(),
-                v.vcpus.into(),
-                gb.into(),
-                v.days.into(),
-                v.cpu_p95.into(),
-                v.cpu_max.into(),
-                v.mem_p95.into(),
-                v.ready_avg.into(),
-                v.ready_pct.into(),
-                vcpus_new.into(),
+            verdict.name().into(),
+            v.vcpus.into(),
+            gb.into(),
+            v.days.into(),
+            v.cpu_p95.into(),
+            v.cpu_max.into(),
+            v.mem_p95.into(),
+            v.ready_avg.into(),
+            v.ready_pct.into(),
+            vcpus_new.into(),
             gb_new.into(),
         ]);
         rows.push((verdict, row));
