@@ -13,13 +13,11 @@
 //! file written.
 
 pub mod commit;
+pub(crate) mod encode;
 pub(crate) mod footer;
 mod layout;
 pub mod manifest;
-pub(crate) mod runs;
 pub mod state;
-mod times;
-mod values;
 
 use std::fs::{self, File};
 use std::io::BufWriter;
@@ -472,7 +470,7 @@ impl Destination {
         })?;
         // The fast path writes only the codec it knows; any other goes through arrow-rs, so no
         // page ever says it is compressed otherwise than it is.
-        if self.encoder == Encoder::Arrow || !runs::encodes(&layout.schema, &props) {
+        if self.encoder == Encoder::Arrow || !encode::encodes(&layout.schema, &props) {
             let batches = rows.into_batches(crate::transform::BATCH_ROWS);
             return self.replace_job_partition_stream(
                 layout,
@@ -494,9 +492,9 @@ impl Destination {
             let batches = rows.into_runs(crate::transform::BATCH_ROWS);
             let out = BufWriter::with_capacity(1 << 20, file);
             let (out, rows) =
-                runs::write(out, props, ROW_GROUP_ROWS, batches).map_err(|e| match e {
-                    runs::RunsError::Parquet(source) => pq_err(source),
-                    runs::RunsError::Rows(source) => LoadError::Rows {
+                encode::write(out, props, ROW_GROUP_ROWS, batches).map_err(|e| match e {
+                    encode::RunsError::Parquet(source) => pq_err(source),
+                    encode::RunsError::Rows(source) => LoadError::Rows {
                         path: path.clone(),
                         source: Box::new(source),
                     },

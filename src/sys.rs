@@ -7,8 +7,8 @@
 /// - One arena. glibc gives threads that allocate at the same time arenas of their own and keeps
 ///   each arena's high-water mark, so the fetching threads' peak and the writer thread's add up
 ///   in the resident set although they never hold much at once. One arena keeps the peak to what
-///   is live: 30 days of 1,000 VMs peaked at 106 MiB with the default and 85 MiB with one arena,
-///   at the same CPU time (the threads allocate in large blocks, rarely enough not to contend).
+///   is live, at the same CPU time (the threads allocate in large blocks, rarely enough not to
+///   contend).
 /// - No trimming behind the program's back, and a fixed mmap threshold. By default glibc hands
 ///   the top of the heap back to the system as soon as 128 KiB or more of it is free, and maps
 ///   each block past a threshold that moves, so the buffers of every batch and page were faulted

@@ -44,7 +44,7 @@ pub fn layout(table: &str) -> Option<TableLayout> {
     let def = schema::table(table)?;
     // Timestamps ascend within a series and repeat across the snapshot column: deltas are small
     // or zero, which DELTA_BINARY_PACKED stores in a few bits where a dictionary would not.
-    // (Metrics files encoded from runs, `load::runs`, keep this for `ts` only: `snapshot_ts` is
+    // (Metrics files encoded from runs, `load::encode`, keep this for `ts` only: `snapshot_ts` is
     // one value per run there, a one-entry dictionary.)
     let delta_columns = ["ts", "snapshot_ts"]
         .into_iter()

@@ -1424,7 +1424,7 @@ fn a_file_encoded_from_runs_in_many_row_groups_reads_back_whole() {
     // Row groups of 100 rows, built from batches of at most 30 (ending where a group of series
     // does): cuts fall inside series' runs.
     let (bytes, rows) =
-        crate::load::runs::write(Vec::new(), props, 100, rows_of().into_runs(30)).unwrap();
+        crate::load::encode::write(Vec::new(), props, 100, rows_of().into_runs(30)).unwrap();
     assert_eq!(rows, expected.num_rows() as u64);
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
     let groups = reader.metadata().row_groups();
@@ -1466,7 +1466,7 @@ fn value_pages_past_the_dictionary_limit_and_with_gaps_read_back_exactly() {
         .set_column_data_page_row_count_limit(value, 37)
         .build();
     let (bytes, written) =
-        crate::load::runs::write(Vec::new(), props, 2_000, rows.into_runs(300)).unwrap();
+        crate::load::encode::write(Vec::new(), props, 2_000, rows.into_runs(300)).unwrap();
     assert_eq!(written, expected.num_rows() as u64);
     let (got, metadata) = read_back(bytes.clone());
     assert_eq!(got.columns(), expected.columns());
@@ -1566,7 +1566,8 @@ fn a_row_group_whose_values_are_all_null_reads_back() {
     }
     let (rows, expected) = one_partition(&pages);
     let props = crate::load::writer_properties(&layout, &provenance(), 3).unwrap();
-    let (bytes, _) = crate::load::runs::write(Vec::new(), props, 100, rows.into_runs(64)).unwrap();
+    let (bytes, _) =
+        crate::load::encode::write(Vec::new(), props, 100, rows.into_runs(64)).unwrap();
     let (got, _) = read_back(bytes);
     assert_eq!(got.columns(), expected.columns());
     let value = got.column_by_name("value").unwrap();
@@ -1674,7 +1675,7 @@ fn the_runs_encoder_and_arrow_rs_write_the_same_rows_footer_and_statistics() {
     let (rows, expected) = one_partition(&pages);
     let (fast, fast_meta) = settled(|file| {
         let (bytes, _) =
-            crate::load::runs::write(Vec::new(), props.clone(), 100, rows.into_runs(30)).unwrap();
+            crate::load::encode::write(Vec::new(), props.clone(), 100, rows.into_runs(30)).unwrap();
         file.write_all(&bytes).unwrap();
     });
     let (rows, _) = one_partition(&pages);
@@ -1776,7 +1777,7 @@ fn a_codec_other_than_zstd_is_never_claimed_by_zstd_pages() {
             .set_compression(codec)
             .build();
         assert!(
-            !crate::load::runs::encodes(&layout.schema, &props),
+            !crate::load::encode::encodes(&layout.schema, &props),
             "{codec:?} is left to arrow-rs"
         );
     }
@@ -1785,7 +1786,7 @@ fn a_codec_other_than_zstd_is_never_claimed_by_zstd_pages() {
         .into_builder()
         .set_compression(parquet::basic::Compression::UNCOMPRESSED)
         .build();
-    assert!(crate::load::runs::write(Vec::new(), props, 100, rows.into_runs(30)).is_err());
+    assert!(crate::load::encode::write(Vec::new(), props, 100, rows.into_runs(30)).is_err());
 
     // The level comes from the same properties (a file records the codec, not its level): a
     // destination's file at level 7 says ZSTD in every chunk and reads back whole.

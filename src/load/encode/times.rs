@@ -21,7 +21,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::schema::types::ColumnDescPtr;
 
-use super::runs::{assemble_chunk, put_uleb128, ChunkPage};
+use super::{assemble_chunk, put_uleb128, ChunkPage};
 
 /// Deltas per block, and per miniblock (the values arrow-rs and the format's example use).
 const BLOCK: usize = 128;
@@ -248,7 +248,7 @@ mod tests {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::basic::{Compression, Repetition};
 
-    use crate::load::runs::tests::one_column_file;
+    use crate::load::encode::tests::one_column_file;
 
     /// A file of one required INT64 column `ts`, written through [`TsChunk`] in row groups of
     /// the given pushes, read back through arrow-rs.

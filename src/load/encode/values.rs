@@ -10,18 +10,16 @@
 //! so its lookups stay in a few KiB of the bitmap. Any other double (from the first one on, for
 //! the rest of the chunk) is keyed by its 64 bits in an open-addressing table (Fibonacci hashing,
 //! linear probing), a multiply and one or two probes a point, but in a table of several MiB that
-//! misses the cache: on a simulated day the bitmap took the exporter's user CPU from 1.10–1.26 s
-//! to 0.94–1.09 s, and 18 MiB off its peak memory.
+//! misses the cache, which is why the bitmap comes first.
 //!
 //! The chunk is what arrow-rs writes for the column: a PLAIN dictionary page, then data pages (v1)
 //! of RLE definition levels and RLE_DICTIONARY indices (bit-packed, with RLE runs where a value
 //! repeats), pages cut at the writer's row count and size limits, and PLAIN pages for the rest of
 //! the chunk once the dictionary passes its size limit. Unlike arrow-rs, a page ends where a
 //! series ends (past a few hundred rows) and its indices take the bit width of its own largest
-//! one: the dictionary being sorted, a series of small values costs fewer bits a point (measured
-//! on a simulated day of 1,000 VMs: 1.7 bytes a point for the indices, not 2.1). NaN is "no
-//! value" (null), as everywhere in this exporter. Statistics are the chunk's min, max and null count; an offset index lists the
-//! pages.
+//! one: the dictionary being sorted, a series of small values costs fewer bits a point. NaN is
+//! "no value" (null), as everywhere in this exporter. Statistics are the chunk's min, max and
+//! null count; an offset index lists the pages.
 
 use bytes::Bytes;
 use parquet::basic::{Encoding, Type as PhysicalType};
@@ -33,7 +31,7 @@ use parquet::schema::types::ColumnDescPtr;
 
 use crate::tsdb::cents::{self, ValuesSlice};
 
-use super::runs::{
+use super::{
     assemble_chunk, bit_width, double_statistics, pack, put_run, put_uleb128, ChunkPage, Runs,
 };
 
@@ -779,8 +777,8 @@ impl Sample {
 }
 
 /// `data` as a ZSTD frame of raw (stored) blocks, what ZSTD itself writes for bytes it cannot
-/// compress, without trying. Bit-packed dictionary indices are such bytes: on a simulated day
-/// ZSTD made the index pages 0.2 % larger (28.26 MB to 28.31 MB), for some 5 % of the CPU.
+/// compress, without trying. Bit-packed dictionary indices are such bytes: ZSTD only makes the
+/// index pages larger, and costs CPU doing it.
 /// RFC 8878: the magic number; a header with one segment and the content size (which is then
 /// the window size) in 1, 2 or 4 bytes; blocks of at most 128 KiB, each a 3-byte header
 /// (last-block bit, type 0 = raw, size) and its bytes. A page of 3 KB costs 10 bytes more.
@@ -868,7 +866,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use crate::load::runs::tests::{decode, one_column_file};
+    use crate::load::encode::tests::{decode, one_column_file};
 
     use parquet::basic::Repetition;
     use parquet::schema::types::{ColumnDescriptor, ColumnPath, Type};

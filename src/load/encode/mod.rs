@@ -1,4 +1,6 @@
-//! Metrics files encoded straight from runs of series.
+//! The fast encoder: metrics files encoded straight from runs of series, behind one function,
+//! [`write`] (and [`encodes`], whether it can honour given writer settings). Nothing else in the
+//! crate builds Parquet pages; `load` chooses between this and arrow-rs' `ArrowWriter`.
 //!
 //! A metrics row repeats its series' strings (service, datacenter, entity, the joined inventory,
 //! the tags) for every point, and rows come in runs of one series: a VM's metric over a day is
@@ -7,7 +9,7 @@
 //! chunk is encoded from the runs instead: its dictionary gets each series' value once, and its
 //! levels and dictionary indices are RLE runs, one per run of rows, so a row costs next to
 //! nothing in those columns. `value`, which changes every row, has its own encoder
-//! ([`super::values`]); only `ts` and Boolean columns (which Parquet does not dictionary-encode)
+//! ([`values`]); only `ts` and Boolean columns (which Parquet does not dictionary-encode)
 //! go through arrow-rs' own column writers; every kind of chunk is spliced into the same row
 //! groups with `append_column`.
 //!
@@ -18,6 +20,24 @@
 //! follow the compression and which columns have statistics; they are always dictionary-encoded
 //! (a run column has one entry per series at most) in one page per row group, since a few bytes
 //! per run leave nothing for page-level pruning to skip, and so they have no column index.
+//!
+//! The codec and its level come from the writer properties alone ([`zstd_level`]); anything but
+//! one ZSTD level for every column makes [`encodes`] say no, and arrow-rs writes the file.
+//!
+//! ## What this relies on in arrow-rs (check these on every `parquet` upgrade)
+//! - `ArrowRowGroupWriterFactory`, `ArrowColumnWriter` and `compute_leaves`, for the columns
+//!   arrow-rs still writes (`ts`, Booleans), and `SerializedRowGroupWriter::append_column` taking
+//!   a `ColumnCloseResult` with the chunk's bytes, metadata, column and offset index;
+//! - `SerializedPageWriter` over a `TrackedWrite`, writing the pages assembled here, and the
+//!   `PageWriter`/`CompressedPage`/`PageWriteSpec` types it takes;
+//! - `ColumnChunkMetaData`, `PageEncodingStats`, `ColumnIndexMetaData`, `OffsetIndexMetaData`
+//!   and `Statistics` built by hand, as arrow-rs' writer would fill them;
+//! - the differential test (`transform::tests::the_runs_encoder_and_arrow_rs_write_…`) holds the
+//!   two writers to the same rows and the same footers, so an upgrade that changes either fails
+//!   there first.
+
+mod times;
+mod values;
 
 use foldhash::{HashMap, HashMapExt};
 use std::io::Write;
@@ -43,8 +63,8 @@ use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
-use super::times::TsChunk;
-use super::values::ValueChunk;
+use self::times::TsChunk;
+use self::values::ValueChunk;
 use crate::transform::{Cell, RunBatch, RunBatches, TransformError};
 
 /// Longest RLE run written in one header (the format's run length is a 31-bit count).
