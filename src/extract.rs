@@ -12,7 +12,9 @@ use tokio::sync::Semaphore;
 
 use crate::domain::retry::RetryPolicy;
 use crate::plan::Plan;
-use crate::tsdb::{self, OwnedSeries, QueryRequest, Series, SubQuery, TsdbError};
+use crate::tsdb::{self, QueryRequest, SubQuery, TsdbError};
+#[cfg(all(test, feature = "sim"))]
+use crate::tsdb::{OwnedSeries, Series};
 
 mod spool;
 
@@ -228,8 +230,10 @@ struct Work {
 }
 
 /// Fetches one request, splitting it while the endpoint says it is too large: in time down to
-/// [`SPLIT_FLOOR_MS`], then by sub-query, then by series of `shard_tag` (e.g. `vm`).
-pub async fn fetch(
+/// [`SPLIT_FLOOR_MS`], then by sub-query, then by series of `shard_tag` (e.g. `vm`). The tests'
+/// way in; a run spools ([`fetch_spooled`]).
+#[cfg(all(test, feature = "sim"))]
+pub(crate) async fn fetch(
     client: &tsdb::Client,
     request: QueryRequest,
     shard_tag: &str,
@@ -255,7 +259,8 @@ pub async fn fetch(
     Ok(series)
 }
 
-/// [`fetch`], with each request's series kept in a [`Spool`] (overflowing into `spool_dir`) and
+/// Fetches one request as `fetch` does (splitting it while the endpoint says it is too large),
+/// with each request's series kept in a [`Spool`] (overflowing into `spool_dir`) and
 /// their points counted in `parsed` as they arrive.
 pub async fn fetch_spooled(
     client: &tsdb::Client,
