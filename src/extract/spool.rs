@@ -424,12 +424,10 @@ impl SpoolFiles {
 
     /// One series: its points to the points file, its header to the headers file.
     fn write_series(&mut self, s: &Series<'_>) -> std::io::Result<()> {
-        let cents = s.cents.filter(|keys| keys.len() == s.timestamps_ms.len());
-        let n = match cents {
-            Some(keys) => keys.len(),
-            None => s.timestamps_ms.len().min(s.values.len()),
-        };
-        let ts = &s.timestamps_ms[..n];
+        // Whole, as `SeriesSink::series` checked: every timestamp has a key or a double.
+        let n = s.timestamps_ms.len();
+        let cents = s.cents.filter(|keys| keys.len() == n);
+        let ts = s.timestamps_ms;
         let (kind, ts_word, breaks) = match grid_step(ts) {
             Some(step) => (0u8, step as u64, 0),
             None => match broken_grid(ts) {
@@ -637,6 +635,25 @@ impl<S: SeriesSink> SpoolSink for ReadBack<'_, S> {
     }
 }
 
+/// Why a series cannot be spooled whole: fewer values (as keys or as doubles) than timestamps.
+/// The parser never hands on such a series; were another source to, its points would be lost
+/// without a word, so the page fails instead.
+fn incomplete(s: &Series<'_>) -> Option<std::io::Error> {
+    let n = s.timestamps_ms.len();
+    let whole = s.cents.is_some_and(|keys| keys.len() == n) || s.values.len() == n;
+    (!whole).then(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "series {} has {n} timestamps but {} values and {} hundredths keys",
+                s.metric,
+                s.values.len(),
+                s.cents.map_or(0, <[u32]>::len)
+            ),
+        )
+    })
+}
+
 impl SeriesSink for Spool {
     fn series(&mut self, series: Series<'_>) {
         if let Some((parsed, added)) = self.counter.as_mut() {
@@ -645,6 +662,10 @@ impl SeriesSink for Spool {
             *added += points;
         }
         if self.error.is_some() {
+            return;
+        }
+        if let Some(e) = incomplete(&series) {
+            self.error = Some(e);
             return;
         }
         if let Some(files) = self.files.as_mut() {
@@ -857,6 +878,38 @@ fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_series_with_fewer_values_than_timestamps_fails_the_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = series(1, 5);
+        let short = &whole.values[..4];
+        let keys: Vec<u32> = whole
+            .values
+            .iter()
+            .map(|&v| cents::key(v).unwrap())
+            .collect();
+        for (values, cents) in [(short, None), (&[][..], Some(&keys[..3]))] {
+            let mut spool = Spool::new(dir.path().to_path_buf());
+            spool.series(Series {
+                values,
+                cents,
+                ..whole.as_series()
+            });
+            let err = spool.hand_over(&mut Collect::default()).unwrap_err();
+            assert!(err.to_string().contains("has 5 timestamps"), "{err}");
+        }
+        // Keys alone, or doubles alone, are whole.
+        for (values, cents) in [(&[][..], Some(&keys[..])), (&whole.values[..], None)] {
+            let mut spool = Spool::new(dir.path().to_path_buf());
+            spool.series(Series {
+                values,
+                cents,
+                ..whole.as_series()
+            });
+            spool.hand_over(&mut Collect::default()).unwrap();
+        }
+    }
 
     fn series(i: usize, points: usize) -> OwnedSeries {
         OwnedSeries {
