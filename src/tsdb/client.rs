@@ -1,8 +1,8 @@
 //! `POST /api/query` over HTTP: basic auth with the read token, the body streamed into the
 //! [`ResponseParser`](super::ResponseParser) as it arrives, and errors of both formats (stock
-//! OpenTSDB's JSON, OVH's plain text) typed so that the retry layer can decide. Also the small
-//! `GET /api/suggest` call. Owns one connection pool per endpoint; does not retry, split pages
-//! or rate-limit (that is `extract`'s business).
+//! OpenTSDB's JSON, OVH's plain text) typed so that the retry layer can decide. Owns one
+//! connection pool per endpoint; does not retry, split pages or rate-limit (that is `extract`'s
+//! business).
 
 use std::time::Duration;
 
@@ -32,10 +32,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(180);
 /// trace and OVH's 500s the backend's raw text, both small; a misbehaving server could send more,
 /// and none of it is worth holding.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
-
-/// A `/api/suggest` answer of a few thousand metric names is well under a megabyte; this bounds
-/// what a misbehaving server can make us hold.
-const SUGGEST_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Error messages end up on one line of a log or summary: long enough for OVH's
 /// `FETCH exceeded limit of … datapoints` sentence and a metric name, short of a stack trace.
@@ -126,7 +122,6 @@ impl TsdbError {
 pub struct Client {
     base_url: String,
     query_url: Url,
-    suggest_url: Url,
     token: Secret,
     http: reqwest::Client,
 }
@@ -166,7 +161,6 @@ impl Client {
             })
         };
         let query_url = endpoint("/api/query")?;
-        let suggest_url = endpoint("/api/suggest")?;
 
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("vscope-export/", env!("CARGO_PKG_VERSION")))
@@ -190,7 +184,6 @@ impl Client {
         Ok(Client {
             base_url,
             query_url,
-            suggest_url,
             token,
             http,
         })
@@ -240,41 +233,6 @@ impl Client {
             parser.feed(&chunk, sink).map_err(parse_error)?;
         }
         parser.finish(sink).map_err(parse_error)
-    }
-
-    /// Metric names matching `prefix` (a prefix on OpenTSDB, a substring on OVH), at most `max`.
-    pub async fn suggest(&self, prefix: &str, max: usize) -> Result<Vec<String>, TsdbError> {
-        let url = self.suggest_url.as_str();
-        let mut request_url = self.suggest_url.clone();
-        request_url
-            .query_pairs_mut()
-            .append_pair("type", "metrics")
-            .append_pair("q", prefix)
-            .append_pair("max", &max.to_string());
-        let response = self
-            .http
-            .get(request_url)
-            .basic_auth(BASIC_AUTH_USER, Some(self.token.expose()))
-            .send()
-            .await
-            .map_err(|source| transport(url, source))?;
-        let response = check_status(url, response, &self.token).await?;
-        let (body, complete) = read_bounded(response, SUGGEST_BODY_LIMIT)
-            .await
-            .map_err(|source| transport(url, source))?;
-        if !complete {
-            return Err(TsdbError::Http {
-                url: url.to_string(),
-                status: StatusCode::OK.as_u16(),
-                message: format!("suggest answer larger than {SUGGEST_BODY_LIMIT} bytes"),
-                retry_after: None,
-            });
-        }
-        serde_json::from_slice(&body).map_err(|source| TsdbError::Decode {
-            url: url.to_string(),
-            expected: "a JSON array of metric names",
-            source,
-        })
     }
 }
 
@@ -491,7 +449,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
-    use axum::routing::{get, post};
+    use axum::routing::post;
     use axum::Router;
     use base64::Engine as _;
     use bytes::Bytes;
@@ -1038,30 +996,6 @@ mod tests {
         assert!(!format!("{err} {err:?}").contains(TOKEN), "{err:?}");
     }
 
-    #[tokio::test]
-    async fn suggest_asks_for_metrics_by_prefix() {
-        let router = Router::new().route(
-            "/api/suggest",
-            get(|headers: HeaderMap, axum::extract::Query(q): axum::extract::Query<BTreeMap<String, String>>| async move {
-                assert!(headers.contains_key("authorization"));
-                assert_eq!(q.get("type").map(String::as_str), Some("metrics"));
-                assert_eq!(q.get("max").map(String::as_str), Some("2"));
-                let names = ["vscope.vm.cpu.usage.perc", "vscope.vm.mem.usage.perc", "other"];
-                let hits: Vec<&str> = names.into_iter().filter(|n| n.starts_with(&q["q"])).collect();
-                serde_json::to_string(&hits).unwrap()
-            }),
-        );
-        let client = client(&serve(router).await);
-        assert_eq!(
-            client.suggest("vscope.vm & more", 2).await.unwrap(),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            client.suggest("vscope.vm", 2).await.unwrap(),
-            ["vscope.vm.cpu.usage.perc", "vscope.vm.mem.usage.perc"]
-        );
-    }
-
     /// Every kind of failure, formatted every way, never shows the token, even when the server
     /// echoes it back.
     #[tokio::test]
@@ -1113,12 +1047,6 @@ mod tests {
         let closed_base = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
         errors.push(query_error(&closed_base).await);
-        errors.push(
-            client(&answering(StatusCode::OK, vec![], "").await)
-                .suggest("x", 1)
-                .await
-                .unwrap_err(),
-        );
         errors.push(Client::new("http://example.com", Secret::new(TOKEN)).unwrap_err());
         assert!(matches!(errors[0], TsdbError::Unauthorized { .. }));
         assert!(
