@@ -480,3 +480,69 @@ pub fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, Report
 pub fn quantile(e: Expr, p: f64) -> Expr {
     e.quantile(lit(p), QuantileMethod::Linear)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(rows: i64, min: &str, max: &str) -> RowGroup {
+        RowGroup {
+            rows,
+            min: Some(min.into()),
+            max: Some(max.into()),
+        }
+    }
+
+    /// How many of `ranges` each name (and a null) falls in.
+    fn hits(ranges: &[Expr], names: &[Option<&str>]) -> Vec<u32> {
+        let vm = Column::new("vm".into(), names.to_vec());
+        let df = DataFrame::new(names.len(), vec![vm]).unwrap();
+        let mut hits = vec![0; names.len()];
+        for range in ranges {
+            let df = df
+                .clone()
+                .lazy()
+                .with_row_index("i", None)
+                .filter(range.clone())
+                .collect()
+                .unwrap();
+            for i in df.column("i").unwrap().idx().unwrap().into_no_null_iter() {
+                hits[i as usize] += 1;
+            }
+        }
+        hits
+    }
+
+    #[test]
+    fn ranges_split_a_long_table_and_hold_every_row_once() {
+        // Two files of three row groups each, sorted by vm, 10 rows a group.
+        let groups = vec![
+            group(10, "vm-1", "vm-3"),
+            group(10, "vm-4", "vm-6"),
+            group(10, "vm-7", "vm-9"),
+            group(10, "vm-1", "vm-2"),
+            group(10, "vm-3", "vm-6"),
+            group(10, "vm-7", "vm-9"),
+        ];
+        let ranges = ranges("vm", groups.clone(), 25);
+        assert!(ranges.len() >= 3, "{ranges:?}");
+        let names = [
+            None,
+            Some("vm-0"),
+            Some("vm-1"),
+            Some("vm-25"),
+            Some("vm-3"),
+            Some("vm-4"),
+            Some("vm-5"),
+            Some("vm-7"),
+            Some("vm-9"),
+            Some("zz"),
+        ];
+        assert_eq!(hits(&ranges, &names), vec![1; names.len()]);
+        // A budget the whole table fits in, or a row group without statistics: one range.
+        assert_eq!(super::ranges("vm", groups.clone(), 1_000).len(), 1);
+        let mut blind = groups;
+        blind[2].min = None;
+        assert_eq!(super::ranges("vm", blind, 25).len(), 1);
+    }
+}

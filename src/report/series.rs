@@ -24,8 +24,6 @@ pub type SeriesKey = Vec<Option<String>>;
 /// What one series' rows came to.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Figures {
-    /// Rows, with or without a value.
-    pub rows: u64,
     /// Values present (nulls left out).
     pub count: u64,
     pub sum: f64,
@@ -114,7 +112,6 @@ pub fn figures(
             Vec::new()
         };
         let f = Figures {
-            rows: r.rows,
             count: r.count,
             sum: r.sum,
             max: r.max,
@@ -172,7 +169,6 @@ pub fn table(
 /// One series while its rows arrive.
 #[derive(Default)]
 struct Running {
-    rows: u64,
     count: u64,
     sum: f64,
     max: Option<f64>,
@@ -223,7 +219,6 @@ impl Accumulator {
             let Some(r) = run.as_deref_mut() else {
                 continue;
             };
-            r.rows += 1;
             let Some(v) = value.filter(|v| !v.is_nan()) else {
                 continue;
             };
