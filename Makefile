@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 BIN   := target/release/vscope-export
 
-.PHONY: all build demo test venv readers java chromium bench bench-quick clean
+.PHONY: all build demo test venv readers airflow java chromium bench bench-quick clean
 
 all: build
 
@@ -20,16 +20,20 @@ demo: build
 ## Every test: the formatting (cargo fmt) and the lints (`[lints]` in Cargo.toml, clippy.toml) with
 ## and without default features; unit, integration (against the in-process simulator), DuckDB
 ## interop, the reader matrix (tests/it/readers.rs: every reader version of
-## tests/interop/readers/), the report against a DuckDB oracle and in headless Chromium; then the
-## exporter alone, without `report` and without the simulator (`sim`): it must build, and its
+## tests/interop/readers/), the report against a DuckDB oracle and in headless Chromium; the
+## deployment recipes of deploy/ run by a real Airflow and as Kubernetes would start their pods
+## (tests/deploy/check_recipes.py); then the exporter alone, without `report` and without the simulator (`sim`): it must build, and its
 ## tests that need neither must pass.
-test: venv readers chromium
+test: venv readers chromium airflow
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) clippy --locked --no-default-features --all-targets -- -D warnings
 	VSCOPE_PYTHON="$(abspath $(PY))" VSCOPE_READERS="$(abspath $(READERS_DIR))" \
 	VSCOPE_CHROMIUM="$$(command -v chromium)" \
 		$(CARGO) test --locked --all-targets
+	$(CARGO) build --locked
+	$(PY) tests/deploy/check_recipes.py --exporter target/debug/vscope-export \
+		--airflow $(AIRFLOW_VENV)/bin/airflow
 	$(CARGO) test --locked --doc
 	$(CARGO) check --locked --no-default-features
 	$(CARGO) test --locked --no-default-features
@@ -40,6 +44,17 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: tests/interop/requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+	touch $@
+
+## Airflow, in its own environment, to run the DAG in deploy/airflow/ (tests/deploy/check_recipes.py).
+AIRFLOW_VENV := .venv-airflow
+
+airflow: $(AIRFLOW_VENV)/.installed
+
+$(AIRFLOW_VENV)/.installed: tests/deploy/airflow-requirements.txt
+	rm -rf $(AIRFLOW_VENV)
+	python3 -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
 ## The reader matrix: one virtual environment per reader version, each from its pinned
