@@ -346,6 +346,7 @@ fn plan_job(args: PlanArgs, printer: &Printer) -> anyhow::Result<()> {
         vms: args.vms,
         hosts: args.hosts,
         filers: args.filers,
+        objects: Vec::new(),
     };
     let plan = run::offline_plan(&job, window, &sizes);
     printer.plan(&job, &plan, args.all)

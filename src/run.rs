@@ -18,7 +18,7 @@ use crate::load::commit::Commit;
 use crate::load::state::JobState;
 use crate::load::{Destination, WrittenFile};
 use crate::ovh::{self, inventory::Inventory};
-use crate::plan::{self, Pending, Plan, ServiceScope};
+use crate::plan::{self, ObjectNames, Pending, Plan, ServiceScope};
 use crate::transform::{self, InventoryIndex, MetricsTable};
 use crate::tsdb;
 
@@ -112,6 +112,22 @@ pub fn scopes(inventory: &Inventory) -> Vec<ServiceScope> {
         .services
         .iter()
         .map(|s| ServiceScope {
+            objects: s
+                .datacenters
+                .iter()
+                .enumerate()
+                .map(|(i, d)| ObjectNames {
+                    vms: d.vms.iter().map(|v| v.mo_ref.clone()).collect(),
+                    hosts: d.hosts.iter().map(|h| h.name.clone()).collect(),
+                    // Datastores shared by the service's datacenters report under its first.
+                    filers: d
+                        .filers
+                        .iter()
+                        .chain(if i == 0 { &s.filers[..] } else { &[] })
+                        .map(|f| f.name.clone())
+                        .collect(),
+                })
+                .collect(),
             service_name: s.service_name.clone(),
             datacenter_tags: s
                 .datacenters
