@@ -599,7 +599,7 @@ fn the_schema_names_every_key_the_job_file_accepts() {
     }
     assert_eq!(
         fields::<JobFile>(),
-        ["export", "name", "output", "source", "window"]
+        ["export", "name", "output", "shard", "source", "window"]
             .map(String::from)
             .into(),
         "file::read reads exactly these sections"

@@ -17,6 +17,9 @@ use super::{LoadError, WrittenFile};
 pub struct Manifest {
     pub run_id: String,
     pub job: String,
+    /// The slice of the job the run did; absent for the whole job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ManifestShard>,
     pub tool_version: String,
     pub started_at: DateTime<Utc>,
     pub duration_secs: f64,
@@ -58,6 +61,17 @@ impl Outcome {
             Outcome::Partial => "partial",
         }
     }
+}
+
+/// Which shard of how many a run was, and how the planner split the job's points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestShard {
+    /// 0-based.
+    pub index: u32,
+    pub count: u32,
+    /// The planner's estimate of every shard's points, by index (this run's is at `index`): at
+    /// most what each fetches, raw resolution, every series present.
+    pub estimated_points: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +181,7 @@ mod tests {
         Manifest {
             run_id: run_id.into(),
             job: "nightly".into(),
+            shard: None,
             tool_version: crate::VERSION.into(),
             started_at: at("2026-11-25T02:00:00Z"),
             duration_secs: 12.375,
