@@ -341,7 +341,9 @@ impl Destination {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let in_state = path.parent().is_some_and(|d| d == self.root.join(state::STATE_DIR));
+            let in_state = path
+                .parent()
+                .is_some_and(|d| d == self.root.join(state::STATE_DIR));
             let owner = if in_state {
                 name.strip_suffix(".json")
             } else {
@@ -349,9 +351,7 @@ impl Destination {
                     .and_then(|n| n.strip_suffix("-0.parquet"))
             };
             if let Some(split) = owner.and_then(|o| shard::owned_by(o, job)) {
-                splits
-                    .entry(split.map_or(1, |s| s.count))
-                    .or_insert(path);
+                splits.entry(split.map_or(1, |s| s.count)).or_insert(path);
             }
         }
         Ok(splits)

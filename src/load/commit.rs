@@ -190,9 +190,7 @@ impl<'a> Commit<'a> {
             {
                 continue;
             }
-            let old = self
-                .destination
-                .read_job_partition(name, &key, &owner)?;
+            let old = self.destination.read_job_partition(name, &key, &owner)?;
             let empty = RecordBatch::new_empty(Arc::clone(&layout.schema));
             let rows = transform::merge_outside_window(name, &old, start_ms, end_ms, &empty)?;
             self.write(&layout, &key, rows)?;

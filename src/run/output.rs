@@ -8,10 +8,10 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use super::{resolve_window, RunReport};
+use crate::domain::shard;
 use crate::extract::PageStats;
 use crate::job::{Job, Window};
 use crate::load::commit::Committed;
-use crate::domain::shard;
 use crate::load::manifest::{Manifest, ManifestShard, ManifestWindow, Outcome};
 use crate::load::state::{JobLock, JobState, StateStore};
 use crate::load::{Destination, FileProvenance, LoadError};
