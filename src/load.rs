@@ -174,9 +174,14 @@ fn other_split_message(job: &str, wanted: u32, found: &[(u32, PathBuf)]) -> Stri
         n => format!("part-{job}-s*of{n}-0.parquet"),
     };
     let patterns: Vec<String> = found.iter().map(|(count, _)| pattern(*count)).collect();
+    let as_before = match found {
+        [(1, _)] => "run it without --shard as before".to_string(),
+        [(n, _)] => format!("run it with --shard I/{n} as before"),
+        _ => "run it as before".to_string(),
+    };
     format!(
         "job {job} was run here as {}, and this run is {}: one output keeps one split of a job, \
-         or a partition would hold the same rows twice. Run it as before, write to another \
+         or a partition would hold the same rows twice. To go on, {as_before}, write to another \
          output, or remove what the other split left: its files ({}) and its states \
          (`vscope-export state reset` forgets every state of the job)",
         there.join(" and "),
@@ -913,6 +918,50 @@ mod tests {
         }
         for f in &theirs {
             assert!(f.exists(), "{} kept", f.display());
+        }
+    }
+
+    #[test]
+    fn a_jobs_splits_are_read_from_its_files_and_states_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let part = root.join("vm_metrics/date=2026-11-24");
+        fs::create_dir_all(&part).unwrap();
+        fs::create_dir_all(root.join("_state")).unwrap();
+        let destination = Destination::open(root.to_str().unwrap()).unwrap();
+        assert!(destination.job_splits("a").unwrap().is_empty());
+        for other in [
+            "part-a-b-0.parquet",
+            "part-a-s4of4-0.parquet",
+            ".part-a-s1of2-0.parquet.7.tmp",
+            "part-ab-s1of2-0.parquet",
+        ] {
+            fs::write(part.join(other), b"x").unwrap();
+        }
+        fs::write(root.join("_state/a-s0of3.lock"), b"x").unwrap();
+        assert!(
+            destination.job_splits("a").unwrap().is_empty(),
+            "none is a's"
+        );
+        fs::write(part.join("part-a-0.parquet"), b"x").unwrap();
+        fs::write(root.join("_state/a-s2of3.json"), b"{}").unwrap();
+        let splits = destination.job_splits("a").unwrap();
+        assert_eq!(splits.keys().copied().collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(splits[&3], root.join("_state/a-s2of3.json"));
+        let message = LoadError::OtherSplit {
+            job: "a".into(),
+            wanted: 4,
+            found: splits.into_iter().collect(),
+        }
+        .to_string();
+        for said in [
+            "the whole job",
+            "3 shards",
+            "4 shards",
+            "part-a-s*of3-0.parquet",
+            "state reset",
+        ] {
+            assert!(message.contains(said), "{said:?} in {message}");
         }
     }
 

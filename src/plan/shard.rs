@@ -7,8 +7,8 @@
 //! shard's even share ([`SLICES_PER_SHARE`]); the weight is the series it holds (objects ×
 //! series per object), all of one window, so it is in proportion to the expected points. The
 //! pieces then go, heaviest first, each to the shard with the least so far (longest processing
-//! time first), which leaves no shard more than one piece — at most a quarter share — above
-//! the mean.
+//! time first), which leaves no shard more than one piece above the mean: a quarter share,
+//! unless the estate has too few objects to cut that fine.
 //!
 //! - Deterministic and independent of the inventory's order: pieces are weighed from counts and
 //!   ordered by weight, then by names (service, datacenter tag, component, suffix).
