@@ -579,6 +579,14 @@ impl Printer {
                 until.to_rfc3339()
             ));
         }
+        if !r.split_otherwise.is_empty() {
+            let shards: Vec<String> = r.split_otherwise.iter().map(u32::to_string).collect();
+            text.push_str(&format!(
+                "  WARNING shard(s) {} of this window split the job otherwise (the inventory changed \
+                 between their starts): run every shard of the window again\n",
+                shards.join(", ")
+            ));
+        }
         for skipped in &r.skipped_partitions {
             text.push_str(&format!("  kept as it was (a page failed): {skipped}\n"));
         }

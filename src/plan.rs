@@ -139,6 +139,8 @@ pub struct ShardShare {
     pub shard: Shard,
     /// The estimated points of every shard of the job, by index; this one's is at `shard.index`.
     pub shard_points: Vec<u64>,
+    /// Names the split (see [`shard::Split::fingerprint`]): the shards of one window must agree.
+    pub split: String,
 }
 
 impl Plan {
@@ -200,6 +202,7 @@ pub fn build_shard(
             let share = ShardShare {
                 shard,
                 shard_points: split.loads.iter().map(|l| l * per_series).collect(),
+                split: split.fingerprint.clone(),
             };
             (
                 shard::groups(job, services, &split, shard, &catalog),

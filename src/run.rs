@@ -62,6 +62,8 @@ pub struct RunReport {
     /// Temporary files of an interrupted earlier run that were removed.
     pub leftovers_removed: usize,
     pub elapsed: std::time::Duration,
+    /// Shards of the same split whose latest run over this window computed another split.
+    pub split_otherwise: Vec<u32>,
 }
 
 impl RunReport {

@@ -12,6 +12,9 @@ use std::fmt;
 /// each of its pods, 0 to `completions - 1`.
 pub const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 
+/// Reads an environment variable (`std::env::var` in the program, a map in tests).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// One of `count` disjoint slices of a job; `count` is at least 2 (see [`Shard::parse`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Shard {
@@ -40,10 +43,7 @@ pub enum ShardError {
 impl Shard {
     /// Reads `I/N`; `None` for `0/1`, the whole job. With `auto_index`, `auto/N` takes the index
     /// from [`INDEX_ENV`] through `env`; without it `auto` is refused (a job file names its shard).
-    pub fn parse(
-        text: &str,
-        env: Option<&dyn Fn(&str) -> Option<String>>,
-    ) -> Result<Option<Shard>, ShardError> {
+    pub fn parse(text: &str, env: Option<Env<'_>>) -> Result<Option<Shard>, ShardError> {
         let syntax = || ShardError::Syntax {
             text: text.to_string(),
         };

@@ -130,6 +130,9 @@ pub struct Split {
     pub pieces: Vec<(Piece, u64, u32)>,
     /// The series of each shard, by index.
     pub loads: Vec<u64>,
+    /// Names the assignment: which pieces (by names, not positions) go to which shard. Shards
+    /// that computed the same split from their own inventory snapshots have the same one.
+    pub fingerprint: String,
 }
 
 /// Weighs pieces of the estate for one job.
@@ -274,6 +277,15 @@ fn per_object(job: &Job, catalog: &Catalog) -> BTreeMap<Component, u64> {
     per_object
 }
 
+/// FNV-1a of `text`, in hex: a name that stays the same from one build and machine to the next
+/// (std's hashers promise neither).
+fn fingerprint(text: &str) -> String {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
 /// Splits the job's work over `count` shards.
 pub fn split(job: &Job, services: &[ServiceScope], count: u32, catalog: &Catalog) -> Split {
     let scale = Scale {
@@ -307,7 +319,8 @@ pub fn split(job: &Job, services: &[ServiceScope], count: u32, catalog: &Catalog
     leaves.sort_by(|a, b| (Reverse(a.2), &a.0).cmp(&(Reverse(b.2), &b.0)));
     let mut loads = vec![0u64; count as usize];
     let mut pieces = Vec::with_capacity(leaves.len());
-    for (_, piece, weight) in leaves {
+    let mut assignment = Vec::with_capacity(leaves.len());
+    for (key, piece, weight) in leaves {
         let (index, _) = loads
             .iter()
             .enumerate()
@@ -315,11 +328,14 @@ pub fn split(job: &Job, services: &[ServiceScope], count: u32, catalog: &Catalog
             .unwrap_or((0, &0));
         loads[index] += weight;
         pieces.push((piece, weight, index as u32));
+        assignment.push((key, index));
     }
+    assignment.sort();
     Split {
         count,
         pieces,
         loads,
+        fingerprint: fingerprint(&format!("{assignment:?}")),
     }
 }
 
@@ -606,6 +622,33 @@ mod tests {
         }
         assert_eq!(owners(&job, &shuffled, 5), owners_before);
         assert_eq!(
+            split(&job, &shuffled, 5, &catalog).fingerprint,
+            split(&job, &estate, 5, &catalog).fingerprint
+        );
+        // Another estate: the fingerprint differs exactly when the split does.
+        for grow in [1, 30, 200] {
+            let mut grown = estate.clone();
+            grown[1].objects[2]
+                .vms
+                .extend((0..grow).map(|i| format!("vm-9{i:03}")));
+            let same_split = split(&job, &grown, 5, &catalog)
+                .pieces
+                .iter()
+                .map(|(p, _, o)| (scale_key(&grown, p), *o))
+                .collect::<BTreeMap<_, _>>()
+                == split(&job, &estate, 5, &catalog)
+                    .pieces
+                    .iter()
+                    .map(|(p, _, o)| (scale_key(&estate, p), *o))
+                    .collect::<BTreeMap<_, _>>();
+            assert_eq!(
+                split(&job, &grown, 5, &catalog).fingerprint
+                    == split(&job, &estate, 5, &catalog).fingerprint,
+                same_split,
+                "{grow} more VMs"
+            );
+        }
+        assert_eq!(
             split(&job, &estate, 5, &catalog),
             split(&job, &estate, 5, &catalog),
             "deterministic"
@@ -633,6 +676,17 @@ mod tests {
             "one group per component: {}",
             groups.len()
         );
+    }
+
+    fn scale_key(
+        services: &[ServiceScope],
+        piece: &Piece,
+    ) -> (String, String, Option<Component>, Option<Suffix>) {
+        Scale {
+            services,
+            per_object: BTreeMap::new(),
+        }
+        .key(piece)
     }
 
     fn estate_one_dc() -> Vec<ServiceScope> {

@@ -146,13 +146,34 @@ impl Output {
                 .map(|s| s.committed_until),
             leftovers_removed: locked.leftovers_removed,
             elapsed: self.started.elapsed(),
+            split_otherwise: Vec::new(),
         };
         // A manifest's presence means the run completed; the state moves after it, so that the
         // run the state names always has its manifest (a run killed between the two leaves the
         // state where it was, and the next run reads that window again).
-        self.store.write_manifest(&manifest(&report, self.now))?;
+        let manifest = manifest(&report, self.now);
+        self.store.write_manifest(&manifest)?;
         if let Some(state) = &state {
             self.store.write(state)?;
+        }
+        let mut report = report;
+        if let Some(share) = &report.shard {
+            // Each shard splits the job from its own inventory snapshot; should an object have
+            // come or gone between two shards' starts, their splits differ and some series were
+            // fetched twice or not at all. The shard that ends last sees it.
+            report.split_otherwise = self.store.shards_split_otherwise(
+                &job.name,
+                share.shard.count,
+                manifest.window,
+                &share.split,
+            )?;
+            if !report.split_otherwise.is_empty() {
+                tracing::error!(
+                    job = %job.name,
+                    shards = ?report.split_otherwise,
+                    "Shards of this window split the job otherwise (the inventory changed between their starts): run every shard of the window again."
+                );
+            }
         }
         Ok(report)
     }
@@ -167,6 +188,7 @@ fn manifest(r: &RunReport, started_at: DateTime<Utc>) -> Manifest {
             index: share.shard.index,
             count: share.shard.count,
             estimated_points: share.shard_points.clone(),
+            split: share.split.clone(),
         }),
         tool_version: crate::VERSION.to_string(),
         started_at,

@@ -210,6 +210,7 @@ fn four_shards_at_once_equal_one_run_and_another_split_is_refused() {
     let outcomes = run_shards(&ws, &path, "sharded", 4, &env);
     for (index, o) in outcomes.iter().enumerate() {
         assert!(o.status.success(), "shard {index}: {}", stderr(o));
+        assert!(!stdout(o).contains("WARNING"), "{}", stdout(o));
         assert!(
             stdout(o).contains(&format!("job nightly (shard {index}/4)")),
             "{}",
@@ -267,6 +268,7 @@ fn four_shards_at_once_equal_one_run_and_another_split_is_refused() {
         .iter()
         .map(|m| {
             assert_eq!(&m["shard"]["estimated_points"], split, "one split for all");
+            assert_eq!(m["shard"]["split"], manifests[0]["shard"]["split"]);
             assert_eq!(m["shard"]["count"], 4);
             assert_eq!(m["job"], "nightly");
             m["shard"]["index"].as_u64().unwrap()
