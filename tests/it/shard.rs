@@ -3,8 +3,9 @@
 //! of one unsharded run, each written once; the planner's split must be balanced; another split
 //! over the same output must be refused; each shard's state must be its own.
 //!
-//! [`run_shards`] and [`union_equals`] take the output location as a string, so the same checks
-//! run against an object-store output (`s3://…`) given a reader for it.
+//! [`run_shards`] takes the output location as a string and [`union_equals`] a reader of each
+//! output's tables ([`local_tables`] for a folder), so the same checks run against an
+//! object-store output (`s3://…`) given a reader for it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -105,20 +106,32 @@ pub fn run_shards(
         .collect()
 }
 
-/// Every row of a table below `root` as text, with its partition folder, every column but
-/// `snapshot_ts` (each run takes its own inventory snapshot), sorted: a multiset to compare.
-fn rows(root: &Path, table: &str) -> Vec<String> {
+/// Reads an output's tables: given a table, each of its files' partition folder (relative to
+/// the output, e.g. `vm_metrics/date=2026-11-23`) and record batches. [`local_tables`] reads a
+/// folder; an object-store output needs only another one of these.
+pub type TableReader<'a> = &'a dyn Fn(&str) -> Vec<(String, Vec<RecordBatch>)>;
+
+/// The tables of an output folder, read with the crate's own Parquet reader.
+pub fn local_tables(root: &Path) -> impl Fn(&str) -> Vec<(String, Vec<RecordBatch>)> + '_ {
+    move |table| {
+        parquet_files(&root.join(table))
+            .iter()
+            .map(|file| {
+                let partition = file.parent().unwrap().strip_prefix(root).unwrap();
+                (partition.display().to_string(), read_parquet(file))
+            })
+            .collect()
+    }
+}
+
+/// Every row of a table as text, with its partition folder and every column but `snapshot_ts`
+/// (each run takes its own inventory snapshot), sorted: a multiset to compare.
+fn rows(read: TableReader<'_>, table: &str) -> Vec<String> {
     let options = FormatOptions::default().with_null("null");
     let mut rows = Vec::new();
-    for file in parquet_files(&root.join(table)) {
-        let partition = file
-            .parent()
-            .and_then(|d| d.strip_prefix(root).ok())
-            .unwrap()
-            .display()
-            .to_string();
-        for batch in read_parquet(&file) {
-            rows.extend(format_rows(&batch, &partition, &options));
+    for (partition, batches) in read(table) {
+        for batch in &batches {
+            rows.extend(format_rows(batch, &partition, &options));
         }
     }
     rows.sort();
@@ -157,9 +170,12 @@ fn format_rows(batch: &RecordBatch, partition: &str, options: &FormatOptions) ->
         .collect()
 }
 
-/// Asserts that the tables below `sharded` hold exactly the rows of those below `whole`, each
-/// as many times; returns the rows per table.
-pub fn union_equals(sharded: &Path, whole: &Path) -> BTreeMap<&'static str, usize> {
+/// Asserts that the tables `sharded` reads hold exactly the rows of those `whole` reads, each as
+/// many times; returns the rows per table.
+pub fn union_equals(
+    sharded: TableReader<'_>,
+    whole: TableReader<'_>,
+) -> BTreeMap<&'static str, usize> {
     let mut counts = BTreeMap::new();
     for table in TABLES {
         let (union, one) = (rows(sharded, table), rows(whole, table));
@@ -231,7 +247,8 @@ fn four_shards_at_once_equal_one_run_and_another_split_is_refused() {
     );
     assert!(whole.status.success(), "{}", stderr(&whole));
 
-    let counts = union_equals(&ws.path().join("sharded"), &ws.path().join("whole"));
+    let (sharded, whole) = (ws.path().join("sharded"), ws.path().join("whole"));
+    let counts = union_equals(&local_tables(&sharded), &local_tables(&whole));
     assert!(counts["vm_metrics"] > 10_000, "{counts:?}");
 
     // Each shard wrote its own file in each metrics partition; the first alone the inventory.
