@@ -129,7 +129,7 @@ impl Output {
             self.now,
             &self.owner,
         );
-        let report = RunReport {
+        let mut report = RunReport {
             job: job.name.clone(),
             shard: plan.shard.clone(),
             run_id: self.run_id.clone(),
@@ -156,17 +156,23 @@ impl Output {
         if let Some(state) = &state {
             self.store.write(state)?;
         }
-        let mut report = report;
         if let Some(share) = &report.shard {
             // Each shard splits the job from its own inventory snapshot; should an object have
             // come or gone between two shards' starts, their splits differ and some series were
             // fetched twice or not at all. The shard that ends last sees it.
-            report.split_otherwise = self.store.shards_split_otherwise(
+            // The run is recorded: a manifest that cannot be read here only costs the check.
+            match self.store.shards_split_otherwise(
                 &job.name,
                 share.shard.count,
                 manifest.window,
                 &share.split,
-            )?;
+            ) {
+                Ok(otherwise) => report.split_otherwise = otherwise,
+                Err(error) => tracing::warn!(
+                    error = %error,
+                    "Cannot compare this shard's split with its siblings' manifests."
+                ),
+            }
             if !report.split_otherwise.is_empty() {
                 tracing::error!(
                     job = %job.name,
