@@ -86,6 +86,7 @@ fn main() -> anyhow::Result<()> {
     let dest = Destination::open(dir.path().to_str().unwrap_or("."))?;
     let provenance = FileProvenance {
         job: "bench".into(),
+        shard: None,
         run_id: "r".into(),
         window_start: day.to_rfc3339(),
         window_end: day.to_rfc3339(),

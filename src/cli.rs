@@ -13,6 +13,7 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::domain::shard::{self, Shard};
 use crate::job::{self, Job, Window};
 use crate::plan::{self, ServiceScope};
 use crate::run::{self, Overrides, RunReport};
@@ -113,6 +114,10 @@ struct StateArgs {
     /// Output folder (overrides the job's output.path).
     #[arg(long, value_name = "DIR")]
     output: Option<String>,
+    /// Only this shard's state (I/N, 0-based); without it, every state of the job: its own and
+    /// each shard's.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +140,13 @@ struct RunArgs {
     /// Show a progress bar.
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     progress: Progress,
+    /// Run one of N disjoint slices of each job, for N workers of a scheduler: I/N with a
+    /// 0-based index (0/4 to 3/4), or auto/N to take I from JOB_COMPLETION_INDEX (which a
+    /// Kubernetes Indexed Job sets). A slice writes its own files (part-<job>-s<I>of<N>-…),
+    /// state and lock; the N slices together hold what one run of the job would. 0/1 is the
+    /// whole job. Overrides the job's `shard`.
+    #[arg(long, value_name = "I/N", env = "VSCOPE_SHARD")]
+    shard: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +171,16 @@ struct PlanArgs {
     /// List every request, not only the first few.
     #[arg(long)]
     all: bool,
+    /// Plan one slice of the job, as `run --shard` would (I/N, 0-based), with every slice's share.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+}
+
+/// A `--shard` value: `auto/N` takes the index from the environment (see
+/// [`crate::domain::shard::INDEX_ENV`]).
+fn parse_shard(text: &str) -> anyhow::Result<Option<Shard>> {
+    let env = |name: &str| std::env::var(name).ok();
+    Shard::parse(text, Some(&env)).context("--shard")
 }
 
 /// A count that must be 1 or more: 0 would be accepted by the type and mean nothing useful
@@ -288,6 +310,7 @@ fn run_jobs(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
         start: args.start.clone(),
         end: args.end.clone(),
         concurrency: Some(args.concurrency),
+        shard: args.shard.as_deref().map(parse_shard).transpose()?,
     };
     let mut jobs = Vec::new();
     for path in &args.jobs {
@@ -333,12 +356,13 @@ fn plan_job(args: PlanArgs, printer: &Printer) -> anyhow::Result<()> {
     let overrides = Overrides {
         start: args.start,
         end: args.end,
+        shard: args.shard.as_deref().map(parse_shard).transpose()?,
         ..Overrides::default()
     };
     run::apply_overrides(&mut job, &overrides)?;
     let state = crate::load::Destination::open(&job.output.path)?
         .state()
-        .read(&job.name)?;
+        .read(&shard::owner(&job.name, job.shard))?;
     let window = run::resolve_window(&job, Utc::now(), state.as_ref())?;
     let sizes = ServiceScope {
         service_name: "(every service)".to_string(),
@@ -346,6 +370,7 @@ fn plan_job(args: PlanArgs, printer: &Printer) -> anyhow::Result<()> {
         vms: args.vms,
         hosts: args.hosts,
         filers: args.filers,
+        objects: Vec::new(),
     };
     let plan = run::offline_plan(&job, window, &sizes);
     printer.plan(&job, &plan, args.all)
@@ -387,27 +412,42 @@ fn state(action: StateAction, printer: &Printer) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| job.output.path.clone());
     let store = crate::load::Destination::open(&output)?.state();
-    match action {
-        StateAction::Show(_) => match store.read(&job.name)? {
-            Some(state) => printer.line(&serde_json::to_string_pretty(&state)?),
-            None => printer.line(&format!(
-                "job {} has no state in {output}: its next run starts at its window's start",
-                job.name
-            )),
-        },
-        StateAction::Reset(_) => {
-            // Under the job's lock, so a running export cannot write it back a moment later.
-            let _lock = store.lock(&job.name, "state-reset")?;
-            if store.reset(&job.name)? {
-                printer.line(&format!(
-                    "job {}: state removed; its next last-run window starts at initial_start",
-                    job.name
-                ))
-            } else {
-                printer.line(&format!("job {} had no state in {output}", job.name))
+    let owners = match args.shard.as_deref().map(parse_shard).transpose()? {
+        Some(one) => vec![shard::owner(&job.name, one)],
+        None => {
+            let mut owners = store.owners(&job.name)?;
+            if owners.is_empty() {
+                owners.push(job.name.clone());
+            }
+            owners
+        }
+    };
+    for owner in owners {
+        let what = match shard::owned_by(&owner, &job.name).flatten() {
+            Some(shard) => format!("job {} shard {shard}", job.name),
+            None => format!("job {}", job.name),
+        };
+        match action {
+            StateAction::Show(_) => match store.read(&owner)? {
+                Some(state) => printer.line(&serde_json::to_string_pretty(&state)?)?,
+                None => printer.line(&format!(
+                    "{what} has no state in {output}: its next run starts at its window's start"
+                ))?,
+            },
+            StateAction::Reset(_) => {
+                // Under the lock, so a running export cannot write it back a moment later.
+                let _lock = store.lock(&owner, "state-reset")?;
+                if store.reset(&owner)? {
+                    printer.line(&format!(
+                        "{what}: state removed; its next last-run window starts at initial_start"
+                    ))?;
+                } else {
+                    printer.line(&format!("{what} had no state in {output}"))?;
+                }
             }
         }
     }
+    Ok(())
 }
 
 fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Result<()> {
@@ -421,8 +461,8 @@ fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Re
         .state()
         .manifests()?;
     let mut text = format!(
-        "{:<44} {:<10} {:<25} {:<25} {:>13} {:>8}\n",
-        "run", "outcome", "window start", "window end", "rows", "seconds"
+        "{:<44} {:<10} {:<25} {:<25} {:>13} {:>8} {:>6}\n",
+        "run", "outcome", "window start", "window end", "rows", "seconds", "shard"
     );
     let mut shown = 0;
     let time = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
@@ -434,14 +474,19 @@ fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Re
             break;
         }
         shown += 1;
+        let shard = m
+            .shard
+            .as_ref()
+            .map_or("-".to_string(), |s| format!("{}/{}", s.index, s.count));
         text.push_str(&format!(
-            "{:<44} {:<10} {:<25} {:<25} {:>13} {:>8.1}\n",
+            "{:<44} {:<10} {:<25} {:<25} {:>13} {:>8.1} {:>6}\n",
             m.run_id,
             m.outcome.as_str(),
             time(m.window.start),
             time(m.window.end),
             thousands(m.rows),
             m.duration_secs,
+            shard,
         ));
     }
     if shown == 0 {
@@ -499,8 +544,12 @@ impl Printer {
             e.1 += f.rows;
             e.2 += f.bytes;
         }
+        let shard = match &r.shard {
+            Some(share) => format!(" (shard {})", share.shard),
+            None => String::new(),
+        };
         let mut text = format!(
-            "job {}: {} → {} in {}\n  {} requests ({} retried, {} split), {} points, {} pages\n",
+            "job {}{shard}: {} → {} in {}\n  {} requests ({} retried, {} split), {} points, {} pages\n",
             r.job,
             r.window.start.to_rfc3339(),
             r.window.end.to_rfc3339(),
@@ -528,6 +577,14 @@ impl Printer {
             text.push_str(&format!(
                 "  committed until {} (the next last-run window starts there)\n",
                 until.to_rfc3339()
+            ));
+        }
+        if !r.split_otherwise.is_empty() {
+            let shards: Vec<String> = r.split_otherwise.iter().map(u32::to_string).collect();
+            text.push_str(&format!(
+                "  WARNING shard(s) {} of this window split the job otherwise (the inventory changed \
+                 between their starts): run every shard of the window again\n",
+                shards.join(", ")
             ));
         }
         for skipped in &r.skipped_partitions {
@@ -570,6 +627,23 @@ impl Printer {
             thousands(plan.pages.len() as u64),
             thousands(plan.estimated_points()),
         );
+        if let Some(share) = &plan.shard {
+            let total: u64 = share.shard_points.iter().sum();
+            let percent = |points: u64| points as f64 * 100.0 / total.max(1) as f64;
+            text.push_str(&format!(
+                "  shard {} of the job's {} points; every shard's:",
+                share.shard,
+                thousands(total),
+            ));
+            for (index, points) in share.shard_points.iter().enumerate() {
+                text.push_str(&format!(
+                    " {index}: {} ({:.1}%)",
+                    thousands(*points),
+                    percent(*points)
+                ));
+            }
+            text.push('\n');
+        }
         text.push_str("\n  query groups:\n");
         for (i, g) in plan.groups.iter().enumerate() {
             let metrics: Vec<&str> = g.queries.iter().map(|q| q.metric.as_str()).collect();

@@ -283,7 +283,7 @@ pub async fn fetch_spooled(
         let mut queries = work.queries.clone();
         if let Some(shard) = &work.shard {
             for q in &mut queries {
-                q.regexp = Some((shard_tag.to_string(), shard.regexp()));
+                q.regexps.push((shard_tag.to_string(), shard.regexp()));
             }
         }
         let request = QueryRequest {
@@ -403,7 +403,7 @@ pub async fn probe(
             aggregator: "none".to_string(),
             downsample: None,
             tags: Default::default(),
-            regexp: None,
+            regexps: Vec::new(),
         }],
     };
     let mut stats = PageStats::default();

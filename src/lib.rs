@@ -17,7 +17,7 @@
 //! | [`sys`]       | glibc's allocator settings, giving free memory back to the system                     | anything else                 |
 //! | [`job`]       | job file model, validation (every problem at once), time windows                      | I/O beyond reading the file   |
 //! | [`tsdb`]      | OpenTSDB query model, request bodies, streaming response parsing, both error formats  | knowing about Parquet         |
-//! | [`plan`]      | job + window + inventory size → ordered pages × query groups; pure                    | HTTP                          |
+//! | [`plan`]      | job + window + inventory size → ordered pages × query groups, a shard's slice; pure   | HTTP                          |
 //! | [`ovh`]       | APIv6 client: endpoints, credentials, signing, clock delta, batch reads, models       | retry policy                  |
 //! | [`extract`]   | running pages concurrently with a bound, one request per (page, group)                | building Arrow arrays         |
 //! | [`sim`]       | the built-in simulator of both APIs, deterministic from a seed                        | being called except over HTTP |

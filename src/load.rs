@@ -19,6 +19,7 @@ mod layout;
 pub mod manifest;
 pub mod state;
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::domain::partition::{PartitionKey, PartitionValueError};
+use crate::domain::shard::{self, Shard};
 
 pub use layout::{layout, TableLayout};
 
@@ -103,6 +105,14 @@ pub enum LoadError {
         path: PathBuf,
         holder: String,
     },
+    #[error("{}", other_split_message(job, *wanted, found))]
+    OtherSplit {
+        job: String,
+        /// The shard count of the run refused (1: the whole job).
+        wanted: u32,
+        /// Each other shard count the job has files or states of here, with one of them.
+        found: Vec<(u32, PathBuf)>,
+    },
     #[error("output {path} is not a folder")]
     NotADirectory { path: PathBuf },
     #[error("cannot use output folder {path}")]
@@ -149,13 +159,53 @@ pub enum LoadError {
     },
 }
 
+/// What to say when a run's split differs from the one the job has in the output.
+fn other_split_message(job: &str, wanted: u32, found: &[(u32, PathBuf)]) -> String {
+    let split = |count: u32| match count {
+        1 => "the whole job (no --shard)".to_string(),
+        n => format!("{n} shards"),
+    };
+    let there: Vec<String> = found
+        .iter()
+        .map(|(count, path)| format!("{} (e.g. {})", split(*count), path.display()))
+        .collect();
+    let pattern = |count: u32| match count {
+        1 => format!("part-{job}-0.parquet"),
+        n => format!("part-{job}-s*of{n}-0.parquet"),
+    };
+    let patterns: Vec<String> = found.iter().map(|(count, _)| pattern(*count)).collect();
+    let as_before = match found {
+        [(1, _)] => "run it without --shard as before".to_string(),
+        [(n, _)] => format!("run it with --shard I/{n} as before"),
+        _ => "run it as before".to_string(),
+    };
+    format!(
+        "job {job} was run here as {}, and this run is {}: one output keeps one split of a job, \
+         or a partition would hold the same rows twice. To go on, {as_before}, write to another \
+         output, or remove what the other split left: its files ({}) and its states \
+         (`vscope-export state reset` forgets every state of the job)",
+        there.join(" and "),
+        split(wanted),
+        patterns.join(", "),
+    )
+}
+
 /// Provenance written into every file's key-value metadata.
 #[derive(Debug, Clone)]
 pub struct FileProvenance {
     pub job: String,
+    /// The slice of the job the run did; its files go under the shard's name.
+    pub shard: Option<Shard>,
     pub run_id: String,
     pub window_start: String,
     pub window_end: String,
+}
+
+impl FileProvenance {
+    /// The name the run's files go under: `part-<owner>-0.parquet`.
+    pub fn owner(&self) -> String {
+        shard::owner(&self.job, self.shard)
+    }
 }
 
 /// What one commit wrote, for the run summary and manifest.
@@ -284,6 +334,32 @@ impl Destination {
             }
         }
         Ok(removed)
+    }
+
+    /// How `job` is split in this output, from the files and states it has here: per shard count
+    /// (1 for the whole job), the first file found. A job's runs over one output keep one split,
+    /// or a partition would hold the same rows in two files.
+    pub fn job_splits(&self, job: &str) -> Result<BTreeMap<u32, PathBuf>, LoadError> {
+        let mut splits = BTreeMap::new();
+        for path in walk(&self.root)? {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let in_state = path
+                .parent()
+                .is_some_and(|d| d == self.root.join(state::STATE_DIR));
+            let owner = if in_state {
+                name.strip_suffix(".json")
+            } else {
+                name.strip_prefix("part-")
+                    .and_then(|n| n.strip_suffix("-0.parquet"))
+            };
+            if let Some(split) = owner.and_then(|o| shard::owned_by(o, job)) {
+                splits.entry(split.map_or(1, |s| s.count)).or_insert(path);
+            }
+        }
+        Ok(splits)
     }
 
     /// The partitions of `table` in which `job` has a file, read back from the folder names.
@@ -417,7 +493,7 @@ impl Destination {
     where
         E: std::error::Error + Send + Sync + 'static,
     {
-        let path = self.job_file(layout.name, key, &provenance.job)?;
+        let path = self.job_file(layout.name, key, &provenance.owner())?;
         let rows_err = |source: E| LoadError::Rows {
             path: path.clone(),
             source: Box::new(source),
@@ -457,7 +533,7 @@ impl Destination {
         compression_level: i32,
         rows: crate::transform::PartitionRows,
     ) -> Result<Option<WrittenFile>, LoadError> {
-        let path = self.job_file(layout.name, key, &provenance.job)?;
+        let path = self.job_file(layout.name, key, &provenance.owner())?;
         if rows.rows() == 0 {
             remove_if_present(&path)?;
             return Ok(None);
@@ -650,6 +726,13 @@ pub fn writer_properties(
         ),
         KeyValue::new("vscope_export.version".into(), crate::VERSION.to_string()),
     ];
+    let mut metadata = metadata;
+    if let Some(shard) = provenance.shard {
+        metadata.push(KeyValue::new(
+            "vscope_export.shard".into(),
+            shard.to_string(),
+        ));
+    }
     // Parquet numbers leaf columns, not Arrow fields: a nested column (the `tags` map has two
     // leaves) before a sort column shifts its index. The list stops at the first column that is
     // missing or nested, because a sort order with a hole in it would be a false promise.
@@ -835,6 +918,50 @@ mod tests {
         }
         for f in &theirs {
             assert!(f.exists(), "{} kept", f.display());
+        }
+    }
+
+    #[test]
+    fn a_jobs_splits_are_read_from_its_files_and_states_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let part = root.join("vm_metrics/date=2026-11-24");
+        fs::create_dir_all(&part).unwrap();
+        fs::create_dir_all(root.join("_state")).unwrap();
+        let destination = Destination::open(root.to_str().unwrap()).unwrap();
+        assert!(destination.job_splits("a").unwrap().is_empty());
+        for other in [
+            "part-a-b-0.parquet",
+            "part-a-s4of4-0.parquet",
+            ".part-a-s1of2-0.parquet.7.tmp",
+            "part-ab-s1of2-0.parquet",
+        ] {
+            fs::write(part.join(other), b"x").unwrap();
+        }
+        fs::write(root.join("_state/a-s0of3.lock"), b"x").unwrap();
+        assert!(
+            destination.job_splits("a").unwrap().is_empty(),
+            "none is a's"
+        );
+        fs::write(part.join("part-a-0.parquet"), b"x").unwrap();
+        fs::write(root.join("_state/a-s2of3.json"), b"{}").unwrap();
+        let splits = destination.job_splits("a").unwrap();
+        assert_eq!(splits.keys().copied().collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(splits[&3], root.join("_state/a-s2of3.json"));
+        let message = LoadError::OtherSplit {
+            job: "a".into(),
+            wanted: 4,
+            found: splits.into_iter().collect(),
+        }
+        .to_string();
+        for said in [
+            "the whole job",
+            "3 shards",
+            "4 shards",
+            "part-a-s*of3-0.parquet",
+            "state reset",
+        ] {
+            assert!(message.contains(said), "{said:?} in {message}");
         }
     }
 

@@ -9,8 +9,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::domain::shard::Shard;
 use crate::job::{Catalog, Component, Export, Job, Window};
 use crate::tsdb::{QueryRequest, SubQuery};
+
+pub mod shard;
 
 /// Raw vScope series have one point a minute; the page length is chosen on that assumption.
 pub const RAW_RESOLUTION_SECS: i64 = 60;
@@ -54,16 +57,44 @@ pub struct ServiceScope {
     pub vms: u64,
     pub hosts: u64,
     pub filers: u64,
+    /// The objects' names as the metrics tag them, one entry per datacenter tag, in the same
+    /// order: what a sharded plan weighs its pieces by. Empty when only the sizes are known
+    /// (`vscope-export plan` of a real API); the pieces are then weighed as if even.
+    pub objects: Vec<ObjectNames>,
+}
+
+/// The names of one datacenter's objects as their series are tagged: `vm` (the VM's moRef),
+/// `host` (its name) and `datastore`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectNames {
+    pub vms: Vec<String>,
+    pub hosts: Vec<String>,
+    pub filers: Vec<String>,
+}
+
+impl ObjectNames {
+    pub fn names(&self, component: Component) -> &[String] {
+        match component {
+            Component::Vm => &self.vms,
+            Component::Host => &self.hosts,
+            Component::Filer => &self.filers,
+        }
+    }
 }
 
 impl ServiceScope {
-    /// Series one metric has at most in this service.
-    fn series_per_metric(&self, component: Component, metric: &str, catalog: &Catalog) -> u64 {
-        let entities = match component {
+    /// The service's objects of one component.
+    fn count(&self, component: Component) -> u64 {
+        match component {
             Component::Vm => self.vms,
             Component::Host => self.hosts,
             Component::Filer => self.filers,
-        };
+        }
+    }
+
+    /// Series one metric has at most in this service.
+    fn series_per_metric(&self, component: Component, metric: &str, catalog: &Catalog) -> u64 {
+        let entities = self.count(component);
         let per_nic = catalog
             .get(metric)
             .is_some_and(|m| m.tags.iter().any(|t| t == "nicname"));
@@ -98,6 +129,18 @@ pub struct Plan {
     pub groups: Vec<QueryGroup>,
     /// Ordered by time, then group: the early part of the window completes first.
     pub pages: Vec<Page>,
+    /// The slice of the job this plan fetches, when it is one shard of several.
+    pub shard: Option<ShardShare>,
+}
+
+/// A shard's part of its job, in the planner's estimated points (see [`Plan::estimated_points`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardShare {
+    pub shard: Shard,
+    /// The estimated points of every shard of the job, by index; this one's is at `shard.index`.
+    pub shard_points: Vec<u64>,
+    /// Names the split (see [`shard::Split::fingerprint`]): the shards of one window must agree.
+    pub split: String,
 }
 
 impl Plan {
@@ -132,12 +175,41 @@ fn points_per_series(span_ms: i64) -> u64 {
 
 /// Builds the plan of a job over a resolved window.
 pub fn build(job: &Job, window: Window, services: &[ServiceScope]) -> Plan {
+    build_shard(job, window, services, None)
+}
+
+/// Builds the plan of one shard of a job (all of it for `None`): the same pages of time as the
+/// whole job's, over the shard's query groups ([`shard`]).
+pub fn build_shard(
+    job: &Job,
+    window: Window,
+    services: &[ServiceScope],
+    shard: Option<Shard>,
+) -> Plan {
     let catalog = Catalog::builtin();
     let page_secs = match job.window.page {
         Some(page) => (page.as_secs() as i64).max(1),
         None => auto_page_secs(job, window, services, &catalog),
     };
-    let groups = groups(job, services, &catalog);
+    let (groups, share) = match shard {
+        None => (groups(job, services, &catalog), None),
+        Some(shard) => {
+            let split = shard::split(job, services, shard.count, &catalog);
+            let per_series: u64 = page_ranges(window, page_secs)
+                .iter()
+                .map(|&(start, end)| points_per_series(end - start))
+                .sum();
+            let share = ShardShare {
+                shard,
+                shard_points: split.loads.iter().map(|l| l * per_series).collect(),
+                split: split.fingerprint.clone(),
+            };
+            (
+                shard::groups(job, services, &split, shard, &catalog),
+                Some(share),
+            )
+        }
+    };
     let mut pages = Vec::new();
     for (start_ms, end_ms) in page_ranges(window, page_secs) {
         for group in 0..groups.len() {
@@ -154,6 +226,7 @@ pub fn build(job: &Job, window: Window, services: &[ServiceScope]) -> Plan {
         services: services.to_vec(),
         groups,
         pages,
+        shard: share,
     }
 }
 
@@ -162,23 +235,33 @@ fn groups(job: &Job, services: &[ServiceScope], catalog: &Catalog) -> Vec<QueryG
     let mut groups = Vec::new();
     for (service_index, service) in services.iter().enumerate() {
         for export in job.exports.iter().filter(|e| !e.metrics.is_empty()) {
-            groups.push(QueryGroup {
-                service: service_index,
-                component: export.component,
-                queries: export
-                    .metrics
-                    .iter()
-                    .map(|metric| sub_query(export, metric, service, catalog))
-                    .collect(),
-                series: export
-                    .metrics
-                    .iter()
-                    .map(|metric| service.series_per_metric(export.component, metric, catalog))
-                    .sum(),
-            });
+            groups.push(service_group(service_index, service, export, catalog));
         }
     }
     groups
+}
+
+/// The group of every series of one export in one service.
+fn service_group(
+    service_index: usize,
+    service: &ServiceScope,
+    export: &Export,
+    catalog: &Catalog,
+) -> QueryGroup {
+    QueryGroup {
+        service: service_index,
+        component: export.component,
+        queries: export
+            .metrics
+            .iter()
+            .map(|metric| sub_query(export, metric, &service.datacenter_tags, catalog))
+            .collect(),
+        series: export
+            .metrics
+            .iter()
+            .map(|metric| service.series_per_metric(export.component, metric, catalog))
+            .sum(),
+    }
 }
 
 /// The automatic page length: of the sub-day lengths not longer than the window and the whole
@@ -241,10 +324,10 @@ pub fn page_ranges(window: Window, page_secs: i64) -> Vec<(i64, i64)> {
     ranges
 }
 
-/// The sub-query of one metric for one service: every series of the service's datacenters,
-/// grouped by every tag the catalog names (so no series is aggregated with another), plus the
-/// export's own filters.
-fn sub_query(export: &Export, metric: &str, service: &ServiceScope, catalog: &Catalog) -> SubQuery {
+/// The sub-query of one metric over some datacenters of a service (every datacenter when there
+/// are none): every series there, grouped by every tag the catalog names (so no series is
+/// aggregated with another), plus the export's own filters.
+fn sub_query(export: &Export, metric: &str, datacenters: &[String], catalog: &Catalog) -> SubQuery {
     let mut tags: BTreeMap<String, String> = BTreeMap::new();
     let grouped: Vec<String> = match catalog.get(metric) {
         Some(def) => def.tags.clone(),
@@ -256,8 +339,8 @@ fn sub_query(export: &Export, metric: &str, service: &ServiceScope, catalog: &Ca
     for tag in grouped {
         tags.insert(tag, "*".to_string());
     }
-    if !service.datacenter_tags.is_empty() {
-        tags.insert("datacenter".to_string(), service.datacenter_tags.join("|"));
+    if !datacenters.is_empty() {
+        tags.insert("datacenter".to_string(), datacenters.join("|"));
     }
     for (k, v) in &export.tags {
         tags.insert(k.clone(), v.clone());
@@ -267,7 +350,7 @@ fn sub_query(export: &Export, metric: &str, service: &ServiceScope, catalog: &Ca
         aggregator: export.aggregator.clone(),
         downsample: export.downsample.clone(),
         tags,
-        regexp: None,
+        regexps: Vec::new(),
     }
 }
 
@@ -368,6 +451,7 @@ mod tests {
                 series: 1,
             }],
             pages: vec![],
+            shard: None,
         };
         let request = plan.request(&Page {
             group: 0,
@@ -393,6 +477,7 @@ mod tests {
             vms,
             hosts: 1,
             filers: 1,
+            objects: vec![],
         }]
     }
 

@@ -18,7 +18,7 @@ use crate::load::commit::Commit;
 use crate::load::state::JobState;
 use crate::load::{Destination, WrittenFile};
 use crate::ovh::{self, inventory::Inventory};
-use crate::plan::{self, Pending, Plan, ServiceScope};
+use crate::plan::{self, ObjectNames, Pending, Plan, ServiceScope};
 use crate::transform::{self, InventoryIndex, MetricsTable};
 use crate::tsdb;
 
@@ -38,12 +38,16 @@ pub struct Overrides {
     pub start: Option<String>,
     pub end: Option<String>,
     pub concurrency: Option<usize>,
+    /// `--shard`: `Some(None)` for the whole job (`0/1`).
+    pub shard: Option<Option<crate::domain::shard::Shard>>,
 }
 
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct RunReport {
     pub job: String,
+    /// The slice of the job the run did, with the planner's split; `None`: all of it.
+    pub shard: Option<plan::ShardShare>,
     pub run_id: String,
     pub window: Window,
     pub output: String,
@@ -58,6 +62,8 @@ pub struct RunReport {
     /// Temporary files of an interrupted earlier run that were removed.
     pub leftovers_removed: usize,
     pub elapsed: std::time::Duration,
+    /// Shards of the same split whose latest run over this window computed another split.
+    pub split_otherwise: Vec<u32>,
 }
 
 impl RunReport {
@@ -93,6 +99,9 @@ pub fn apply_overrides(job: &mut Job, overrides: &Overrides) -> anyhow::Result<(
     if let Some(end) = &overrides.end {
         job.window.end = TimeExpr::parse(end).context("--end")?;
     }
+    if let Some(shard) = overrides.shard {
+        job.shard = shard;
+    }
     Ok(())
 }
 
@@ -112,6 +121,22 @@ pub fn scopes(inventory: &Inventory) -> Vec<ServiceScope> {
         .services
         .iter()
         .map(|s| ServiceScope {
+            objects: s
+                .datacenters
+                .iter()
+                .enumerate()
+                .map(|(i, d)| ObjectNames {
+                    vms: d.vms.iter().map(|v| v.mo_ref.clone()).collect(),
+                    hosts: d.hosts.iter().map(|h| h.name.clone()).collect(),
+                    // Datastores shared by the service's datacenters report under its first.
+                    filers: d
+                        .filers
+                        .iter()
+                        .chain(if i == 0 { &s.filers[..] } else { &[] })
+                        .map(|f| f.name.clone())
+                        .collect(),
+                })
+                .collect(),
             service_name: s.service_name.clone(),
             datacenter_tags: s
                 .datacenters
@@ -144,8 +169,13 @@ pub async fn run(
     let locked = output.lock(job)?;
     let window = locked.window;
     let inventory = &connected.inventory;
-    let plan = Arc::new(plan::build(job, window, &scopes(inventory)));
-    tracing::info!(job = %job.name, run_id = %output.run_id, pages = plan.pages.len(), "Starting the export.");
+    let plan = Arc::new(plan::build_shard(
+        job,
+        window,
+        &scopes(inventory),
+        job.shard,
+    ));
+    tracing::info!(job = %job.name, shard = ?job.shard.map(|s| s.to_string()), run_id = %output.run_id, pages = plan.pages.len(), "Starting the export.");
 
     let mut commit = Commit::new(
         &output.destination,
@@ -187,7 +217,7 @@ pub async fn run(
     let after_commit = |error| StoppedAfterCommit::after(error, files);
     let committed = commit.finish().map_err(after_commit)?;
     output
-        .record(job, locked, plan.pages.len(), stats, committed)
+        .record(job, locked, &plan, stats, committed)
         .map_err(after_commit)
 }
 
@@ -321,8 +351,14 @@ async fn commit_rest(
     for component in job.exports.iter().map(|e| e.component) {
         commit.vanished(component.table_name())?;
     }
-    for (name, key, batch) in transform::inventory_tables(inventory, &job.output.partitioning)? {
-        commit.replace(name, &key, batch)?;
+    // The first shard alone writes the inventory snapshot (every shard reads all of it, for its
+    // joins): each row once, and the tables are a few rows per object against the metrics'
+    // thousands.
+    if job.shard.is_none_or(|s| s.index == 0) {
+        for (name, key, batch) in transform::inventory_tables(inventory, &job.output.partitioning)?
+        {
+            commit.replace(name, &key, batch)?;
+        }
     }
     Ok(())
 }
@@ -334,6 +370,7 @@ fn millis(ms: i64) -> DateTime<Utc> {
 /// For `vscope-export plan`: the plan of a job without touching the network. A simulator job
 /// takes its sizes from the simulator's configuration; a real one from `sizes`.
 pub fn offline_plan(job: &Job, window: Window, sizes: &ServiceScope) -> Plan {
+    let shard = job.shard;
     let scopes = match &job.source.api {
         Api::Simulator(section) => match simulator::inventory(section, window.end) {
             Some(inventory) => scopes(&inventory),
@@ -343,5 +380,5 @@ pub fn offline_plan(job: &Job, window: Window, sizes: &ServiceScope) -> Plan {
         },
         Api::Ovh { .. } => vec![sizes.clone()],
     };
-    plan::build(job, window, &scopes)
+    plan::build_shard(job, window, &scopes, shard)
 }

@@ -84,7 +84,7 @@ fn request(metrics: &[&str], start_ms: i64, end_ms: i64) -> QueryRequest {
                     ("datacenter".into(), "*".into()),
                     ("vm".into(), "*".into()),
                 ]),
-                regexp: None,
+                regexps: Vec::new(),
             })
             .collect(),
     }

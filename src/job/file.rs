@@ -22,8 +22,14 @@ use super::Simulator;
 #[serde(deny_unknown_fields)]
 pub(super) struct JobFile {
     /// Names the job: its files are `part-<name>-…`, its state `_state/<name>.json` and its lock
-    /// is taken under that name. 1 to 64 characters out of `A-Z a-z 0-9 _ -`.
+    /// is taken under that name. 1 to 64 characters out of `A-Z a-z 0-9 _ -`, not ending like a
+    /// shard's name (`-s2of4`).
     pub name: String,
+    /// Run only one of N disjoint slices of the job, `"I/N"` with a 0-based index I (`"0/4"` to
+    /// `"3/4"`), for a scheduler that runs N workers; `run --shard` overrides it. The slice's
+    /// files are `part-<name>-s<I>of<N>-…`, its state and lock its own. Absent (or `"0/1"`): the
+    /// whole job.
+    pub shard: Option<String>,
     /// Where the data comes from: the OVH API, the services, and how to get the metrics token.
     pub source: SourceFile,
     /// The time range to export.
@@ -211,6 +217,7 @@ pub(super) fn struct_fields<T: de::DeserializeOwned>() -> &'static [&'static str
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(super) struct Sections {
     pub name: Option<String>,
+    pub shard: Option<String>,
     pub source: Option<SourceFile>,
     pub window: Option<WindowFile>,
     pub exports: Option<Vec<Option<ExportFile>>>,
@@ -316,6 +323,9 @@ pub(super) fn read(root: &DeTable<'_>, report: &mut Report<'_>) -> Sections {
     };
     Sections {
         name: section(root, "name", report, "missing: every job needs a name"),
+        shard: root
+            .get("shard")
+            .and_then(|value| deserialize(value, "shard", report)),
         source: section(root, "source", report, "missing: add a [source] table"),
         window: section(root, "window", report, "missing: add a [window] table"),
         exports,

@@ -36,6 +36,8 @@ use std::time::Duration;
 pub struct Job {
     /// Names the job's files (`part-<name>-…`), its state and its lock; `[A-Za-z0-9_-]+`.
     pub name: String,
+    /// The one slice of the job a run does (`shard = "I/N"`, `run --shard`); `None`: all of it.
+    pub shard: Option<crate::domain::shard::Shard>,
     /// The file it came from, for error messages.
     pub path: PathBuf,
     pub source: Source,

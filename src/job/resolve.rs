@@ -17,6 +17,7 @@ use super::{
 };
 use crate::domain::duration::{format_duration, parse_delay, parse_duration};
 use crate::domain::retry::RetryPolicy;
+use crate::domain::shard::Shard;
 use crate::domain::simulator::METRICS_USER;
 use crate::domain::url;
 
@@ -49,6 +50,7 @@ const MAX_NAME_LEN: usize = 64;
 /// The resolved job, or `None` when anything is wrong (every problem is in `report`).
 pub(super) fn job(path: &Path, sections: &Sections, report: &mut Report<'_>) -> Option<Job> {
     let name = sections.name.as_deref().and_then(|n| name(n, report));
+    let shard = sections.shard.as_deref().and_then(|s| shard(s, report));
     let source = sections.source.as_ref().and_then(|s| source(s, report));
     let window = sections.window.as_ref().and_then(|w| window(w, report));
     let exports = sections
@@ -61,6 +63,7 @@ pub(super) fn job(path: &Path, sections: &Sections, report: &mut Report<'_>) -> 
     }
     Some(Job {
         name: name?,
+        shard: shard.flatten(),
         path: path.to_path_buf(),
         source: source?,
         window: window?,
@@ -87,7 +90,32 @@ fn name(name: &str, report: &mut Report<'_>) -> Option<String> {
         );
         return None;
     }
+    if crate::domain::shard::looks_like_shard_owner(name) {
+        report.problem(
+            "name",
+            format!(
+                "'{name}' ends like the name of a shard's files (-s<I>of<N>): choose another name"
+            ),
+        );
+        return None;
+    }
     Some(name.to_string())
+}
+
+/// `Some(None)` for the whole job (`0/1`), `None` when the value is wrong.
+fn shard(text: &str, report: &mut Report<'_>) -> Option<Option<Shard>> {
+    match Shard::parse(text, None) {
+        Ok(shard) => Some(shard),
+        Err(e) => {
+            let hint = if text.trim_start().starts_with("auto") {
+                " (auto/N, the index from JOB_COMPLETION_INDEX, is for `run --shard` only)"
+            } else {
+                ""
+            };
+            report.problem("shard", format!("{e}{hint}"));
+            None
+        }
+    }
 }
 
 fn source(s: &SourceFile, report: &mut Report<'_>) -> Option<Source> {

@@ -340,6 +340,12 @@ fn every_problem_names_its_key_and_line() {
         ("name = \"t\"", &format!("name = \"{}\"", "x".repeat(65)), "name", Some(1), "not a job name"),
         ("name = \"t\"", "name = 7", "name", Some(1), "invalid type"),
         ("name = \"t\"", "name = \"t\"\ncolour = \"red\"", "colour", Some(2), "unknown key"),
+        ("name = \"t\"", "name = \"t-s1of2\"", "name", Some(1), "ends like the name of a shard"),
+        ("name = \"t\"", "name = \"t\"\nshard = \"4/4\"", "shard", Some(2), "0-based"),
+        ("name = \"t\"", "name = \"t\"\nshard = \"1/0\"", "shard", Some(2), "at least 1"),
+        ("name = \"t\"", "name = \"t\"\nshard = \"half\"", "shard", Some(2), "not a shard"),
+        ("name = \"t\"", "name = \"t\"\nshard = \"auto/4\"", "shard", Some(2), "run --shard"),
+        ("name = \"t\"", "name = \"t\"\nshard = 2", "shard", Some(2), "invalid type"),
         ("[output]\npath = \"out\"\n", "", "output", None, "missing"),
         ("name = \"t\"\n", "", "name", None, "missing"),
         // [source]
@@ -426,6 +432,26 @@ fn every_problem_names_its_key_and_line() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn a_shard_resolves_and_0_of_1_is_the_whole_job() {
+    let shard = |text: &str| {
+        parse_text(&with(
+            "name = \"t\"",
+            &format!("name = \"t\"\nshard = \"{text}\""),
+        ))
+        .unwrap()
+        .shard
+    };
+    assert_eq!(
+        shard("2/4"),
+        Some(crate::domain::shard::Shard { index: 2, count: 4 })
+    );
+    assert_eq!(shard("0/1"), None);
+    assert_eq!(parse_text(BASE).unwrap().shard, None);
+    // A name that merely contains such a part is fine.
+    assert!(parse_text(&with("name = \"t\"", "name = \"t-s1of2-x\"")).is_ok());
 }
 
 #[test]
@@ -599,7 +625,7 @@ fn the_schema_names_every_key_the_job_file_accepts() {
     }
     assert_eq!(
         fields::<JobFile>(),
-        ["export", "name", "output", "source", "window"]
+        ["export", "name", "output", "shard", "source", "window"]
             .map(String::from)
             .into(),
         "file::read reads exactly these sections"

@@ -143,7 +143,7 @@ impl<'a> Commit<'a> {
         let layout = layout(name).with_context(|| format!("no layout for table {name}"))?;
         let destination = self.destination.clone();
         let provenance = Arc::clone(&self.provenance);
-        let (job, level) = (self.job.name.clone(), self.job.output.compression_level);
+        let (job, level) = (self.provenance.owner(), self.job.output.compression_level);
         let (start_ms, end_ms) = self.window_ms();
         self.writers.push_back(tokio::task::spawn_blocking(move || {
             let written = if destination.job_partition_within(name, &key, &job, start_ms, end_ms)? {
@@ -181,7 +181,8 @@ impl<'a> Commit<'a> {
     pub fn vanished(&mut self, name: &'static str) -> anyhow::Result<()> {
         let layout = layout(name).with_context(|| format!("no layout for table {name}"))?;
         let (start_ms, end_ms) = self.window_ms();
-        for key in self.destination.job_partitions(name, &self.job.name)? {
+        let owner = self.provenance.owner();
+        for key in self.destination.job_partitions(name, &owner)? {
             let seen = self.seen.iter().any(|(n, k)| *n == name && *k == key);
             if seen
                 || !overlaps(&key, self.window.start, self.window.end)
@@ -189,9 +190,7 @@ impl<'a> Commit<'a> {
             {
                 continue;
             }
-            let old = self
-                .destination
-                .read_job_partition(name, &key, &self.job.name)?;
+            let old = self.destination.read_job_partition(name, &key, &owner)?;
             let empty = RecordBatch::new_empty(Arc::clone(&layout.schema));
             let rows = transform::merge_outside_window(name, &old, start_ms, end_ms, &empty)?;
             self.write(&layout, &key, rows)?;

@@ -17,6 +17,9 @@ use super::{LoadError, WrittenFile};
 pub struct Manifest {
     pub run_id: String,
     pub job: String,
+    /// The slice of the job the run did; absent for the whole job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ManifestShard>,
     pub tool_version: String,
     pub started_at: DateTime<Utc>,
     pub duration_secs: f64,
@@ -40,6 +43,34 @@ pub struct Manifest {
     pub leftovers_removed: usize,
 }
 
+impl StateStore {
+    /// The shards of `job`'s split in `count` whose latest run over `window` computed a split
+    /// other than `split` (their inventory snapshot differed), by index.
+    pub fn shards_split_otherwise(
+        &self,
+        job: &str,
+        count: u32,
+        window: ManifestWindow,
+        split: &str,
+    ) -> Result<Vec<u32>, LoadError> {
+        let mut latest: std::collections::BTreeMap<u32, String> = Default::default();
+        for (_, m) in self.manifests()? {
+            let Some(shard) = m.shard.filter(|s| s.count == count) else {
+                continue;
+            };
+            if m.job == job && m.window == window {
+                // Newest first: the first one seen of each shard is its latest.
+                latest.entry(shard.index).or_insert(shard.split);
+            }
+        }
+        Ok(latest
+            .into_iter()
+            .filter(|(_, other)| other != split)
+            .map(|(index, _)| index)
+            .collect())
+    }
+}
+
 /// How a run that completed ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -58,6 +89,20 @@ impl Outcome {
             Outcome::Partial => "partial",
         }
     }
+}
+
+/// Which shard of how many a run was, and how the planner split the job's points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestShard {
+    /// 0-based.
+    pub index: u32,
+    pub count: u32,
+    /// The planner's estimate of every shard's points, by index (this run's is at `index`): at
+    /// most what each fetches, raw resolution, every series present.
+    pub estimated_points: Vec<u64>,
+    /// Names the split the shard computed from its inventory snapshot: the shards of one window
+    /// must have the same, or some series were fetched twice or not at all.
+    pub split: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +212,7 @@ mod tests {
         Manifest {
             run_id: run_id.into(),
             job: "nightly".into(),
+            shard: None,
             tool_version: crate::VERSION.into(),
             started_at: at("2026-11-25T02:00:00Z"),
             duration_secs: 12.375,
@@ -236,6 +282,52 @@ mod tests {
         assert_eq!(value["window"]["start"], "2026-11-24T00:00:00Z");
         assert_eq!(value["failed_pages"][0]["end"], "2026-11-24T12:00:00.500Z");
         assert_eq!(value["files"][0]["partition"], "vm_metrics/date=2026-11-24");
+    }
+
+    #[test]
+    fn shards_of_one_window_that_split_otherwise_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        let shard = |run: &str, index: u32, split: &str| {
+            let mut m = manifest(run, Outcome::Succeeded);
+            m.shard = Some(ManifestShard {
+                index,
+                count: 3,
+                estimated_points: vec![1, 1, 1],
+                split: split.into(),
+            });
+            store.write_manifest(&m).unwrap();
+            m.window
+        };
+        let window = shard("20261125T020000Z-nightly-s0of3-1", 0, "a");
+        shard("20261125T020001Z-nightly-s1of3-1", 1, "b");
+        // Shard 2 ran twice; its latest run agrees.
+        shard("20261125T020000Z-nightly-s2of3-1", 2, "b");
+        shard("20261125T030000Z-nightly-s2of3-1", 2, "a");
+        assert_eq!(
+            store
+                .shards_split_otherwise("nightly", 3, window, "a")
+                .unwrap(),
+            [1]
+        );
+        assert_eq!(
+            store
+                .shards_split_otherwise("nightly", 3, window, "b")
+                .unwrap(),
+            [0, 2]
+        );
+        let other_window = ManifestWindow {
+            start: at("2026-11-20T00:00:00Z"),
+            end: at("2026-11-21T00:00:00Z"),
+        };
+        assert!(store
+            .shards_split_otherwise("nightly", 3, other_window, "a")
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .shards_split_otherwise("nightly", 4, window, "a")
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -144,6 +144,27 @@ impl StateStore {
         write_atomic(&self.state_path(&state.job), &bytes)
     }
 
+    /// The names `job`'s states are kept under here: the job's own and its shards' (see
+    /// [`crate::domain::shard::owner`]), sorted.
+    pub fn owners(&self, job: &str) -> Result<Vec<String>, LoadError> {
+        let dir = self.root.join(STATE_DIR);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(LoadError::Write { path: dir, source }),
+        };
+        let mut owners: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let owner = name.strip_suffix(".json")?;
+                crate::domain::shard::owned_by(owner, job).map(|_| owner.to_string())
+            })
+            .collect();
+        owners.sort();
+        Ok(owners)
+    }
+
     /// Forgets the job's state (`vscope-export state reset`): its next `last-run` window starts
     /// at `initial_start` again. Returns whether there was one.
     pub fn reset(&self, job: &str) -> Result<bool, LoadError> {

@@ -8,17 +8,21 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use super::{resolve_window, RunReport};
+use crate::domain::shard;
 use crate::extract::PageStats;
 use crate::job::{Job, Window};
 use crate::load::commit::Committed;
-use crate::load::manifest::{Manifest, ManifestWindow, Outcome};
+use crate::load::manifest::{Manifest, ManifestShard, ManifestWindow, Outcome};
 use crate::load::state::{JobLock, JobState, StateStore};
-use crate::load::{Destination, FileProvenance};
+use crate::load::{Destination, FileProvenance, LoadError};
+use crate::plan::Plan;
 
 /// The output a run writes to, and what names the run in it.
 pub(super) struct Output {
     pub(super) destination: Destination,
     store: StateStore,
+    /// The name the run's files, state and lock go under: the job's, or its shard's.
+    pub(super) owner: String,
     pub(super) run_id: String,
     now: DateTime<Utc>,
     started: Instant,
@@ -37,25 +41,44 @@ impl Output {
     pub(super) fn open(job: &Job, now: DateTime<Utc>) -> anyhow::Result<Output> {
         let destination = Destination::open(&job.output.path)
             .with_context(|| format!("job {}: output.path", job.name))?;
+        let owner = shard::owner(&job.name, job.shard);
         Ok(Output {
             store: destination.state(),
             destination,
+            // With the shard in it: the pods of a scheduler all run as pid 1, often in the same
+            // second.
             run_id: format!(
                 "{}-{}-{}",
                 now.format("%Y%m%dT%H%M%SZ"),
-                job.name,
+                owner,
                 std::process::id()
             ),
+            owner,
             now,
             started: Instant::now(),
         })
     }
 
     /// The window as the job's state stands now, once it is sure that no run of the job holds
-    /// the lock. Creates nothing.
+    /// the lock and that the job has no files here of another split. Creates nothing.
     pub(super) fn check(&self, job: &Job) -> anyhow::Result<Window> {
-        let window = resolve_window(job, self.now, self.store.read(&job.name)?.as_ref())?;
-        self.store.check_unlocked(&job.name)?;
+        let window = resolve_window(job, self.now, self.store.read(&self.owner)?.as_ref())?;
+        self.store.check_unlocked(&self.owner)?;
+        let wanted = job.shard.map_or(1, |s| s.count);
+        let found: Vec<_> = self
+            .destination
+            .job_splits(&job.name)?
+            .into_iter()
+            .filter(|(count, _)| *count != wanted)
+            .collect();
+        if !found.is_empty() {
+            return Err(LoadError::OtherSplit {
+                job: job.name.clone(),
+                wanted,
+                found,
+            }
+            .into());
+        }
         Ok(window)
     }
 
@@ -63,12 +86,12 @@ impl Output {
     /// resolves the window again: under the lock, the state is the one to go by.
     pub(super) fn lock(&self, job: &Job) -> anyhow::Result<Locked> {
         self.destination.create()?;
-        let lock = self.store.lock(&job.name, &self.run_id)?;
-        let leftovers = self.destination.remove_leftovers(&job.name)?;
+        let lock = self.store.lock(&self.owner, &self.run_id)?;
+        let leftovers = self.destination.remove_leftovers(&self.owner)?;
         if leftovers > 0 {
-            tracing::info!(job = %job.name, files = leftovers, "Removed temporary files an interrupted run left.");
+            tracing::info!(job = %self.owner, files = leftovers, "Removed temporary files an interrupted run left.");
         }
-        let previous = self.store.read(&job.name)?;
+        let previous = self.store.read(&self.owner)?;
         let window = resolve_window(job, self.now, previous.as_ref())?;
         Ok(Locked {
             _lock: lock,
@@ -81,6 +104,7 @@ impl Output {
     pub(super) fn provenance(&self, job: &Job, window: Window) -> FileProvenance {
         FileProvenance {
             job: job.name.clone(),
+            shard: job.shard,
             run_id: self.run_id.clone(),
             window_start: window.start.to_rfc3339(),
             window_end: window.end.to_rfc3339(),
@@ -93,7 +117,7 @@ impl Output {
         &self,
         job: &Job,
         locked: Locked,
-        pages: usize,
+        plan: &Plan,
         stats: PageStats,
         committed: Committed,
     ) -> anyhow::Result<RunReport> {
@@ -103,14 +127,15 @@ impl Output {
             committed.until,
             &self.run_id,
             self.now,
-            &job.name,
+            &self.owner,
         );
-        let report = RunReport {
+        let mut report = RunReport {
             job: job.name.clone(),
+            shard: plan.shard.clone(),
             run_id: self.run_id.clone(),
             window: locked.window,
             output: self.destination.root().display().to_string(),
-            pages,
+            pages: plan.pages.len(),
             stats,
             files: committed.files,
             skipped_partitions: committed.skipped,
@@ -121,13 +146,40 @@ impl Output {
                 .map(|s| s.committed_until),
             leftovers_removed: locked.leftovers_removed,
             elapsed: self.started.elapsed(),
+            split_otherwise: Vec::new(),
         };
         // A manifest's presence means the run completed; the state moves after it, so that the
         // run the state names always has its manifest (a run killed between the two leaves the
         // state where it was, and the next run reads that window again).
-        self.store.write_manifest(&manifest(&report, self.now))?;
+        let manifest = manifest(&report, self.now);
+        self.store.write_manifest(&manifest)?;
         if let Some(state) = &state {
             self.store.write(state)?;
+        }
+        if let Some(share) = &report.shard {
+            // Each shard splits the job from its own inventory snapshot; should an object have
+            // come or gone between two shards' starts, their splits differ and some series were
+            // fetched twice or not at all. The shard that ends last sees it.
+            // The run is recorded: a manifest that cannot be read here only costs the check.
+            match self.store.shards_split_otherwise(
+                &job.name,
+                share.shard.count,
+                manifest.window,
+                &share.split,
+            ) {
+                Ok(otherwise) => report.split_otherwise = otherwise,
+                Err(error) => tracing::warn!(
+                    error = %error,
+                    "Cannot compare this shard's split with its siblings' manifests."
+                ),
+            }
+            if !report.split_otherwise.is_empty() {
+                tracing::error!(
+                    job = %job.name,
+                    shards = ?report.split_otherwise,
+                    "Shards of this window split the job otherwise (the inventory changed between their starts): run every shard of the window again."
+                );
+            }
         }
         Ok(report)
     }
@@ -138,6 +190,12 @@ fn manifest(r: &RunReport, started_at: DateTime<Utc>) -> Manifest {
     Manifest {
         run_id: r.run_id.clone(),
         job: r.job.clone(),
+        shard: r.shard.as_ref().map(|share| ManifestShard {
+            index: share.shard.index,
+            count: share.shard.count,
+            estimated_points: share.shard_points.clone(),
+            split: share.split.clone(),
+        }),
         tool_version: crate::VERSION.to_string(),
         started_at,
         duration_secs: r.elapsed.as_secs_f64(),

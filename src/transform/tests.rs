@@ -789,6 +789,7 @@ fn written_parquet_reads_back_with_the_exact_schema_and_rows() {
     let dest = Destination::open(dir.path().to_str().unwrap()).unwrap();
     let provenance = FileProvenance {
         job: "t".into(),
+        shard: None,
         run_id: "r1".into(),
         window_start: "2026-11-24T00:00:00Z".into(),
         window_end: "2026-11-25T00:00:00Z".into(),
@@ -1222,6 +1223,7 @@ fn a_streamed_write_that_fails_midway_keeps_the_previous_file() {
     let dest = Destination::open(dir.path().to_str().unwrap()).unwrap();
     let provenance = FileProvenance {
         job: "t".into(),
+        shard: None,
         run_id: "r1".into(),
         window_start: "2026-11-24T00:00:00Z".into(),
         window_end: "2026-11-25T00:00:00Z".into(),
@@ -1284,6 +1286,7 @@ fn descriptive_strings_are_written_without_statistics_and_keys_with() {
     let dest = Destination::open(dir.path().to_str().unwrap()).unwrap();
     let provenance = FileProvenance {
         job: "t".into(),
+        shard: None,
         run_id: "r1".into(),
         window_start: "2026-11-24T00:00:00Z".into(),
         window_end: "2026-11-25T00:00:00Z".into(),
@@ -1549,6 +1552,7 @@ fn value_pages_past_the_dictionary_limit_and_with_gaps_read_back_exactly() {
 fn provenance() -> crate::load::FileProvenance {
     crate::load::FileProvenance {
         job: "t".into(),
+        shard: None,
         run_id: "r1".into(),
         window_start: "2026-11-24T00:00:00Z".into(),
         window_end: "2026-11-26T00:00:00Z".into(),

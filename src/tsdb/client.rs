@@ -479,7 +479,7 @@ mod tests {
                 aggregator: "none".to_string(),
                 downsample: None,
                 tags: BTreeMap::from([("vm".to_string(), "*".to_string())]),
-                regexp: None,
+                regexps: Vec::new(),
             }],
         }
     }

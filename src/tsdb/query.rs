@@ -27,10 +27,11 @@ pub struct SubQuery {
     pub downsample: Option<String>,
     /// `{"vm": "*"}` groups by vm, `{"vm": "a|b"}` selects and groups by those values.
     pub tags: BTreeMap<String, String>,
-    /// A regular expression the value of a tag must match, on top of `tags` (which it replaces
-    /// for that tag): how a page too large for the endpoint is cut by series. Sent with every
-    /// tag as a `filters` list, since OpenTSDB takes `tags` or `filters`, not both.
-    pub regexp: Option<(String, String)>,
+    /// Regular expressions the value of a tag must match, on top of `tags` and of each other
+    /// (filters on one tag are ANDed): how a sharded run takes its slice of a datacenter's
+    /// objects, and how a page too large for the endpoint is cut by series. Sent with every tag
+    /// as a `filters` list, since OpenTSDB takes `tags` or `filters`, not both.
+    pub regexps: Vec<(String, String)>,
 }
 
 /// The body as OpenTSDB and OVH's proxy read it; field order is the order written.
@@ -72,8 +73,10 @@ struct WireFilter<'a> {
 
 impl SubQuery {
     fn wire_filters(&self) -> Option<Vec<WireFilter<'_>>> {
-        let (regexp_tag, regexp) = self.regexp.as_ref()?;
-        // The regexp narrows the sub-query's own filter on that tag (filters on one tag are
+        if self.regexps.is_empty() {
+            return None;
+        }
+        // A regexp narrows the sub-query's own filter on that tag (filters on one tag are
         // ANDed), never replaces it: a job's `vm = "a|b"` stays in force in every shard.
         let mut filters: Vec<WireFilter<'_>> = self
             .tags
@@ -89,12 +92,12 @@ impl SubQuery {
                 group_by: true,
             })
             .collect();
-        filters.push(WireFilter {
+        filters.extend(self.regexps.iter().map(|(tagk, regexp)| WireFilter {
             kind: "regexp",
-            tagk: regexp_tag,
+            tagk,
             filter: regexp,
             group_by: true,
-        });
+        }));
         Some(filters)
     }
 }
@@ -117,7 +120,7 @@ impl QueryRequest {
                     metric: &q.metric,
                     aggregator: &q.aggregator,
                     downsample: q.downsample.as_deref(),
-                    tags: q.regexp.is_none().then_some(&q.tags),
+                    tags: q.regexps.is_empty().then_some(&q.tags),
                     filters: q.wire_filters(),
                 })
                 .collect(),
@@ -142,7 +145,7 @@ mod tests {
                 ("datacenter".to_string(), "*".to_string()),
                 ("vm".to_string(), "*".to_string()),
             ]),
-            regexp: None,
+            regexps: Vec::new(),
         }
     }
 
@@ -171,7 +174,10 @@ mod tests {
     #[test]
     fn a_regexp_turns_every_tag_into_a_filter_and_narrows_its_own() {
         let mut q = vm_query("m");
-        q.regexp = Some(("vm".to_string(), "^.*[0-4]$".to_string()));
+        q.regexps = vec![
+            ("vm".to_string(), "^(?:.*1|.*7)$".to_string()),
+            ("vm".to_string(), "^.*[0-4]$".to_string()),
+        ];
         let request = QueryRequest {
             start_ms: 0,
             end_ms: 1,
@@ -188,6 +194,7 @@ mod tests {
             serde_json::json!([
                 {"type": "wildcard", "tagk": "datacenter", "filter": "*", "groupBy": true},
                 {"type": "wildcard", "tagk": "vm", "filter": "*", "groupBy": true},
+                {"type": "regexp", "tagk": "vm", "filter": "^(?:.*1|.*7)$", "groupBy": true},
                 {"type": "regexp", "tagk": "vm", "filter": "^.*[0-4]$", "groupBy": true}
             ])
         );

@@ -41,4 +41,6 @@ mod schema;
 #[cfg(feature = "sim")]
 mod secrets;
 #[cfg(feature = "sim")]
+mod shard;
+#[cfg(feature = "sim")]
 mod usage;

@@ -215,7 +215,7 @@ fn request() -> QueryRequest {
             aggregator: "none".into(),
             downsample: None,
             tags: BTreeMap::from([("vm".to_string(), "*".to_string())]),
-            regexp: None,
+            regexps: Vec::new(),
         }],
     }
 }
