@@ -3,8 +3,9 @@
 - Airflow: `airflow dags test` on deploy/airflow/vscope_export_dag.py (a real Airflow, in its own
   virtual environment), which maps one task per shard and runs them.
 - Kubernetes: the CronJob's Indexed Job from deploy/kubernetes/nightly.yaml, its pods started as
-  local processes at once, with JOB_COMPLETION_INDEX set and `$(VAR)` expanded in `args` as the
-  kubelet does, and the ConfigMap mount standing for a simulator job. Its own job file (the
+  local processes at once, each with its JOB_COMPLETION_INDEX, its container's environment, and
+  `$(VAR)` expanded in `args` as the kubelet does; a folder standing for the ConfigMap's mount
+  holds a simulator job. Its own job file (the
   ConfigMap's) must pass `vscope-export validate`.
 
 Each union of shards must equal one unsharded run of the same window, row for row (every column
@@ -87,16 +88,23 @@ def assert_same_rows(sharded: Path, single: Path, what: str) -> None:
     assert tables(sharded) == tables(single), (what, tables(sharded), tables(single))
     con = duckdb.connect()
     for table in tables(single):
-        files = [len(list((sharded / table).rglob("*.parquet")))]
+        files = len(list((sharded / table).rglob("*.parquet")))
         query = "SELECT * EXCLUDE (snapshot_ts) FROM read_parquet('{}/**/*.parquet', hive_partitioning = false)"
-        rows = con.sql(f"SELECT count(*) FROM ({query.format(single / table)})").fetchone()[0]
+        rows = con.sql(f"SELECT count(*) FROM ({query.format(single / table)})").fetchall()[0][0]
         for a, b in ((sharded, single), (single, sharded)):
             extra = con.sql(
                 f"SELECT count(*) FROM ({query.format(a / table)} EXCEPT ALL {query.format(b / table)})"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             assert extra == 0, f"{what}: {table}: {extra} rows of {a} are not in {b}"
         assert rows > 0, f"{what}: {table} is empty"
-        print(f"  {what}: {table}: {rows} rows in {files[0]} files, the same as one run")
+        print(f"  {what}: {table}: {rows} rows in {files} files, the same as one run")
+
+
+def assert_shard_files(out: Path, count: int, what: str) -> None:
+    """Each of the `count` shards wrote files of its own (`part-<job>-s<I>of<N>-…`)."""
+    names = {p.name for p in out.rglob("part-*.parquet")}
+    shards = {m.group(1) for m in map(re.compile(r"part-.+-(s\d+of\d+)-\d+\.parquet").fullmatch, names) if m}
+    assert shards == {f"s{i}of{count}" for i in range(count)}, f"{what}: shard files {sorted(names)}"
 
 
 def single_run(exporter: str, workdir: Path, start: str, end: str) -> Path:
@@ -124,8 +132,7 @@ def check_airflow(exporter: str, airflow: str, workdir: Path) -> None:
     run([airflow, "db", "migrate"], env)
     # A manual run on 2026-11-24 covers the last whole interval before it: 2026-11-23.
     run([airflow, "dags", "test", DAG_ID, "2026-11-24"], env)
-    parts = sorted(p.name for p in out.rglob("part-*.parquet"))
-    assert any("4" in name for name in parts), f"no shard files in {parts}"
+    assert_shard_files(out, 4, "airflow")
     single = single_run(exporter, workdir / "airflow-single", "2026-11-23", "2026-11-24")
     assert_same_rows(out, single, "airflow, 4 mapped shards")
 
@@ -169,12 +176,13 @@ def check_kubernetes(exporter: str, workdir: Path) -> None:
         env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
         env["JOB_COMPLETION_INDEX"] = str(index)
         args = [expand(a, env).replace(mount["mountPath"], str(mounted)) for a in container["args"]]
-        assert f"{index}/{completions}" in args, f"pod {index} does not run shard {index}/{completions}: {args}"
+        assert args[args.index("--shard") + 1] == f"auto/{completions}", f"pod {index} runs {args}"
         pods.append(subprocess.Popen([exporter, *args], env=dict(os.environ, **env),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for index, pod_process in enumerate(pods):
         output, _ = pod_process.communicate()
         assert pod_process.returncode == 0, f"pod {index} exited {pod_process.returncode}:\n{output[-4000:]}"
+    assert_shard_files(out, completions, "kubernetes")
     single = single_run(exporter, workdir / "k8s-single", "2026-11-23", "2026-11-24")
     assert_same_rows(out, single, f"kubernetes, {completions} indexed pods")
 
