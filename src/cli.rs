@@ -110,8 +110,8 @@ enum StateAction {
 struct StateArgs {
     /// Job file (TOML).
     job: PathBuf,
-    /// Output folder (overrides the job's output.path).
-    #[arg(long, value_name = "DIR")]
+    /// Output folder or `s3://bucket/prefix` (overrides the job's output.path).
+    #[arg(long, value_name = "DIR|URL")]
     output: Option<String>,
 }
 
@@ -120,8 +120,8 @@ struct RunArgs {
     /// Job files (TOML), run one after the other.
     #[arg(required = true)]
     jobs: Vec<PathBuf>,
-    /// Output folder (overrides the job's output.path).
-    #[arg(long, value_name = "DIR")]
+    /// Output folder or `s3://bucket/prefix` (overrides the job's output.path).
+    #[arg(long, value_name = "DIR|URL")]
     output: Option<String>,
     /// Window start (overrides window.start): RFC 3339, a date, today, yesterday, 7d-ago, …
     #[arg(long, value_name = "T")]
@@ -336,7 +336,7 @@ fn plan_job(args: PlanArgs, printer: &Printer) -> anyhow::Result<()> {
         ..Overrides::default()
     };
     run::apply_overrides(&mut job, &overrides)?;
-    let state = crate::load::Destination::open(&job.output.path)?
+    let state = crate::load::Destination::open(&job.output.path, &job.output.s3)?
         .state()
         .read(&job.name)?;
     let window = run::resolve_window(&job, Utc::now(), state.as_ref())?;
@@ -386,7 +386,7 @@ fn state(action: StateAction, printer: &Printer) -> anyhow::Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| job.output.path.clone());
-    let store = crate::load::Destination::open(&output)?.state();
+    let store = crate::load::Destination::open(&output, &job.output.s3)?.state();
     match action {
         StateAction::Show(_) => match store.read(&job.name)? {
             Some(state) => printer.line(&serde_json::to_string_pretty(&state)?),
@@ -411,13 +411,13 @@ fn state(action: StateAction, printer: &Printer) -> anyhow::Result<()> {
 }
 
 fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Result<()> {
-    let (output, only_job) = if target.is_dir() {
-        (target.display().to_string(), None)
+    let (output, s3, only_job) = if target.is_dir() {
+        (target.display().to_string(), Default::default(), None)
     } else {
         let job = load_job(target)?;
-        (job.output.path.clone(), Some(job.name))
+        (job.output.path.clone(), job.output.s3, Some(job.name))
     };
-    let manifests = crate::load::Destination::open(&output)?
+    let manifests = crate::load::Destination::open(&output, &s3)?
         .state()
         .manifests()?;
     let mut text = format!(

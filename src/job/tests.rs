@@ -120,6 +120,7 @@ fn the_base_job_resolves_with_defaults() {
             path: "out".into(),
             partitioning: vec![PartitionBy::Date],
             compression_level: 1,
+            s3: Default::default(),
         }
     );
     assert!(job.warnings.is_empty());

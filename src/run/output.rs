@@ -35,7 +35,7 @@ pub(super) struct Locked {
 
 impl Output {
     pub(super) fn open(job: &Job, now: DateTime<Utc>) -> anyhow::Result<Output> {
-        let destination = Destination::open(&job.output.path)
+        let destination = Destination::open(&job.output.path, &job.output.s3)
             .with_context(|| format!("job {}: output.path", job.name))?;
         Ok(Output {
             store: destination.state(),
@@ -125,6 +125,9 @@ impl Output {
         // A manifest's presence means the run completed; the state moves after it, so that the
         // run the state names always has its manifest (a run killed between the two leaves the
         // state where it was, and the next run reads that window again).
+        // A run that lost its lock (an object store's, taken over) records nothing: the run that
+        // took it over owns the job's state now.
+        locked._lock.ensure_held()?;
         self.store.write_manifest(&manifest(&report, self.now))?;
         if let Some(state) = &state {
             self.store.write(state)?;
