@@ -129,7 +129,7 @@ pub enum LoadError {
     StateChanged { url: String },
     #[error("this run lost the job's lock {url} to another run (it could not renew it in time)")]
     LockLost { url: String },
-    #[error("{url}")]
+    #[error("object-store request on {url} failed")]
     Store {
         url: String,
         #[source]

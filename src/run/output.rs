@@ -66,7 +66,7 @@ impl Output {
         let lock = self.store.lock(&job.name, &self.run_id)?;
         let leftovers = self.destination.remove_leftovers(&job.name)?;
         if leftovers > 0 {
-            tracing::info!(job = %job.name, files = leftovers, "Removed temporary files an interrupted run left.");
+            tracing::info!(job = %job.name, files = leftovers, "Removed what an interrupted run left: temporary files, unfinished uploads.");
         }
         let previous = self.store.read(&job.name)?;
         let window = resolve_window(job, self.now, previous.as_ref())?;
