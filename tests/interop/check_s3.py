@@ -5,6 +5,7 @@
   check_s3.py mkbucket BUCKET                 creates a bucket
   check_s3.py keys BUCKET PREFIX              JSON: every object below PREFIX with its size
   check_s3.py uploads BUCKET                  JSON: the keys of the multipart uploads in progress
+  check_s3.py download BUCKET PREFIX DEST     copies every object below PREFIX into folder DEST
   check_s3.py compare BUCKET PREFIX LOCAL T…  JSON: tables T read from s3://BUCKET/PREFIX with
                                               pyarrow's S3FileSystem and with polars, each
                                               compared with the same table read from LOCAL
@@ -54,6 +55,15 @@ def keys(bucket, prefix):
 
 def uploads(bucket):
     return [u["Key"] for u in client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+
+
+def download(bucket, prefix, dest):
+    s3 = client()
+    for key in keys(bucket, prefix):
+        target = os.path.join(dest, os.path.relpath(key, prefix))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        s3.download_file(bucket, key, target)
+    return "ok"
 
 
 def compare(bucket, prefix, local, tables):
@@ -106,6 +116,8 @@ def main(args):
         result = keys(args[1], args[2])
     elif command == "uploads":
         result = uploads(args[1])
+    elif command == "download":
+        result = download(args[1], args[2], args[3])
     elif command == "compare":
         result = compare(args[1], args[2], args[3], args[4:])
     else:

@@ -315,6 +315,24 @@ fn the_demo_job_to_s3_reads_back_equal_to_the_same_job_on_local_disk() {
     );
     assert!(s3.uploads().is_empty(), "no upload left in progress");
 
+    // The report reads the store as it reads a folder: the same report as over a copy of it.
+    let copy = ws.path().join("copy");
+    s3.check(&["download", BUCKET, "nightly/vscope", copy.to_str().unwrap()]);
+    let report = |source: &str, to: &str| {
+        let out = ws.run(
+            &["report", source, "--format", "json", "--output", to],
+            &env_refs(&env),
+        );
+        assert!(out.status.success(), "report {source}: {}", stderr(&out));
+        let text = std::fs::read_to_string(ws.path().join(to)).unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        json.as_object_mut().unwrap().remove("source");
+        json
+    };
+    let from_store = report("s3://exports/nightly/vscope", "store.json");
+    let from_copy = report(copy.to_str().unwrap(), "copy.json");
+    assert_same_report(&from_store, &from_copy, "$");
+
     // The job's state lives in the store: a second run reads it and moves it again.
     let again = ws.run(&["run", job.to_str().unwrap(), "-q"], &env_refs(&env));
     assert!(again.status.success(), "{}", stderr(&again));
@@ -325,6 +343,38 @@ fn the_demo_job_to_s3_reads_back_equal_to_the_same_job_on_local_disk() {
         stdout(&state),
         stderr(&state)
     );
+}
+
+/// Two reports are the same: every value equal, floating-point figures to their last few bits
+/// (polars sums in parallel, in an order that may differ from one scan to the next).
+fn assert_same_report(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(
+                x.keys().collect::<Vec<_>>(),
+                y.keys().collect::<Vec<_>>(),
+                "{at}"
+            );
+            for (k, v) in x {
+                assert_same_report(v, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                assert_same_report(v, w, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+                "{at}: {x} != {y}"
+            );
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
 }
 
 #[test]
