@@ -227,6 +227,11 @@ pub(crate) trait ParquetSink: Write + Send {
     fn footer_follows(&mut self);
 }
 
+/// Bytes in memory: the encoders' tests write there.
+impl ParquetSink for Vec<u8> {
+    fn footer_follows(&mut self) {}
+}
+
 /// A file being written: a hidden temporary file beside its final name, or an upload.
 enum Sink {
     File {
@@ -1057,7 +1062,7 @@ mod tests {
         for f in ours.iter().chain(&theirs) {
             fs::write(f, b"x").unwrap();
         }
-        let destination = Destination::open(root.to_str().unwrap()).unwrap();
+        let destination = Destination::open(root.to_str().unwrap(), &Default::default()).unwrap();
         assert_eq!(destination.remove_leftovers("a").unwrap(), ours.len());
         for f in &ours {
             assert!(!f.exists(), "{} removed", f.display());
@@ -1072,11 +1077,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("out");
         fs::write(&file, b"not a folder").unwrap();
-        let err = Destination::open(file.to_str().unwrap()).unwrap_err();
+        let err = Destination::open(file.to_str().unwrap(), &Default::default()).unwrap_err();
         assert!(err.to_string().contains("is not a folder"), "{err}");
         assert!(matches!(
-            Destination::open("s3://bucket/prefix"),
-            Err(LoadError::Unsupported { .. })
+            Destination::open("gs://bucket/prefix", &Default::default()),
+            Err(LoadError::Config { .. })
         ));
+    }
+
+    #[cfg(not(feature = "s3"))]
+    #[test]
+    fn an_s3_output_needs_the_s3_feature() {
+        let err = Destination::open("s3://bucket/prefix", &Default::default()).unwrap_err();
+        assert!(err.to_string().contains("cargo feature `s3`"), "{err}");
     }
 }

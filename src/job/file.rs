@@ -131,8 +131,9 @@ pub(super) struct ExportFile {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct OutputFile {
-    /// The output folder (relative to the current directory) or a `file://` URL; `run --output`
-    /// overrides it.
+    /// The output folder (relative to the current directory), a `file://` URL, or
+    /// `s3://bucket/prefix` for an S3-compatible object store (AWS S3, OVHcloud Object Storage,
+    /// MinIO); `run --output` overrides it.
     pub path: String,
     /// Hive partition columns, outermost first: `["date"]` (the default), `["month"]`,
     /// `["service_name", "date"]` or `["service_name", "month"]`.

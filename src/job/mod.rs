@@ -118,7 +118,8 @@ pub struct Export {
 /// Where and how the tables are written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
-    /// A folder (relative paths are relative to the current directory) or a `file://` URL.
+    /// A folder (relative paths are relative to the current directory), a `file://` URL or
+    /// `s3://bucket/prefix`.
     pub path: String,
     /// Hive partition columns, outermost first.
     pub partitioning: Vec<PartitionBy>,

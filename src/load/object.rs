@@ -97,6 +97,35 @@ fn store_err(url: String) -> impl FnOnce(object_store::Error) -> LoadError {
     }
 }
 
+/// The endpoint object_store is to use for `bucket`, and whether it is plain http (allowed to a
+/// loopback host only, as every URL secrets travel to). Virtual-hosted addressing puts the bucket
+/// before the service endpoint's host, as OVHcloud and AWS document it
+/// (`https://<bucket>.s3.gra.io.cloud.ovh.net`); object_store expects it there already.
+fn bucket_endpoint(
+    endpoint: &str,
+    bucket: &str,
+    virtual_hosted: bool,
+) -> Result<(String, bool), String> {
+    let mut parsed =
+        reqwest::Url::parse(endpoint).map_err(|e| format!("the endpoint is not a URL: {e}"))?;
+    if url::check(&parsed).is_err() {
+        return Err("the endpoint must be https (http only to a loopback host)".to_string());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("the endpoint holds credentials: give them in the environment".to_string());
+    }
+    if virtual_hosted {
+        let host = parsed.host_str().unwrap_or_default().to_string();
+        if !host.starts_with(&format!("{bucket}.")) {
+            parsed
+                .set_host(Some(&format!("{bucket}.{host}")))
+                .map_err(|e| format!("no virtual-hosted endpoint: {e}"))?;
+        }
+    }
+    let http = parsed.scheme() == "http";
+    Ok((parsed.as_str().trim_end_matches('/').to_string(), http))
+}
+
 /// An entry of the upload journal: which multipart upload to abort should its run die.
 #[derive(Debug, Serialize, Deserialize)]
 struct Journaled {
@@ -138,28 +167,9 @@ impl ObjectOutput {
         });
         let mut allow_http = false;
         if let Some(endpoint) = &endpoint {
-            let mut parsed = reqwest::Url::parse(endpoint)
-                .map_err(|e| refused(format!("the endpoint is not a URL: {e}")))?;
-            match url::check(&parsed) {
-                Ok(()) => allow_http = parsed.scheme() == "http",
-                Err(_) => {
-                    return Err(refused(
-                        "the endpoint must be https (http only to a loopback host)".to_string(),
-                    ))
-                }
-            }
-            // Virtual-hosted addressing puts the bucket before the endpoint's host, as OVHcloud
-            // and AWS document it (`https://<bucket>.s3.gra.io.cloud.ovh.net`); object_store
-            // expects the endpoint to hold the bucket already.
-            if virtual_hosted {
-                let host = parsed.host_str().unwrap_or_default().to_string();
-                if !host.starts_with(&format!("{bucket}.")) {
-                    parsed
-                        .set_host(Some(&format!("{bucket}.{host}")))
-                        .map_err(|e| refused(format!("no virtual-hosted endpoint: {e}")))?;
-                }
-            }
-            builder = builder.with_endpoint(parsed.as_str().trim_end_matches('/'));
+            let (url, http) = bucket_endpoint(endpoint, bucket, virtual_hosted).map_err(refused)?;
+            allow_http = http;
+            builder = builder.with_endpoint(url);
         }
         // Some S3-compatible servers stall on an upload without a Content-Type.
         let options = ClientOptions::new()
@@ -862,6 +872,33 @@ impl parquet::file::reader::ChunkReader for ObjectFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_for_path_style_and_virtual_hosted_buckets() {
+        let ovh = "https://s3.gra.io.cloud.ovh.net";
+        assert_eq!(
+            bucket_endpoint(ovh, "exports", false).unwrap(),
+            ("https://s3.gra.io.cloud.ovh.net".to_string(), false)
+        );
+        assert_eq!(
+            bucket_endpoint(ovh, "exports", true).unwrap(),
+            ("https://exports.s3.gra.io.cloud.ovh.net".to_string(), false)
+        );
+        assert_eq!(
+            bucket_endpoint("https://exports.s3.sbg.io.cloud.ovh.net/", "exports", true).unwrap(),
+            ("https://exports.s3.sbg.io.cloud.ovh.net".to_string(), false),
+            "a bucket already in the host is kept as it is"
+        );
+        assert_eq!(
+            bucket_endpoint("http://127.0.0.1:9000", "exports", false).unwrap(),
+            ("http://127.0.0.1:9000".to_string(), true)
+        );
+        assert!(bucket_endpoint("http://s3.gra.io.cloud.ovh.net", "exports", false).is_err());
+        assert!(
+            bucket_endpoint("https://key:secret@s3.example", "exports", false)
+                .is_err_and(|e| !e.contains("secret"))
+        );
+    }
 
     #[test]
     fn a_tail_reads_and_writes_at_the_whole_files_offsets_only() {
