@@ -216,7 +216,7 @@ async fn extract_and_transform(
                 e.component,
                 MetricsTable::new(e.component, &job.output.partitioning, Arc::clone(&index))
                     // Spill beside the output rather than in a /tmp that may be RAM.
-                    .with_spill_dir(&destination.spill_dir()),
+                    .with_spill_dir(destination.spill_dir()),
             )
         })
         .collect();
