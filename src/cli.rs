@@ -78,7 +78,8 @@ enum Command {
     },
     /// List recent runs of an output folder, newest first (from its run manifests).
     Runs {
-        /// A job file (its output folder is listed, only its runs) or an output folder.
+        /// A job file (its output folder is listed, only its runs), an output folder or
+        /// `s3://bucket/prefix`.
         target: PathBuf,
         /// How many runs to show (at least 1).
         #[arg(long, default_value_t = 20, value_parser = at_least_one())]
@@ -411,7 +412,8 @@ fn state(action: StateAction, printer: &Printer) -> anyhow::Result<()> {
 }
 
 fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Result<()> {
-    let (output, s3, only_job) = if target.is_dir() {
+    let is_url = target.to_string_lossy().starts_with("s3://");
+    let (output, s3, only_job) = if target.is_dir() || is_url {
         (target.display().to_string(), Default::default(), None)
     } else {
         let job = load_job(target)?;
