@@ -38,7 +38,8 @@ test: venv readers chromium airflow
 	$(CARGO) check --locked --no-default-features
 	$(CARGO) test --locked --no-default-features
 
-## A local virtual environment with the real DuckDB and pyarrow, for the interop tests.
+## A local virtual environment with the real DuckDB and pyarrow, for the interop tests, and an
+## S3 server (moto) with polars, for the object-storage tests (tests/it/object_store.rs).
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: tests/interop/requirements.txt

@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     let dir = tempfile::tempdir()?;
-    let dest = Destination::open(dir.path().to_str().unwrap_or("."))?;
+    let dest = Destination::open(dir.path().to_str().unwrap_or("."), &Default::default())?;
     let provenance = FileProvenance {
         job: "bench".into(),
         shard: None,

@@ -79,7 +79,8 @@ enum Command {
     },
     /// List recent runs of an output folder, newest first (from its run manifests).
     Runs {
-        /// A job file (its output folder is listed, only its runs) or an output folder.
+        /// A job file (its output folder is listed, only its runs), an output folder or
+        /// `s3://bucket/prefix`.
         target: PathBuf,
         /// How many runs to show (at least 1).
         #[arg(long, default_value_t = 20, value_parser = at_least_one())]
@@ -111,8 +112,8 @@ enum StateAction {
 struct StateArgs {
     /// Job file (TOML).
     job: PathBuf,
-    /// Output folder (overrides the job's output.path).
-    #[arg(long, value_name = "DIR")]
+    /// Output folder or `s3://bucket/prefix` (overrides the job's output.path).
+    #[arg(long, value_name = "DIR|URL")]
     output: Option<String>,
     /// Only this shard's state (I/N, 0-based); without it, every state of the job: its own and
     /// each shard's.
@@ -125,8 +126,8 @@ struct RunArgs {
     /// Job files (TOML), run one after the other.
     #[arg(required = true)]
     jobs: Vec<PathBuf>,
-    /// Output folder (overrides the job's output.path).
-    #[arg(long, value_name = "DIR")]
+    /// Output folder or `s3://bucket/prefix` (overrides the job's output.path).
+    #[arg(long, value_name = "DIR|URL")]
     output: Option<String>,
     /// Window start (overrides window.start): RFC 3339, a date, today, yesterday, 7d-ago, …
     #[arg(long, value_name = "T")]
@@ -360,7 +361,7 @@ fn plan_job(args: PlanArgs, printer: &Printer) -> anyhow::Result<()> {
         ..Overrides::default()
     };
     run::apply_overrides(&mut job, &overrides)?;
-    let state = crate::load::Destination::open(&job.output.path)?
+    let state = crate::load::Destination::open(&job.output.path, &job.output.s3)?
         .state()
         .read(&shard::owner(&job.name, job.shard))?;
     let window = run::resolve_window(&job, Utc::now(), state.as_ref())?;
@@ -411,7 +412,7 @@ fn state(action: StateAction, printer: &Printer) -> anyhow::Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| job.output.path.clone());
-    let store = crate::load::Destination::open(&output)?.state();
+    let store = crate::load::Destination::open(&output, &job.output.s3)?.state();
     let owners = match args.shard.as_deref().map(parse_shard).transpose()? {
         Some(one) => vec![shard::owner(&job.name, one)],
         None => {
@@ -451,13 +452,14 @@ fn state(action: StateAction, printer: &Printer) -> anyhow::Result<()> {
 }
 
 fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Result<()> {
-    let (output, only_job) = if target.is_dir() {
-        (target.display().to_string(), None)
+    let is_url = target.to_string_lossy().starts_with("s3://");
+    let (output, s3, only_job) = if target.is_dir() || is_url {
+        (target.display().to_string(), Default::default(), None)
     } else {
         let job = load_job(target)?;
-        (job.output.path.clone(), Some(job.name))
+        (job.output.path.clone(), job.output.s3, Some(job.name))
     };
-    let manifests = crate::load::Destination::open(&output)?
+    let manifests = crate::load::Destination::open(&output, &s3)?
         .state()
         .manifests()?;
     let mut text = format!(

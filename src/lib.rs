@@ -12,7 +12,7 @@
 //!
 //! | module        | owns                                                                                  | never does                    |
 //! |---------------|---------------------------------------------------------------------------------------|-------------------------------|
-//! | [`domain`]    | what every stage shares: tables and the metric catalog, partition keys and folders, the retry policy, the URL rule | importing another module |
+//! | [`domain`]    | what every stage shares: tables and the metric catalog, partition keys and folders, the retry policy, the URL rule, output locations | importing another module |
 //! | [`secret`]    | a string that never prints                                                            | anything else                 |
 //! | [`sys`]       | glibc's allocator settings, giving free memory back to the system                     | anything else                 |
 //! | [`job`]       | job file model, validation (every problem at once), time windows                      | I/O beyond reading the file   |
@@ -22,7 +22,7 @@
 //! | [`extract`]   | running pages concurrently with a bound, one request per (page, group)                | building Arrow arrays         |
 //! | [`sim`]       | the built-in simulator of both APIs, deterministic from a seed                        | being called except over HTTP |
 //! | [`transform`] | series + inventory → Arrow record batches with the table schemas                      | Parquet                       |
-//! | [`load`]      | hive paths, Parquet writers, a run's atomic commit, its manifest, job state and lock  | HTTP                          |
+//! | [`load`]      | hive paths, Parquet writers, a run's atomic commit, its manifest, job state and lock, in a folder or an S3 bucket | HTTP beyond `object_store`'s |
 //! | [`run`]       | one job start to finish: connect, extract and transform, commit, record               | parsing arguments             |
 //! | `report`      | offline reports over the Parquet output with polars (cargo feature `report`)          | touching the pipeline         |
 //! | [`cli`]       | argument parsing, exit codes, the summary printer                                     | business logic                |

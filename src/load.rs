@@ -2,26 +2,30 @@
 //! a run's commit of its partitions ([`commit`]), its manifest ([`manifest`]) and the job's state
 //! and lock ([`state`]).
 //!
-//! Owns every file-system call the exporter makes on its output, behind [`Destination`], so that an
-//! object store can stand in later. Never does HTTP and never decides what the rows are.
+//! Owns every file-system and object-store call the exporter makes on its output, behind
+//! [`Destination`]: a local folder, or an S3-compatible store ([`object`], cargo feature `s3`).
+//! Never decides what the rows are.
 //!
 //! A job owns its files: in each partition folder it writes `part-<job>-0.parquet` and nothing
 //! else, so re-running a job replaces exactly its own file and never touches another job's. A file
 //! is written under a hidden temporary name in the same folder (readers skip names starting with
 //! `.`), fsynced, then renamed over the old one: a reader sees the old file or the new one, never
 //! half of either. A partition left with no rows has the job's file removed rather than an empty
-//! file written.
+//! file written. In an object store, where there is no rename, a file is an object that appears
+//! only when its upload completes, replacing the previous one whole (see [`object`]).
 
 pub mod commit;
 pub(crate) mod encode;
 pub(crate) mod footer;
 mod layout;
 pub mod manifest;
+#[cfg(feature = "s3")]
+pub mod object;
 pub mod state;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,8 +38,10 @@ use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use crate::domain::location::Location;
 use crate::domain::partition::{PartitionKey, PartitionValueError};
 use crate::domain::shard::{self, Shard};
+use crate::job::S3Settings;
 
 pub use layout::{layout, TableLayout};
 
@@ -121,8 +127,24 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("object-store output ({url}) is not supported yet; give a local folder")]
+    #[error(
+        "cannot write to {url}: this build has no object-storage support (cargo feature `s3`)"
+    )]
     Unsupported { url: String },
+    #[error("output {url}: {message}")]
+    Config { url: String, message: String },
+    #[error(
+        "the job's state {url} changed since this run read it: another run of the job wrote it"
+    )]
+    StateChanged { url: String },
+    #[error("this run lost the job's lock {url} to another run (it could not renew it in time)")]
+    LockLost { url: String },
+    #[error("object-store request on {url} failed")]
+    Store {
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(transparent)]
     PartitionValue(#[from] PartitionValueError),
     #[error("cannot write {path}")]
@@ -249,26 +271,123 @@ impl Encoder {
     }
 }
 
-/// A local output folder.
+/// Where a Parquet file's bytes go while it is written, and what is told when only its page
+/// indexes and footer are left to write: the part [`footer::settle`] rewrites once it is done.
+pub(crate) trait ParquetSink: Write + Send {
+    fn footer_follows(&mut self);
+}
+
+/// Bytes in memory: the encoders' tests write there.
+impl ParquetSink for Vec<u8> {
+    fn footer_follows(&mut self) {}
+}
+
+/// A file being written: a hidden temporary file beside its final name, or an upload.
+enum Sink {
+    File {
+        temp: PathBuf,
+        out: BufWriter<File>,
+    },
+    #[cfg(feature = "s3")]
+    Object(object::Upload),
+}
+
+impl Write for Sink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::File { out, .. } => out.write(data),
+            #[cfg(feature = "s3")]
+            Sink::Object(upload) => upload.write(data),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::File { out, .. } => out.flush(),
+            #[cfg(feature = "s3")]
+            Sink::Object(upload) => upload.flush(),
+        }
+    }
+}
+
+impl ParquetSink for Sink {
+    fn footer_follows(&mut self) {
+        #[cfg(feature = "s3")]
+        if let Sink::Object(upload) = self {
+            upload.footer_follows();
+        }
+    }
+}
+
+impl Sink {
+    /// Where the bytes go, for messages.
+    fn path(&self) -> PathBuf {
+        match self {
+            Sink::File { temp, .. } => temp.clone(),
+            #[cfg(feature = "s3")]
+            Sink::Object(upload) => PathBuf::from(upload.url()),
+        }
+    }
+
+    /// Settles the footer and makes the bytes durable (a file, fsynced) or visible (an object);
+    /// returns the size.
+    fn finish(self) -> Result<u64, LoadError> {
+        match self {
+            Sink::File { temp, out } => finish_file(&temp, out),
+            #[cfg(feature = "s3")]
+            Sink::Object(upload) => upload.finish(),
+        }
+    }
+}
+
+/// An output: a local folder, or a bucket prefix of an object store.
 #[derive(Debug, Clone)]
 pub struct Destination {
+    /// The folder; for an object store, its `s3://bucket/prefix` URL, for messages only.
     root: PathBuf,
     encoder: Encoder,
+    #[cfg(feature = "s3")]
+    object: Option<Arc<object::ObjectOutput>>,
+}
+
+/// A path below the output root as an object store's key: `/`-separated.
+#[cfg(feature = "s3")]
+fn rel_key(rel: &Path) -> String {
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 impl Destination {
-    /// Opens (creating if needed) the output folder, with the encoder [`ENCODER_ENV`] names.
-    /// Object-store URLs are refused for now.
-    pub fn open(location: &str) -> Result<Destination, LoadError> {
+    /// Opens the output at `location` (a folder, `file://` or `s3://bucket/prefix`, reached with
+    /// `s3` and the AWS environment variables), with the encoder [`ENCODER_ENV`] names. A folder
+    /// is created only when the run is about to write; nothing is sent to a store yet.
+    pub fn open(location: &str, s3: &S3Settings) -> Result<Destination, LoadError> {
         let encoder = Encoder::from_env()?;
-        if let Some((scheme, _)) = location.split_once("://") {
-            if scheme != "file" {
+        let parsed = Location::parse(location).map_err(|message| LoadError::Config {
+            url: location.to_string(),
+            message,
+        })?;
+        let root = match parsed {
+            Location::Folder(root) => root,
+            #[cfg(feature = "s3")]
+            Location::S3 { bucket, prefix } => {
+                let object = object::ObjectOutput::connect(&bucket, &prefix, s3)?;
+                return Ok(Destination {
+                    root: PathBuf::from(object.url("")),
+                    encoder,
+                    object: Some(Arc::new(object)),
+                });
+            }
+            #[cfg(not(feature = "s3"))]
+            Location::S3 { .. } => {
+                let _ = s3;
                 return Err(LoadError::Unsupported {
                     url: location.to_string(),
                 });
             }
-        }
-        let root = PathBuf::from(location.strip_prefix("file://").unwrap_or(location));
+        };
         // Checked now, created only when the run is about to write: a run that fails before
         // (bad credentials, unreachable API) leaves nothing behind.
         let mut existing = root.as_path();
@@ -292,7 +411,30 @@ impl Destination {
                 }
             }
         }
-        Ok(Destination { root, encoder })
+        Ok(Destination {
+            root,
+            encoder,
+            #[cfg(feature = "s3")]
+            object: None,
+        })
+    }
+
+    /// Whether the output is in an object store.
+    pub fn is_object_store(&self) -> bool {
+        #[cfg(feature = "s3")]
+        return self.object.is_some();
+        #[cfg(not(feature = "s3"))]
+        false
+    }
+
+    /// A local folder for the run's spill files: the output folder, or the system's temporary
+    /// folder for an object store.
+    pub fn spill_dir(&self) -> PathBuf {
+        if self.is_object_store() {
+            std::env::temp_dir()
+        } else {
+            self.root.clone()
+        }
     }
 
     /// The same output, written with `encoder`.
@@ -300,8 +442,12 @@ impl Destination {
         Destination { encoder, ..self }
     }
 
-    /// Creates the output folder (and its parents) if it does not exist yet.
+    /// Creates the output folder (and its parents) if it does not exist yet; an object store's
+    /// prefix needs no creating.
     pub fn create(&self) -> Result<(), LoadError> {
+        if self.is_object_store() {
+            return Ok(());
+        }
         fs::create_dir_all(&self.root).map_err(|source| LoadError::Folder {
             path: self.root.clone(),
             source,
@@ -310,12 +456,20 @@ impl Destination {
 
     /// The job states, lock and run manifests of this output.
     pub fn state(&self) -> state::StateStore {
-        state::StateStore::new(&self.root)
+        let store = state::StateStore::new(&self.root);
+        #[cfg(feature = "s3")]
+        let store = store.with_object(self.object.clone());
+        store
     }
 
     /// Removes what a killed run of `job` left: its hidden temporary files, anywhere in the
-    /// output. Never touches another job's files. Returns how many were removed.
+    /// output, or in an object store its unfinished multipart uploads. Never touches another
+    /// job's files. Returns how many were removed.
     pub fn remove_leftovers(&self, job: &str) -> Result<usize, LoadError> {
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            return object.abort_leftover_uploads(job);
+        }
         // The job's Parquet files, its state and its run manifests, each as
         // `replace_job_partition` and `state::write_atomic` name their temporary files.
         let prefixes = [format!(".{}.", job_file_name(job)), format!(".{job}.json.")];
@@ -336,19 +490,35 @@ impl Destination {
         Ok(removed)
     }
 
+    /// Every file of the output, as paths relative to its root: walked in a folder, listed in an
+    /// object store.
+    fn all_files(&self) -> Result<Vec<PathBuf>, LoadError> {
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            return Ok(object
+                .list("")?
+                .into_iter()
+                .map(|(rel, _)| PathBuf::from(rel))
+                .collect());
+        }
+        Ok(walk(&self.root)?
+            .into_iter()
+            .filter_map(|path| path.strip_prefix(&self.root).ok().map(Path::to_path_buf))
+            .collect())
+    }
+
     /// How `job` is split in this output, from the files and states it has here: per shard count
     /// (1 for the whole job), the first file found. A job's runs over one output keep one split,
     /// or a partition would hold the same rows in two files.
     pub fn job_splits(&self, job: &str) -> Result<BTreeMap<u32, PathBuf>, LoadError> {
         let mut splits = BTreeMap::new();
-        for path in walk(&self.root)? {
-            let name = path
+        for rel in self.all_files()? {
+            let name = rel
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let in_state = path
-                .parent()
-                .is_some_and(|d| d == self.root.join(state::STATE_DIR));
+            let in_state = rel.parent() == Some(Path::new(state::STATE_DIR));
+            let path = self.root.join(&rel);
             let owner = if in_state {
                 name.strip_suffix(".json")
             } else {
@@ -366,6 +536,20 @@ impl Destination {
     pub fn job_partitions(&self, table: &str, job: &str) -> Result<Vec<PartitionKey>, LoadError> {
         let table_dir = self.root.join(table);
         let file_name = job_file_name(job);
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            let mut keys: Vec<PartitionKey> = object
+                .list(&format!("{table}/"))?
+                .into_iter()
+                .filter_map(|(rel, _)| {
+                    let dir = rel.strip_prefix(&format!("{table}/"))?;
+                    let dir = dir.strip_suffix(&format!("/{file_name}"))?;
+                    Some(PartitionKey::from_relative_dir(Path::new(dir)))
+                })
+                .collect();
+            keys.sort();
+            return Ok(keys);
+        }
         let mut keys = Vec::new();
         for path in walk(&table_dir)? {
             if path.file_name().is_none_or(|n| n != file_name.as_str()) {
@@ -405,6 +589,23 @@ impl Destination {
         job: &str,
     ) -> Result<Vec<RecordBatch>, LoadError> {
         let path = self.job_file(table, key, job)?;
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            let rel = self.object_key(&path);
+            let Some((bytes, _)) = object.get(&rel)? else {
+                return Ok(Vec::new());
+            };
+            let read_err = |source| LoadError::Read {
+                path: path.clone(),
+                source,
+            };
+            return ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .map_err(read_err)?
+                .build()
+                .map_err(read_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| read_err(e.into()));
+        }
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -435,6 +636,16 @@ impl Destination {
         end_ms: i64,
     ) -> Result<bool, LoadError> {
         let path = self.job_file(table, key, job)?;
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            let rel = self.object_key(&path);
+            let Some(file) = object::ObjectFile::open(object, &rel)? else {
+                return Ok(true);
+            };
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|source| LoadError::Read { path, source })?;
+            return Ok(within(&builder, start_ms, end_ms));
+        }
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
@@ -442,17 +653,22 @@ impl Destination {
         };
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|source| LoadError::Read { path, source })?;
-        let Some(ts) = parquet_leaf_index(builder.schema(), "ts") else {
-            return Ok(false);
-        };
-        Ok(builder.metadata().row_groups().iter().all(|rg| {
-            match rg.columns().get(ts).and_then(|c| c.statistics()) {
-                Some(parquet::file::statistics::Statistics::Int64(s)) => {
-                    matches!((s.min_opt(), s.max_opt()), (Some(&min), Some(&max)) if min >= start_ms && max < end_ms)
-                }
-                _ => false,
-            }
-        }))
+        Ok(within(&builder, start_ms, end_ms))
+    }
+
+    /// Removes the job's file of a partition, if there is one.
+    fn remove_job_file(&self, path: &Path) -> Result<(), LoadError> {
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            return object.delete(&self.object_key(path));
+        }
+        remove_if_present(path)
+    }
+
+    /// The key below an object store's prefix of a path below [`Self::root`].
+    #[cfg(feature = "s3")]
+    fn object_key(&self, path: &Path) -> String {
+        rel_key(path.strip_prefix(&self.root).unwrap_or(path))
     }
 
     /// Atomically replaces the job's file in a partition with `batches` (already sorted), or
@@ -502,14 +718,14 @@ impl Destination {
         let mut batches = batches.filter(|b| !matches!(b, Ok(b) if b.num_rows() == 0));
         let first = match batches.next() {
             None => {
-                remove_if_present(&path)?;
+                self.remove_job_file(&path)?;
                 return Ok(None);
             }
             Some(first) => first.map_err(rows_err)?,
         };
-        self.commit(layout, key, &path, |temp| {
+        self.commit(layout, key, &path, &provenance.owner(), |sink| {
             write_parquet(
-                temp,
+                sink,
                 layout,
                 provenance,
                 compression_level,
@@ -535,7 +751,7 @@ impl Destination {
     ) -> Result<Option<WrittenFile>, LoadError> {
         let path = self.job_file(layout.name, key, &provenance.owner())?;
         if rows.rows() == 0 {
-            remove_if_present(&path)?;
+            self.remove_job_file(&path)?;
             return Ok(None);
         }
         let props = writer_properties(layout, provenance, compression_level).map_err(|source| {
@@ -556,39 +772,47 @@ impl Destination {
                 batches,
             );
         }
-        self.commit(layout, key, &path, |temp| {
-            let pq_err = |source| LoadError::Parquet {
-                path: temp.to_path_buf(),
-                source,
-            };
-            let file = create_file(temp).map_err(|source| LoadError::Write {
-                path: temp.to_path_buf(),
-                source,
-            })?;
+        self.commit(layout, key, &path, &provenance.owner(), |sink| {
+            let at = sink.path();
             let batches = rows.into_runs(crate::transform::BATCH_ROWS);
-            let out = BufWriter::with_capacity(1 << 20, file);
-            let (out, rows) =
-                encode::write(out, props, ROW_GROUP_ROWS, batches).map_err(|e| match e {
-                    encode::RunsError::Parquet(source) => pq_err(source),
+            let (sink, rows) =
+                encode::write(sink, props, ROW_GROUP_ROWS, batches).map_err(|e| match e {
+                    encode::RunsError::Parquet(source) => LoadError::Parquet { path: at, source },
                     encode::RunsError::Rows(source) => LoadError::Rows {
                         path: path.clone(),
                         source: Box::new(source),
                     },
                 })?;
-            finish_file(temp, out).map(|bytes| (rows, bytes))
+            sink.finish().map(|bytes| (rows, bytes))
         })
     }
 
-    /// Writes the job's file of a partition through `write` (given the temporary path, it
-    /// returns the rows and bytes written), then renames it over `path` and makes that durable.
-    /// When `write` fails the temporary file is removed and the previous file stays.
+    /// Writes the job's file of a partition through `write` (given where the bytes go, it
+    /// returns the rows and bytes written) and puts it in place: renamed over `path` and made
+    /// durable, or in an object store, its upload completed. When `write` fails the temporary
+    /// file is removed (the upload aborted) and the previous file stays.
     fn commit(
         &self,
         layout: &TableLayout,
         key: &PartitionKey,
         path: &Path,
-        write: impl FnOnce(&Path) -> Result<(u64, u64), LoadError>,
+        job: &str,
+        write: impl FnOnce(Sink) -> Result<(u64, u64), LoadError>,
     ) -> Result<Option<WrittenFile>, LoadError> {
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            let rel = self.object_key(path);
+            let (rows, bytes) = write(Sink::Object(object.upload(&rel, job)?))?;
+            return Ok(Some(WrittenFile {
+                table: layout.name,
+                partition: rel_key(&Path::new(layout.name).join(key.relative_dir()?)),
+                path: path.to_path_buf(),
+                rows,
+                bytes,
+            }));
+        }
+        #[cfg(not(feature = "s3"))]
+        let _ = job;
         let dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -599,7 +823,15 @@ impl Destination {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-        let (rows, bytes) = write(&temp).inspect_err(|_| {
+        let file = create_file(&temp).map_err(|source| LoadError::Write {
+            path: temp.clone(),
+            source,
+        })?;
+        let sink = Sink::File {
+            temp: temp.clone(),
+            out: BufWriter::with_capacity(1 << 20, file),
+        };
+        let (rows, bytes) = write(sink).inspect_err(|_| {
             let _ = fs::remove_file(&temp);
         })?;
         fs::rename(&temp, path).map_err(|source| {
@@ -792,6 +1024,26 @@ pub(crate) fn arrow_writer_options(
         .with_skip_arrow_metadata(true)
 }
 
+/// Whether no row group of a file has a `ts` outside `[start_ms, end_ms)`, by its statistics;
+/// `false` when they cannot tell.
+fn within<T>(
+    builder: &parquet::arrow::arrow_reader::ArrowReaderBuilder<T>,
+    start_ms: i64,
+    end_ms: i64,
+) -> bool {
+    let Some(ts) = parquet_leaf_index(builder.schema(), "ts") else {
+        return false;
+    };
+    builder.metadata().row_groups().iter().all(|rg| {
+        match rg.columns().get(ts).and_then(|c| c.statistics()) {
+            Some(parquet::file::statistics::Statistics::Int64(s)) => {
+                matches!((s.min_opt(), s.max_opt()), (Some(&min), Some(&max)) if min >= start_ms && max < end_ms)
+            }
+            _ => false,
+        }
+    })
+}
+
 /// The Parquet leaf index of a top-level, non-nested Arrow column.
 fn parquet_leaf_index(schema: &Schema, name: &str) -> Option<usize> {
     let index = schema.index_of(name).ok()?;
@@ -827,32 +1079,27 @@ enum WriteError<E> {
     Rows(E),
 }
 
-/// Writes `batches` to `path`, fsyncs it and returns its rows and size in bytes.
+/// Writes `batches` to `sink`, finishes it (see [`Sink::finish`]) and returns its rows and size
+/// in bytes.
 fn write_parquet<E>(
-    path: &Path,
+    sink: Sink,
     layout: &TableLayout,
     provenance: &FileProvenance,
     compression_level: i32,
     batches: impl Iterator<Item = Result<RecordBatch, E>>,
 ) -> Result<(u64, u64), WriteError<E>> {
-    let io_err = |source| {
-        WriteError::Load(LoadError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
+    let path = sink.path();
     let pq_err = |source| {
         WriteError::Load(LoadError::Parquet {
-            path: path.to_path_buf(),
+            path: path.clone(),
             source,
         })
     };
     let props = writer_properties(layout, provenance, compression_level).map_err(pq_err)?;
-    let file = create_file(path).map_err(io_err)?;
     // The writer cuts row groups at `ROW_GROUP_ROWS` itself, also within a batch, and frees each
     // one's pages once it is flushed to the file.
     let mut writer = ArrowWriter::try_new_with_options(
-        BufWriter::with_capacity(1 << 20, file),
+        sink,
         Arc::clone(&layout.schema),
         arrow_writer_options(props),
     )
@@ -863,8 +1110,11 @@ fn write_parquet<E>(
         rows += batch.num_rows() as u64;
         writer.write(&batch).map_err(pq_err)?;
     }
-    let buffered = writer.into_inner().map_err(pq_err)?;
-    let bytes = finish_file(path, buffered).map_err(WriteError::Load)?;
+    // The last row group is written; what follows is the page indexes and footer.
+    writer.flush().map_err(pq_err)?;
+    writer.inner_mut().footer_follows();
+    let sink = writer.into_inner().map_err(pq_err)?;
+    let bytes = sink.finish().map_err(WriteError::Load)?;
     Ok((rows, bytes))
 }
 
@@ -911,7 +1161,7 @@ mod tests {
         for f in ours.iter().chain(&theirs) {
             fs::write(f, b"x").unwrap();
         }
-        let destination = Destination::open(root.to_str().unwrap()).unwrap();
+        let destination = Destination::open(root.to_str().unwrap(), &Default::default()).unwrap();
         assert_eq!(destination.remove_leftovers("a").unwrap(), ours.len());
         for f in &ours {
             assert!(!f.exists(), "{} removed", f.display());
@@ -928,7 +1178,7 @@ mod tests {
         let part = root.join("vm_metrics/date=2026-11-24");
         fs::create_dir_all(&part).unwrap();
         fs::create_dir_all(root.join("_state")).unwrap();
-        let destination = Destination::open(root.to_str().unwrap()).unwrap();
+        let destination = Destination::open(root.to_str().unwrap(), &Default::default()).unwrap();
         assert!(destination.job_splits("a").unwrap().is_empty());
         for other in [
             "part-a-b-0.parquet",
@@ -970,11 +1220,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("out");
         fs::write(&file, b"not a folder").unwrap();
-        let err = Destination::open(file.to_str().unwrap()).unwrap_err();
+        let err = Destination::open(file.to_str().unwrap(), &Default::default()).unwrap_err();
         assert!(err.to_string().contains("is not a folder"), "{err}");
         assert!(matches!(
-            Destination::open("s3://bucket/prefix"),
-            Err(LoadError::Unsupported { .. })
+            Destination::open("gs://bucket/prefix", &Default::default()),
+            Err(LoadError::Config { .. })
         ));
+    }
+
+    #[cfg(not(feature = "s3"))]
+    #[test]
+    fn an_s3_output_needs_the_s3_feature() {
+        let err = Destination::open("s3://bucket/prefix", &Default::default()).unwrap_err();
+        assert!(err.to_string().contains("cargo feature `s3`"), "{err}");
     }
 }

@@ -246,7 +246,7 @@ async fn extract_and_transform(
                 e.component,
                 MetricsTable::new(e.component, &job.output.partitioning, Arc::clone(&index))
                     // Spill beside the output rather than in a /tmp that may be RAM.
-                    .with_spill_dir(destination.root()),
+                    .with_spill_dir(destination.spill_dir()),
             )
         })
         .collect();
@@ -255,7 +255,7 @@ async fn extract_and_transform(
         Arc::new(clients),
         concurrency,
         job.source.retry,
-        destination.root().to_path_buf(),
+        destination.spill_dir(),
         parsed,
     ));
     let mut pending = Pending::new(plan);

@@ -10,7 +10,8 @@ use super::Printer;
 
 #[derive(Debug, Args)]
 pub(super) struct ReportArgs {
-    /// The export folder (the output folder of `run`).
+    /// The export folder (the output folder of `run`), or `s3://bucket/prefix` (endpoint and
+    /// credentials from the AWS environment variables).
     out: PathBuf,
     /// Start of the span: RFC 3339, a date, today, yesterday, 7d-ago, … [default: the first point]
     #[arg(long, value_name = "T")]

@@ -137,14 +137,41 @@ pub(super) struct ExportFile {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct OutputFile {
-    /// The output folder (relative to the current directory) or a `file://` URL; `run --output`
-    /// overrides it.
+    /// The output folder (relative to the current directory), a `file://` URL, or
+    /// `s3://bucket/prefix` for an S3-compatible object store (AWS S3, OVHcloud Object Storage,
+    /// MinIO); `run --output` overrides it.
     pub path: String,
     /// Hive partition columns, outermost first: `["date"]` (the default), `["month"]`,
     /// `["service_name", "date"]` or `["service_name", "month"]`.
     pub partitioning: Option<Vec<String>>,
     /// The ZSTD compression level of the Parquet files, 1 to 22. Default 1.
     pub compression_level: Option<i64>,
+    /// How to reach the object store of an `s3://` path: endpoint, region and addressing style.
+    /// Credentials never go here: they come from the environment (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+    pub s3: Option<S3File>,
+}
+
+/// `[output.s3]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct S3File {
+    /// The S3 endpoint, https (http only to a loopback host), e.g.
+    /// `https://s3.gra.io.cloud.ovh.net` for OVHcloud Object Storage in Gravelines. Absent:
+    /// `AWS_ENDPOINT_URL`, then AWS itself.
+    pub endpoint: Option<String>,
+    /// The region the bucket is in, e.g. `gra`, `sbg`, `de`, `uk`, `bhs`, `waw` or `rbx` on
+    /// OVHcloud, `eu-west-3` on AWS. Absent: `AWS_REGION`, then `us-east-1`.
+    pub region: Option<String>,
+    /// `path` (`https://endpoint/bucket/key`, the default) or `virtual-hosted`
+    /// (`https://bucket.endpoint/key`, the bucket's name put before the endpoint's host).
+    pub addressing: Option<String>,
+    /// Refused: secrets come from `AWS_ACCESS_KEY_ID` in the environment, never the job file.
+    pub access_key_id: Option<toml::Value>,
+    /// Refused: secrets come from `AWS_SECRET_ACCESS_KEY` in the environment, never the job file.
+    pub secret_access_key: Option<toml::Value>,
+    /// Refused: secrets come from `AWS_SESSION_TOKEN` in the environment, never the job file.
+    pub session_token: Option<toml::Value>,
 }
 
 /// A keyword (`"all"`) or a list of names; which keywords are allowed is checked later.

@@ -120,12 +120,26 @@ pub struct Export {
 /// Where and how the tables are written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
-    /// A folder (relative paths are relative to the current directory) or a `file://` URL.
+    /// A folder (relative paths are relative to the current directory), a `file://` URL or
+    /// `s3://bucket/prefix`.
     pub path: String,
     /// Hive partition columns, outermost first.
     pub partitioning: Vec<PartitionBy>,
     /// ZSTD level, 1..=22.
     pub compression_level: i32,
+    /// How to reach the object store of an `s3://` path (`[output.s3]`).
+    pub s3: S3Settings,
+}
+
+/// `[output.s3]`, checked: what a job file may say about an S3-compatible store. Whatever it
+/// leaves out comes from the usual AWS environment variables; credentials always do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Settings {
+    /// https, or http to a loopback host.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// `Some(true)` for virtual-hosted addressing, `Some(false)` for path-style.
+    pub virtual_hosted: Option<bool>,
 }
 
 /// One thing wrong with a job file.

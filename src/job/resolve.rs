@@ -8,14 +8,17 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveTime, TimeDelta};
 
-use super::file::{ExportFile, OutputFile, RetryFile, Sections, Selection, SourceFile, WindowFile};
+use super::file::{
+    ExportFile, OutputFile, RetryFile, S3File, Sections, Selection, SourceFile, WindowFile,
+};
 use super::report::Report;
 use super::window::TimeExpr;
 use super::{
-    Api, Catalog, Component, Export, Job, Output, PartitionBy, Services, Source, TokenSource,
-    WindowSpec,
+    Api, Catalog, Component, Export, Job, Output, PartitionBy, S3Settings, Services, Source,
+    TokenSource, WindowSpec,
 };
 use crate::domain::duration::{format_duration, parse_delay, parse_duration};
+use crate::domain::location::Location;
 use crate::domain::retry::RetryPolicy;
 use crate::domain::shard::Shard;
 use crate::domain::simulator::METRICS_USER;
@@ -745,14 +748,10 @@ fn output(o: &OutputFile, report: &mut Report<'_>) -> Option<Output> {
     let before = report.problems.len();
     if o.path.trim().is_empty() {
         report.problem("output.path", "empty path: name a folder, e.g. \"out\"");
-    } else if let Some((scheme, _)) = o.path.split_once("://") {
-        if scheme != "file" {
-            report.problem(
-                "output.path",
-                format!("{scheme}:// outputs are not supported yet: use a folder or a file:// URL"),
-            );
-        }
+    } else if let Err(reason) = Location::parse(&o.path) {
+        report.problem("output.path", reason);
     }
+    let s3 = o.s3.as_ref().map(|s| s3(s, report)).unwrap_or_default();
     let partitioning = match &o.partitioning {
         None => vec![PartitionBy::Date],
         Some(columns) => {
@@ -795,6 +794,68 @@ fn output(o: &OutputFile, report: &mut Report<'_>) -> Option<Output> {
             path: o.path.clone(),
             partitioning,
             compression_level,
+            s3,
         },
     )
+}
+
+/// `[output.s3]`: an endpoint secrets may travel to, an addressing style, and no secret.
+fn s3(s: &S3File, report: &mut Report<'_>) -> S3Settings {
+    let secrets = [
+        ("access_key_id", &s.access_key_id, "AWS_ACCESS_KEY_ID"),
+        (
+            "secret_access_key",
+            &s.secret_access_key,
+            "AWS_SECRET_ACCESS_KEY",
+        ),
+        ("session_token", &s.session_token, "AWS_SESSION_TOKEN"),
+    ];
+    for (key, value, env) in secrets {
+        if value.is_some() {
+            report.problem(
+                format!("output.s3.{key}"),
+                format!("credentials never go in a job file: set {env} in the environment"),
+            );
+        }
+    }
+    if let Some(endpoint) = &s.endpoint {
+        check_url(report, "output.s3.endpoint", endpoint);
+        if reqwest::Url::parse(endpoint)
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+        {
+            report.problem(
+                "output.s3.endpoint",
+                "credentials never go in a job file: remove the user and password from the URL",
+            );
+        }
+    }
+    if let Some(region) = &s.region {
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            report.problem(
+                "output.s3.region",
+                format!("'{region}' is not a region name, e.g. \"gra\" or \"eu-west-3\""),
+            );
+        }
+    }
+    let virtual_hosted = match s.addressing.as_deref() {
+        None => None,
+        Some("path") => Some(false),
+        Some("virtual-hosted") => Some(true),
+        Some(other) => {
+            report.problem(
+                "output.s3.addressing",
+                format!("'{other}' is not an addressing style: use \"path\" or \"virtual-hosted\""),
+            );
+            None
+        }
+    };
+    S3Settings {
+        endpoint: s.endpoint.clone(),
+        region: s.region.clone(),
+        virtual_hosted,
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::file::{
-    struct_fields, ExportFile, JobFile, OutputFile, RetryFile, SourceFile, WindowFile,
+    struct_fields, ExportFile, JobFile, OutputFile, RetryFile, S3File, SourceFile, WindowFile,
 };
 use super::*;
 
@@ -120,6 +120,7 @@ fn the_base_job_resolves_with_defaults() {
             path: "out".into(),
             partitioning: vec![PartitionBy::Date],
             compression_level: 1,
+            s3: Default::default(),
         }
     );
     assert!(job.warnings.is_empty());
@@ -228,6 +229,16 @@ fn the_example_jobs_resolve_as_documented() {
     );
     let window = Window::resolve(&backfill.window, at("2026-11-25T15:00:00Z"), None).unwrap();
     assert_eq!(window.duration(), chrono::TimeDelta::days(365));
+    let to_s3 = load(&jobs_dir().join("ovh-object-storage.toml")).unwrap();
+    assert_eq!(to_s3.output.path, "s3://vscope-exports/nightly/vscope");
+    assert_eq!(
+        to_s3.output.s3,
+        S3Settings {
+            endpoint: Some("https://s3.gra.io.cloud.ovh.net".into()),
+            region: Some("gra".into()),
+            virtual_hosted: Some(true),
+        }
+    );
 }
 
 #[test]
@@ -410,7 +421,7 @@ fn every_problem_names_its_key_and_line() {
         ("metrics = [\"vscope.vm.cpu.usage.perc\"]", "metrics = [\"vscope.vm.cpu.usage.perc\"]\ntags = { vm = \"\" }", "export[0].tags.vm", Some(15), "empty filter"),
         ("metrics = \"all\"", "metrics = \"all\"\ncolour = 1", "export[1].colour", Some(19), "unknown key"),
         // [output]
-        ("path = \"out\"", "path = \"s3://bucket/out\"", "output.path", Some(21), "not supported yet"),
+        ("path = \"out\"", "path = \"gs://bucket/out\"", "output.path", Some(21), "not supported"),
         ("path = \"out\"", "path = \"\"", "output.path", Some(21), "empty"),
         ("path = \"out\"", "path = \"out\"\npartitioning = [\"date\", \"service_name\"]", "output.partitioning", Some(22), "not a partitioning"),
         ("path = \"out\"", "path = \"out\"\npartitioning = [\"day\"]", "output.partitioning", Some(22), "not a partitioning"),
@@ -500,7 +511,7 @@ metrics = ["vscope.vm.cpu.usage.perc"]
 aggregator = "median"
 
 [output]
-path = "s3://bucket"
+path = "gs://bucket"
 compression_level = 99
 partitioning = ["hour"]
 "#;
@@ -615,6 +626,11 @@ fn the_schema_names_every_key_the_job_file_accepts() {
             &schema["properties"]["output"],
             fields::<OutputFile>(),
         ),
+        (
+            "[output.s3]",
+            &schema["properties"]["output"]["properties"]["s3"],
+            fields::<S3File>(),
+        ),
     ];
     for (section, object, accepted) in sections {
         assert!(
@@ -638,7 +654,7 @@ fn values_of_the_wrong_type_do_not_hide_each_other() {
     // required key with a bad value is the exception: its section cannot be read without it).
     let text = with(
         "path = \"out\"",
-        "path = \"s3://bucket\"\ncompression_level = \"high\"\npartitioning = [\"hour\"]",
+        "path = \"gs://bucket\"\ncompression_level = \"high\"\npartitioning = [\"hour\"]",
     )
     .replace("endpoint = \"ovh-eu\"", "endpoint = \"ovh-xx\"")
     .replace(
@@ -743,4 +759,48 @@ fn a_bad_fault_spec_is_reported_at_its_key() {
     };
     assert!(config.hostile_names);
     assert_eq!(config.faults.unwrap().cap, Some(1000));
+}
+
+#[test]
+fn an_s3_output_takes_endpoint_region_and_addressing_and_never_a_secret() {
+    let job = parse_text(&with(
+        "path = \"out\"",
+        "path = \"s3://vscope-exports/nightly\"\n\n[output.s3]\nendpoint = \"https://s3.gra.io.cloud.ovh.net\"\nregion = \"gra\"\naddressing = \"virtual-hosted\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        job.output.s3,
+        S3Settings {
+            endpoint: Some("https://s3.gra.io.cloud.ovh.net".into()),
+            region: Some("gra".into()),
+            virtual_hosted: Some(true),
+        }
+    );
+
+    let found = problems(&with(
+        "path = \"out\"",
+        "path = \"s3://vscope-exports/nightly\"\n\n[output.s3]\nendpoint = \"http://s3.gra.io.cloud.ovh.net\"\nregion = \"g r a\"\naddressing = \"dns\"\naccess_key_id = \"AKID\"\nsecret_access_key = \"s3cr3t\"",
+    ));
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "output.s3.endpoint",
+            "output.s3.region",
+            "output.s3.addressing",
+            "output.s3.access_key_id",
+            "output.s3.secret_access_key",
+        ],
+        "in document order"
+    );
+    assert!(found.iter().all(|p| !p.message.contains("s3cr3t")));
+    assert!(
+        found[4].message.contains("AWS_SECRET_ACCESS_KEY"),
+        "{:?}",
+        found[4]
+    );
+
+    let found = problems(&with("path = \"out\"", "path = \"gs://bucket/x\""));
+    assert_eq!(found[0].key, "output.path");
+    assert!(found[0].message.contains("s3://"), "{:?}", found[0]);
 }

@@ -21,7 +21,6 @@
 //! column orders are written for every leaf; page statistics are not written into page headers
 //! (`EnabledStatistics::Page` fills the column index, not the headers).
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 
@@ -72,8 +71,10 @@ fn is_float(physical: i32) -> bool {
 }
 
 /// Rewrites the footer of the Parquet file `file` (open for reading and writing, fully written)
-/// as described in the module docs. Leaves the file position unspecified.
-pub fn settle(file: &mut File) -> Result<(), FooterError> {
+/// as described in the module docs. Leaves the file position unspecified. `file` may be the tail
+/// of a file (an upload's last part, from the end of its row groups): it is read and written at
+/// the offsets the whole file has, and a seek before its start is an error.
+pub fn settle<F: Read + Write + Seek>(file: &mut F) -> Result<(), FooterError> {
     let len = file.seek(SeekFrom::End(0))?;
     if len < 12 {
         return Err(bad("file shorter than a Parquet header and footer"));

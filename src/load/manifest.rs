@@ -165,6 +165,11 @@ impl StateStore {
             path: path.clone(),
             message: source.to_string(),
         })?;
+        #[cfg(feature = "s3")]
+        if let Some(object) = self.object() {
+            object.overwrite(&format!("{RUNS_DIR}/{}.json", manifest.run_id), bytes)?;
+            return Ok(path);
+        }
         write_atomic(&path, &bytes)?;
         Ok(path)
     }
@@ -172,6 +177,31 @@ impl StateStore {
     /// The manifests of past runs, newest first (run ids start with a UTC timestamp).
     pub fn manifests(&self) -> Result<Vec<(PathBuf, Manifest)>, LoadError> {
         let dir = self.root().join(RUNS_DIR);
+        #[cfg(feature = "s3")]
+        if let Some(object) = self.object() {
+            let mut keys: Vec<String> = object
+                .list(&format!("{RUNS_DIR}/"))?
+                .into_iter()
+                .map(|(rel, _)| rel)
+                .filter(|rel| rel.ends_with(".json"))
+                .collect();
+            keys.sort();
+            keys.reverse();
+            let mut out = Vec::new();
+            for rel in keys {
+                let path = PathBuf::from(object.url(&rel));
+                let Some((bytes, _)) = object.get(&rel)? else {
+                    continue;
+                };
+                let manifest =
+                    serde_json::from_slice(&bytes).map_err(|source| LoadError::Corrupt {
+                        path: path.clone(),
+                        message: source.to_string(),
+                    })?;
+                out.push((path, manifest));
+            }
+            return Ok(out);
+        }
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

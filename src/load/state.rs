@@ -5,6 +5,13 @@
 //! The lock is an OS file lock (`flock`) on `_state/<job>.lock`: the kernel releases it when the
 //! process dies, however it dies, so a lock left by a killed run never blocks the next one. The
 //! file keeps the holder's pid and start time only to say who holds it.
+//!
+//! In an object store ([`super::object`]) the same names hold the same things, written with
+//! conditional PUTs: the lock is created only if absent (`If-None-Match: *`) and holds a lease
+//! its run renews; a lock whose run is gone (its lease ran out, or its process on this host is
+//! no more) is taken over only if unchanged since read (`If-Match`). The state is written only if
+//! it is still the version this run read (`If-Match`, or `If-None-Match: *` when there was none),
+//! so two runs of a job on two machines cannot both move it.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -61,13 +68,25 @@ impl JobState {
 /// Held while a run of a job writes to an output; released on drop or when the process dies.
 #[derive(Debug)]
 pub struct JobLock {
-    _file: File,
+    _file: Option<File>,
     path: PathBuf,
+    #[cfg(feature = "s3")]
+    object: Option<super::object::ObjectLock>,
 }
 
 impl JobLock {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Fails when the lock is no longer this run's (an object-store lock taken over after this
+    /// run could not renew it); a file lock is held until the process ends.
+    pub fn ensure_held(&self) -> Result<(), LoadError> {
+        #[cfg(feature = "s3")]
+        if let Some(lock) = &self.object {
+            return lock.ensure_held();
+        }
+        Ok(())
     }
 }
 
@@ -102,13 +121,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
 #[derive(Debug, Clone)]
 pub struct StateStore {
     root: PathBuf,
+    #[cfg(feature = "s3")]
+    object: Option<std::sync::Arc<super::object::ObjectOutput>>,
 }
 
 impl StateStore {
     pub fn new(root: &Path) -> StateStore {
         StateStore {
             root: root.to_path_buf(),
+            #[cfg(feature = "s3")]
+            object: None,
         }
+    }
+
+    /// The same names in an object store (`root` is then its URL, for messages).
+    #[cfg(feature = "s3")]
+    pub(super) fn with_object(
+        self,
+        object: Option<std::sync::Arc<super::object::ObjectOutput>>,
+    ) -> StateStore {
+        StateStore { object, ..self }
+    }
+
+    /// The object store the state lives in, if it does not live in a folder.
+    #[cfg(feature = "s3")]
+    pub(super) fn object(&self) -> Option<&std::sync::Arc<super::object::ObjectOutput>> {
+        self.object.as_ref()
     }
 
     /// The output root this store is under.
@@ -123,6 +161,23 @@ impl StateStore {
     /// The job's state, or `None` before its first committed run.
     pub fn read(&self, job: &str) -> Result<Option<JobState>, LoadError> {
         let path = self.state_path(job);
+        #[cfg(feature = "s3")]
+        let text = match &self.object {
+            Some(object) => {
+                let got = object.get(&state_key(job))?;
+                object.set_state_version(job, got.as_ref().map(|(_, v)| v.clone()));
+                match got {
+                    Some((bytes, _)) => bytes.to_vec(),
+                    None => return Ok(None),
+                }
+            }
+            None => match fs::read(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(source) => return Err(LoadError::Write { path, source }),
+            },
+        };
+        #[cfg(not(feature = "s3"))]
         let text = match fs::read(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -141,22 +196,68 @@ impl StateStore {
             path: self.state_path(&state.job),
             message: source.to_string(),
         })?;
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            use object_store::PutMode;
+            let key = state_key(&state.job);
+            // Only over the version this run read: a state another run wrote since is never
+            // overwritten.
+            let mode = match object.state_version(&state.job) {
+                Some(Some(version)) => PutMode::Update(version),
+                Some(None) => PutMode::Create,
+                None => PutMode::Overwrite,
+            };
+            return match object.put(&key, bytes, mode)? {
+                Ok(version) => {
+                    object.set_state_version(&state.job, Some(version));
+                    Ok(())
+                }
+                Err(
+                    object_store::Error::Precondition { .. }
+                    | object_store::Error::AlreadyExists { .. },
+                ) => Err(LoadError::StateChanged {
+                    url: object.url(&key),
+                }),
+                Err(source) => Err(LoadError::Store {
+                    url: object.url(&key),
+                    source: Box::new(source),
+                }),
+            };
+        }
         write_atomic(&self.state_path(&state.job), &bytes)
+    }
+
+    /// The names of the files directly in `_state/` (not in its sub-folders).
+    fn state_file_names(&self) -> Result<Vec<String>, LoadError> {
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            return Ok(object
+                .list(&format!("{STATE_DIR}/"))?
+                .into_iter()
+                .filter_map(|(rel, _)| {
+                    let name = rel.strip_prefix(STATE_DIR)?.strip_prefix('/')?;
+                    (!name.contains('/')).then(|| name.to_string())
+                })
+                .collect());
+        }
+        let dir = self.root.join(STATE_DIR);
+        match fs::read_dir(&dir) {
+            Ok(entries) => Ok(entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(source) => Err(LoadError::Write { path: dir, source }),
+        }
     }
 
     /// The names `job`'s states are kept under here: the job's own and its shards' (see
     /// [`crate::domain::shard::owner`]), sorted.
     pub fn owners(&self, job: &str) -> Result<Vec<String>, LoadError> {
-        let dir = self.root.join(STATE_DIR);
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(LoadError::Write { path: dir, source }),
-        };
-        let mut owners: Vec<String> = entries
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
+        let names = self.state_file_names()?;
+        let mut owners: Vec<String> = names
+            .iter()
+            .filter_map(|name| {
                 let owner = name.strip_suffix(".json")?;
                 crate::domain::shard::owned_by(owner, job).map(|_| owner.to_string())
             })
@@ -169,6 +270,13 @@ impl StateStore {
     /// at `initial_start` again. Returns whether there was one.
     pub fn reset(&self, job: &str) -> Result<bool, LoadError> {
         let path = self.state_path(job);
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            let key = state_key(job);
+            let existed = object.size(&key)?.is_some();
+            object.delete(&key)?;
+            return Ok(existed);
+        }
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -179,6 +287,17 @@ impl StateStore {
     /// Fails at once if a run of the job holds its lock now; creates nothing.
     pub fn check_unlocked(&self, job: &str) -> Result<(), LoadError> {
         let path = self.root.join(STATE_DIR).join(format!("{job}.lock"));
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            return match object.lock_holder(&lock_key(job))? {
+                None => Ok(()),
+                Some(holder) => Err(LoadError::Locked {
+                    job: job.to_string(),
+                    path,
+                    holder,
+                }),
+            };
+        }
         let mut file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -202,6 +321,23 @@ impl StateStore {
     /// Takes the job's lock, or fails at once naming the run that holds it.
     pub fn lock(&self, job: &str, run_id: &str) -> Result<JobLock, LoadError> {
         let path = self.root.join(STATE_DIR).join(format!("{job}.lock"));
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            use super::object::LockRefused;
+            return match object.lock(&lock_key(job), run_id) {
+                Ok(lock) => Ok(JobLock {
+                    _file: None,
+                    path,
+                    object: Some(lock),
+                }),
+                Err(LockRefused::Held(holder)) => Err(LoadError::Locked {
+                    job: job.to_string(),
+                    path,
+                    holder,
+                }),
+                Err(LockRefused::Error(e)) => Err(e),
+            };
+        }
         let io = |source| LoadError::Write {
             path: path.clone(),
             source,
@@ -237,8 +373,25 @@ impl StateStore {
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(holder.as_bytes()))
             .map_err(io)?;
-        Ok(JobLock { _file: file, path })
+        Ok(JobLock {
+            _file: Some(file),
+            path,
+            #[cfg(feature = "s3")]
+            object: None,
+        })
     }
+}
+
+/// `_state/<job>.json`, as an object store's key below the output's prefix.
+#[cfg(feature = "s3")]
+fn state_key(job: &str) -> String {
+    format!("{STATE_DIR}/{job}.json")
+}
+
+/// `_state/<job>.lock`, likewise.
+#[cfg(feature = "s3")]
+fn lock_key(job: &str) -> String {
+    format!("{STATE_DIR}/{job}.lock")
 }
 
 pub(super) fn is_hidden(path: &Path) -> bool {

@@ -52,6 +52,8 @@ pub struct Options {
 pub enum ReportError {
     #[error("{path} is not a folder")]
     NotAFolder { path: String },
+    #[error("cannot read the output {path}: {reason}")]
+    Output { path: String, reason: String },
     #[error("{path} holds no exported table (no <table>/…/*.parquet of vm_metrics, host_metrics, filer_metrics or an inventory): is it the output folder of `vscope-export run`?")]
     NotAnExport { path: String },
     #[error("{path} holds no metric table (vm_metrics, host_metrics or filer_metrics): there is nothing to report on")]

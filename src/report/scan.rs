@@ -3,6 +3,12 @@
 //! services (`ts`, `service_name`, pushed down to row-group statistics) and the columns a query
 //! names. Queries run on polars' streaming engine, so what is held is the aggregation's state,
 //! not the span's rows.
+//!
+//! An output in an object store (`s3://bucket/prefix`, cargo feature `s3`) is read the same way:
+//! polars scans it with its own S3 client (ranged GETs, no download of whole files), the tables
+//! are found by listing the prefix and the footers read with ranged GETs too
+//! ([`crate::load::object`]). The endpoint and credentials come from the AWS environment
+//! variables.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -67,8 +73,11 @@ impl Span {
 /// One table's folder and its hive partition keys (`date`, `month`, `service_name`).
 #[derive(Debug, Clone)]
 struct TableDir {
+    /// The folder, or in an object store the table's `s3://…` URL.
     dir: PathBuf,
     keys: Vec<String>,
+    /// In an object store, the table's Parquet objects (keys below the output's prefix).
+    objects: Vec<String>,
 }
 
 /// The tables present in an export folder.
@@ -76,11 +85,16 @@ struct TableDir {
 pub struct Dataset {
     tables: BTreeMap<&'static str, TableDir>,
     services: Vec<String>,
+    #[cfg(feature = "s3")]
+    object: Option<std::sync::Arc<crate::load::object::ObjectOutput>>,
 }
 
 impl Dataset {
     /// Finds the tables of `root`: folders named after a table that hold Parquet files.
     pub fn open(root: &Path, services: &[String]) -> Result<Dataset, ReportError> {
+        if root.to_string_lossy().starts_with("s3://") {
+            return Dataset::open_object_store(root, services);
+        }
         if !root.is_dir() {
             return Err(ReportError::NotAFolder {
                 path: root.display().to_string(),
@@ -91,7 +105,14 @@ impl Dataset {
             let dir = root.join(table);
             let mut keys = Vec::new();
             if has_parquet(&dir, &mut keys, 0) {
-                tables.insert(table, TableDir { dir, keys });
+                tables.insert(
+                    table,
+                    TableDir {
+                        dir,
+                        keys,
+                        objects: Vec::new(),
+                    },
+                );
             }
         }
         if tables.is_empty() {
@@ -102,6 +123,74 @@ impl Dataset {
         Ok(Dataset {
             tables,
             services: services.to_vec(),
+            #[cfg(feature = "s3")]
+            object: None,
+        })
+    }
+
+    /// The tables of an output in an object store, found by listing each table's prefix.
+    #[cfg(feature = "s3")]
+    fn open_object_store(root: &Path, services: &[String]) -> Result<Dataset, ReportError> {
+        use crate::domain::location::Location;
+        let url = root.to_string_lossy().into_owned();
+        let unusable = |reason: String| ReportError::Output {
+            path: url.clone(),
+            reason,
+        };
+        let Location::S3 { bucket, prefix } = Location::parse(&url).map_err(&unusable)? else {
+            return Err(unusable("not an s3:// URL".to_string()));
+        };
+        let object = crate::load::object::ObjectOutput::connect(
+            &bucket,
+            &prefix,
+            &crate::job::S3Settings::default(),
+        )
+        .map_err(|e| unusable(error_chain(&e)))?;
+        let mut tables = BTreeMap::new();
+        for table in TABLES {
+            let mut objects: Vec<String> = object
+                .list(&format!("{table}/"))
+                .map_err(|e| unusable(error_chain(&e)))?
+                .into_iter()
+                .map(|(rel, _)| rel)
+                .filter(|rel| {
+                    let name = rel.rsplit('/').next().unwrap_or_default();
+                    name.ends_with(".parquet") && !name.starts_with('.')
+                })
+                .collect();
+            objects.sort();
+            let Some(first) = objects.first() else {
+                continue;
+            };
+            let keys = first
+                .split('/')
+                .skip(1)
+                .map_while(|part| part.split_once('=').map(|(k, _)| k.to_string()))
+                .collect();
+            tables.insert(
+                table,
+                TableDir {
+                    dir: PathBuf::from(object.url(table)),
+                    keys,
+                    objects,
+                },
+            );
+        }
+        if tables.is_empty() {
+            return Err(ReportError::NotAnExport { path: url });
+        }
+        Ok(Dataset {
+            tables,
+            services: services.to_vec(),
+            object: Some(std::sync::Arc::new(object)),
+        })
+    }
+
+    #[cfg(not(feature = "s3"))]
+    fn open_object_store(root: &Path, _: &[String]) -> Result<Dataset, ReportError> {
+        Err(ReportError::Output {
+            path: root.display().to_string(),
+            reason: "this build has no object-storage support (cargo feature `s3`)".to_string(),
         })
     }
 
@@ -259,7 +348,6 @@ impl Dataset {
         column: &str,
         span: Span,
     ) -> Result<Vec<RowGroup>, ReportError> {
-        use parquet::file::reader::{FileReader, SerializedFileReader};
         use parquet::file::statistics::Statistics;
         let Some(dir) = self.tables.get(table) else {
             return Ok(Vec::new());
@@ -267,6 +355,7 @@ impl Dataset {
         let (first, last) = (day_of(span.from_ms), day_of(span.to_ms - 1));
         let mut files = Vec::new();
         parquet_files(&dir.dir, &mut files);
+        files.extend(dir.objects.iter().map(PathBuf::from));
         let mut out = Vec::new();
         for path in files {
             let in_span = path.components().all(|c| {
@@ -279,14 +368,8 @@ impl Dataset {
             if !in_span {
                 continue;
             }
-            let footer = std::fs::File::open(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|f| SerializedFileReader::new(f).map_err(|e| e.to_string()))
-                .map_err(|e| ReportError::Footer {
-                    path: path.display().to_string(),
-                    reason: e,
-                })?;
-            for rg in footer.metadata().row_groups() {
+            let footer = self.footer(&path, dir)?;
+            for rg in footer.row_groups() {
                 let stats = rg
                     .columns()
                     .iter()
@@ -309,6 +392,53 @@ impl Dataset {
         }
         Ok(out)
     }
+}
+
+impl Dataset {
+    /// The footer of a table's file: `path` is a local file, or an object's key (one of
+    /// `dir.objects`) in the output's object store.
+    fn footer(
+        &self,
+        path: &Path,
+        dir: &TableDir,
+    ) -> Result<parquet::file::metadata::ParquetMetaData, ReportError> {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let failed = |e: String| ReportError::Footer {
+            path: path.display().to_string(),
+            reason: e,
+        };
+        #[cfg(feature = "s3")]
+        if let Some(object) = &self.object {
+            let key = path.to_string_lossy();
+            if dir.objects.iter().any(|o| *o == key) {
+                let file = crate::load::object::ObjectFile::open(object, &key)
+                    .map_err(|e| failed(error_chain(&e)))?
+                    .ok_or_else(|| failed("the object is gone".to_string()))?;
+                return SerializedFileReader::new(file)
+                    .map(|r| r.metadata().clone())
+                    .map_err(|e| failed(e.to_string()));
+            }
+        }
+        let _ = dir;
+        std::fs::File::open(path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| SerializedFileReader::new(f).map_err(|e| e.to_string()))
+            .map(|r| r.metadata().clone())
+            .map_err(failed)
+    }
+}
+
+/// An error and its causes on one line.
+#[cfg(feature = "s3")]
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Every Parquet file below `dir` (leaving out hidden files: writers' temporary ones).

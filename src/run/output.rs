@@ -39,7 +39,7 @@ pub(super) struct Locked {
 
 impl Output {
     pub(super) fn open(job: &Job, now: DateTime<Utc>) -> anyhow::Result<Output> {
-        let destination = Destination::open(&job.output.path)
+        let destination = Destination::open(&job.output.path, &job.output.s3)
             .with_context(|| format!("job {}: output.path", job.name))?;
         let owner = shard::owner(&job.name, job.shard);
         Ok(Output {
@@ -89,7 +89,7 @@ impl Output {
         let lock = self.store.lock(&self.owner, &self.run_id)?;
         let leftovers = self.destination.remove_leftovers(&self.owner)?;
         if leftovers > 0 {
-            tracing::info!(job = %self.owner, files = leftovers, "Removed temporary files an interrupted run left.");
+            tracing::info!(job = %self.owner, files = leftovers, "Removed what an interrupted run left: temporary files, unfinished uploads.");
         }
         let previous = self.store.read(&self.owner)?;
         let window = resolve_window(job, self.now, previous.as_ref())?;
@@ -151,6 +151,9 @@ impl Output {
         // A manifest's presence means the run completed; the state moves after it, so that the
         // run the state names always has its manifest (a run killed between the two leaves the
         // state where it was, and the next run reads that window again).
+        // A run that lost its lock (an object store's, taken over) records nothing: the run that
+        // took it over owns the job's state now.
+        locked._lock.ensure_held()?;
         let manifest = manifest(&report, self.now);
         self.store.write_manifest(&manifest)?;
         if let Some(state) = &state {

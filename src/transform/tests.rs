@@ -786,7 +786,7 @@ fn every_table_has_a_layout_whose_columns_exist() {
 fn written_parquet_reads_back_with_the_exact_schema_and_rows() {
     use crate::load::{Destination, FileProvenance};
     let dir = tempfile::tempdir().unwrap();
-    let dest = Destination::open(dir.path().to_str().unwrap()).unwrap();
+    let dest = Destination::open(dir.path().to_str().unwrap(), &Default::default()).unwrap();
     let provenance = FileProvenance {
         job: "t".into(),
         shard: None,
@@ -1220,7 +1220,7 @@ fn streaming_merge_equals_the_whole_merge() {
 fn a_streamed_write_that_fails_midway_keeps_the_previous_file() {
     use crate::load::{Destination, FileProvenance, LoadError};
     let dir = tempfile::tempdir().unwrap();
-    let dest = Destination::open(dir.path().to_str().unwrap()).unwrap();
+    let dest = Destination::open(dir.path().to_str().unwrap(), &Default::default()).unwrap();
     let provenance = FileProvenance {
         job: "t".into(),
         shard: None,
@@ -1283,7 +1283,7 @@ fn descriptive_strings_are_written_without_statistics_and_keys_with() {
     use crate::load::{Destination, FileProvenance};
     use parquet::file::reader::FileReader;
     let dir = tempfile::tempdir().unwrap();
-    let dest = Destination::open(dir.path().to_str().unwrap()).unwrap();
+    let dest = Destination::open(dir.path().to_str().unwrap(), &Default::default()).unwrap();
     let provenance = FileProvenance {
         job: "t".into(),
         shard: None,
@@ -1352,7 +1352,7 @@ fn a_file_encoded_from_runs_reads_back_as_the_batches_and_keeps_statistics() {
     let expected = concat(&expected);
 
     let dir = tempfile::tempdir().unwrap();
-    let dest = Destination::open(dir.path().to_str().unwrap()).unwrap();
+    let dest = Destination::open(dir.path().to_str().unwrap(), &Default::default()).unwrap();
     let file = dest
         .replace_job_partition_runs(&layout, &key, &provenance, 3, rows_of().1)
         .unwrap()
@@ -1796,7 +1796,8 @@ fn a_codec_other_than_zstd_is_never_claimed_by_zstd_pages() {
     // destination's file at level 7 says ZSTD in every chunk and reads back whole.
     let (rows, _) = one_partition(&busy_pages());
     let dir = tempfile::tempdir().unwrap();
-    let dest = crate::load::Destination::open(dir.path().to_str().unwrap()).unwrap();
+    let dest =
+        crate::load::Destination::open(dir.path().to_str().unwrap(), &Default::default()).unwrap();
     let key = date_key("2026-11-24");
     let file = dest
         .replace_job_partition_runs(&layout, &key, &provenance, 7, rows)

@@ -31,6 +31,8 @@ mod incremental;
 #[cfg(feature = "sim")]
 mod interop;
 mod layers;
+#[cfg(all(feature = "sim", feature = "s3"))]
+mod object_store;
 #[cfg(feature = "sim")]
 mod paced_inventory;
 #[cfg(feature = "sim")]

@@ -31,7 +31,7 @@ const TABLES: [&str; 7] = [
 ];
 
 /// A job reading the simulator process `sim` over one fixed day (or from `last-run`).
-fn job(sim: &SimProcess, name: &str, window: &str) -> String {
+pub fn job(sim: &SimProcess, name: &str, window: &str) -> String {
     format!(
         r#"name = "{name}"
 
@@ -62,7 +62,7 @@ path = "out"
     )
 }
 
-fn credentials(sim: &SimProcess) -> Vec<(&'static str, String)> {
+pub fn credentials(sim: &SimProcess) -> Vec<(&'static str, String)> {
     vec![
         ("OVH_APPLICATION_KEY", sim.application_key.clone()),
         ("OVH_APPLICATION_SECRET", sim.application_secret.clone()),

@@ -148,7 +148,7 @@ pub(crate) fn encodes(schema: &SchemaRef, props: &WriterProperties) -> bool {
 /// Writes `batches` (one partition of a metrics table, in row order) to `out` with `props`, in
 /// row groups of `row_group_rows` rows (the last one fewer). Returns the writer, after the
 /// footer, and the rows written. Fails unless [`encodes`] holds.
-pub(crate) fn write<W: Write + Send>(
+pub(crate) fn write<W: super::ParquetSink>(
     out: W,
     props: WriterProperties,
     row_group_rows: usize,
@@ -212,6 +212,9 @@ pub(crate) fn write<W: Write + Send>(
     if group.rows > 0 {
         group.write(&mut file, &batches, &leaves, &descrs, &props, &mut encoders)?;
     }
+    // What follows is the page indexes and footer.
+    file.flush().map_err(ParquetError::from)?;
+    file.inner_mut().footer_follows();
     Ok((file.into_inner()?, rows))
 }
 
