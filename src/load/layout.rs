@@ -51,9 +51,9 @@ pub fn layout(table: &str) -> Option<TableLayout> {
         .filter(|c| def.column(c).is_some())
         .collect();
     let metrics = schema::METRICS_TABLES.contains(&def.name);
-    // BYTE_STREAM_SPLIT for `value` was measured on a simulated day (examples/transform_bench):
-    // 5.36 bytes per point against 2.92 with the default dictionary, whose few thousand distinct
-    // values per page ZSTD then packs well. It does not pay, so no column uses it for now.
+    // BYTE_STREAM_SPLIT for `value` makes the file larger than the dictionary does (two-decimal
+    // values repeat; `VSCOPE_BENCH_LAYOUT=split` in examples/transform_bench compares them, and
+    // docs/measurements.md has the figures), so no column uses it for now.
     let split_columns = Vec::new();
     let wide_dictionary_columns = if metrics { vec!["value"] } else { Vec::new() };
     // In the metrics tables, a string min/max per row costs as much as encoding it. Readers prune

@@ -33,10 +33,10 @@ use super::TransformError;
 use crate::extract::SpooledPoints;
 use crate::tsdb::cents::{Values, ValuesSlice};
 
-/// Rows per batch handed to the Parquet writer: 16 Ki rows of `vm_metrics` materialise to about
-/// 5 MB (every string column repeated per row; a heap profile measured 19 MB for 64 Ki rows,
-/// the largest single item at the exporter's peak), while per-batch costs (setting up columns,
-/// the writer's bookkeeping) stay negligible. The writer still cuts row groups at
+/// Rows per batch handed to the Parquet writer: a materialised batch of `vm_metrics` repeats every
+/// string column per row, and at 64 Ki rows it was the largest single item at the exporter's peak
+/// (docs/measurements.md); at 16 Ki rows the per-batch costs (setting up columns, the writer's
+/// bookkeeping) still stay negligible. The writer still cuts row groups at
 /// [`crate::load::ROW_GROUP_ROWS`].
 pub const BATCH_ROWS: usize = 1 << 14;
 

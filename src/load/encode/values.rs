@@ -1,10 +1,9 @@
 //! The `value` column chunk of a metrics file, dictionary-encoded without arrow-rs' interner.
 //!
 //! `value` is the one column besides `ts` that changes every row, and its dictionary (two-decimal
-//! values repeat a lot: a row group of two million points has a quarter of a million or so distinct
-//! ones) is what keeps it under 2 bytes a point. arrow-rs builds that dictionary with a generic
-//! interner that hashes the value's bytes with ahash and compares them through its storage, which
-//! was a sixth of the exporter's CPU. Here the values vScope serves, whole numbers of hundredths,
+//! values repeat a lot within a row group) is what keeps it small. arrow-rs builds that dictionary
+//! with a generic interner that hashes the value's bytes with ahash and compares them through its
+//! storage, a large share of the exporter's CPU (docs/measurements.md). Here the values vScope serves, whole numbers of hundredths,
 //! are their own key: `m / 100` is key `m + 2^23`, a bit in a bitmap, and a key's index is its
 //! rank among the bits set once the chunk is complete. A series keeps to its own range of values,
 //! so its lookups stay in a few KiB of the bitmap. Any other double (from the first one on, for
@@ -323,8 +322,8 @@ impl Keys {
 }
 
 /// `f`, compiled with the processor's population count instruction where it has one: x86-64's
-/// baseline has none, and counting a word's bits in a dozen instructions instead was a fifth of
-/// the `value` chunk's work (a rank a point).
+/// baseline has none, and counting a word's bits in a dozen instructions instead weighs on the
+/// `value` chunk's work (a rank a point; docs/measurements.md).
 #[inline]
 #[allow(
     unsafe_code,
@@ -683,9 +682,8 @@ impl ValueChunk {
     /// The chunk's bytes and what the row group needs to know.
     ///
     /// The dictionary is written sorted: neighbouring doubles share their high bytes, so ZSTD
-    /// packs a sorted dictionary page to about half of one in order of appearance (measured on a
-    /// simulated row group: 345 KB instead of 623 KB, for 1.4 MB of entries), and the indices
-    /// are renumbered to match before they are encoded.
+    /// packs a sorted dictionary page far smaller than one in order of appearance
+    /// (docs/measurements.md), and the indices are renumbered to match before they are encoded.
     pub(crate) fn finish(
         &mut self,
         props: &WriterProperties,
