@@ -11,6 +11,7 @@
 //! the grid breaks. A series whose values are all hundredths
 //! (what vScope serves) stores each as its three-byte key ([`cents`]) instead of a double's eight.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::ParsedPoints;
-use crate::tsdb::cents::{self, Values};
+use crate::tsdb::cents::{self, Values, ValuesSlice};
 use crate::tsdb::{OwnedSeries, Series, SeriesSink};
 
 /// Points held in memory per page before spooling to disk: 1 MiB of (ts, value), so the pages
@@ -381,24 +382,25 @@ impl SpoolFiles {
         Ok(at)
     }
 
-    /// Appends a series' values to the points file, as hundredths keys if every one is: `keys`
-    /// when the parser knows them (`values` is then not read), else worked out from `values`;
-    /// their place.
-    fn put_values(
-        &mut self,
-        values: &[f64],
-        keys: Option<&[u32]>,
-    ) -> std::io::Result<SpooledValues> {
-        let n = keys.map_or(values.len(), <[u32]>::len);
+    /// Appends a series' values to the points file, as hundredths keys if every one is: as
+    /// they are when held as keys (as the parser hands on a series of hundredths), else worked
+    /// out from the doubles; their place.
+    fn put_values(&mut self, values: ValuesSlice<'_>) -> std::io::Result<SpooledValues> {
+        let n = values.len();
         let start = self.pending.len();
         // Each key is written as four bytes, the next one's over the last.
         self.pending.resize(start + CENTS_BYTES * n + 1, 0);
         let out = &mut self.pending[start..];
-        if let Some(keys) = keys {
+        if let Some(keys) = values.as_keys() {
             for (out, key) in out.chunks_exact_mut(CENTS_BYTES).zip(keys) {
                 out.copy_from_slice(&key.to_le_bytes()[..CENTS_BYTES]);
             }
         } else {
+            let doubles = match values.as_doubles() {
+                Some(doubles) => Cow::Borrowed(doubles),
+                None => Cow::Owned(values.to_doubles()),
+            };
+            let values = &doubles[..];
             for (i, &v) in values.iter().enumerate() {
                 let Some(key) = cents::key(v) else {
                     self.pending.truncate(start);
@@ -424,10 +426,9 @@ impl SpoolFiles {
 
     /// One series: its points to the points file, its header to the headers file.
     fn write_series(&mut self, s: &Series<'_>) -> std::io::Result<()> {
-        // Whole, as `SeriesSink::series` checked: every timestamp has a key or a double.
-        let n = s.timestamps_ms.len();
-        let cents = s.cents.filter(|keys| keys.len() == n);
+        // Whole, as `SeriesSink::series` checked: a value for every timestamp.
         let ts = s.timestamps_ms;
+        let n = ts.len();
         let (kind, ts_word, breaks) = match grid_step(ts) {
             Some(step) => (0u8, step as u64, 0),
             None => match broken_grid(ts) {
@@ -435,8 +436,7 @@ impl SpoolFiles {
                 None => (1u8, self.put(ts)?, 0),
             },
         };
-        let values = if cents.is_some() { &[] } else { &s.values[..n] };
-        let (values_kind, values_at) = match self.put_values(values, cents)? {
+        let (values_kind, values_at) = match self.put_values(s.values)? {
             SpooledValues::Doubles(at) => (0u8, at),
             SpooledValues::Cents(at) => (1u8, at),
         };
@@ -627,7 +627,7 @@ impl<S: SeriesSink> SpoolSink for ReadBack<'_, S> {
         match at.read_values(file, times.len(), &mut self.bytes, &mut self.values) {
             Ok(()) => self.sink.series(Series {
                 timestamps_ms: &self.ts,
-                values: &self.values,
+                values: ValuesSlice::doubles(&self.values),
                 ..series
             }),
             Err(e) => self.error = Some(e),
@@ -635,20 +635,18 @@ impl<S: SeriesSink> SpoolSink for ReadBack<'_, S> {
     }
 }
 
-/// Why a series cannot be spooled whole: fewer values (as keys or as doubles) than timestamps.
-/// The parser never hands on such a series; were another source to, its points would be lost
-/// without a word, so the page fails instead.
+/// Why a series cannot be spooled whole: fewer values than timestamps. The parser never hands
+/// on such a series; were another source to, its points would be lost without a word, so the
+/// page fails instead.
 fn incomplete(s: &Series<'_>) -> Option<std::io::Error> {
     let n = s.timestamps_ms.len();
-    let whole = s.cents.is_some_and(|keys| keys.len() == n) || s.values.len() == n;
-    (!whole).then(|| {
+    (s.values.len() != n).then(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
-                "series {} has {n} timestamps but {} values and {} hundredths keys",
+                "series {} has {n} timestamps but {} values",
                 s.metric,
-                s.values.len(),
-                s.cents.map_or(0, <[u32]>::len)
+                s.values.len()
             ),
         )
     })
@@ -682,12 +680,6 @@ impl SeriesSink for Spool {
                 self.error = Some(e);
             }
         }
-    }
-
-    /// Past the first overflow a series' keys go to disk as they are: their doubles are not
-    /// needed.
-    fn wants_values(&self) -> bool {
-        self.files.is_none()
     }
 }
 
@@ -889,22 +881,23 @@ mod tests {
             .iter()
             .map(|&v| cents::key(v).unwrap())
             .collect();
-        for (values, cents) in [(short, None), (&[][..], Some(&keys[..3]))] {
+        for values in [ValuesSlice::doubles(short), ValuesSlice::keys(&keys[..3])] {
             let mut spool = Spool::new(dir.path().to_path_buf());
             spool.series(Series {
                 values,
-                cents,
                 ..whole.as_series()
             });
             let err = spool.hand_over(&mut Collect::default()).unwrap_err();
             assert!(err.to_string().contains("has 5 timestamps"), "{err}");
         }
-        // Keys alone, or doubles alone, are whole.
-        for (values, cents) in [(&[][..], Some(&keys[..])), (&whole.values[..], None)] {
+        // Keys, or doubles, one for each timestamp are whole.
+        for values in [
+            ValuesSlice::keys(&keys),
+            ValuesSlice::doubles(&whole.values),
+        ] {
             let mut spool = Spool::new(dir.path().to_path_buf());
             spool.series(Series {
                 values,
-                cents,
                 ..whole.as_series()
             });
             spool.hand_over(&mut Collect::default()).unwrap();
@@ -1082,18 +1075,16 @@ mod tests {
             let sent: Vec<OwnedSeries> = (0..count).map(|i| with_gaps(i, points)).collect();
             let mut spool = Spool::new(dir.path().to_path_buf());
             for (i, s) in sent.iter().enumerate() {
-                // Half the series of hundredths come with their keys, as the parser hands
-                // them on; the others' are worked out from the values.
+                // Half the series of hundredths come as their keys, as the parser hands them
+                // on; the others' keys are worked out from the doubles.
                 let keys: Option<Vec<u32>> = (i % 4 == 1)
                     .then(|| s.values.iter().map(|&v| cents::key(v).unwrap()).collect());
-                // Without the doubles, where the spool does not want them.
-                let values = match keys {
-                    Some(_) if !spool.wants_values() => &[][..],
-                    _ => &s.values[..],
+                let values = match &keys {
+                    Some(keys) => ValuesSlice::keys(keys),
+                    None => ValuesSlice::doubles(&s.values),
                 };
                 spool.series(Series {
                     values,
-                    cents: keys.as_deref(),
                     ..s.as_series()
                 });
             }

@@ -209,7 +209,7 @@ impl MetricsTable {
     pub fn push_series(&mut self, series: &Series<'_>, start_ms: i64, end_ms: i64) -> u64 {
         let n = series.timestamps_ms.len().min(series.values.len());
         let ts = &series.timestamps_ms[..n];
-        let values = &series.values[..n];
+        let values = series.values;
         let Some((lo, hi)) = within(Times::Listed(ts), start_ms, end_ms) else {
             return 0;
         };
@@ -224,7 +224,7 @@ impl MetricsTable {
                 len: j - i,
             });
             buf.ts.extend_from_slice(&ts[i..j]);
-            buf.values.extend_from_slice(&values[i..j]);
+            values.range(i..j).append_doubles_to(&mut buf.values);
         })
     }
 

@@ -13,6 +13,7 @@ use crate::job::{Component, PartitionBy};
 use crate::load::layout;
 use crate::ovh::inventory::{DatacenterInventory, Inventory, ServiceInventory};
 use crate::ovh::model::{Filer, Host, UnitAndValue, Vm};
+use crate::tsdb::cents::ValuesSlice;
 use crate::tsdb::{OwnedSeries, Series};
 
 pub(crate) const SN: &str = "pcc-1-2-3-4";
@@ -109,8 +110,7 @@ fn borrow(s: &OwnedSeries) -> Series<'_> {
         aggregate_tags: &s.aggregate_tags,
         query_index: s.query_index,
         timestamps_ms: &s.timestamps_ms,
-        values: &s.values,
-        cents: None,
+        values: ValuesSlice::doubles(&s.values),
     }
 }
 
@@ -1052,7 +1052,7 @@ fn points_left_in_spool_files_come_out_equal_to_pushed_ones() {
             for (s, at) in series.iter().zip(places) {
                 let without_points = Series {
                     timestamps_ms: &[],
-                    values: &[],
+                    values: ValuesSlice::doubles(&[]),
                     ..borrow(s)
                 };
                 let mut breaks = Vec::new();

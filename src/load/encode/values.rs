@@ -28,7 +28,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use crate::tsdb::cents::{self, ValuesSlice};
+use crate::tsdb::cents::{self, Held, ValuesSlice};
 
 use super::{
     assemble_chunk, bit_width, double_statistics, pack, put_run, put_uleb128, ChunkPage, Runs,
@@ -493,9 +493,13 @@ impl ValueChunk {
         values: ValuesSlice<'_>,
         zstd: &mut zstd::bulk::Compressor<'static>,
     ) -> Result<()> {
-        // Read in bulk: a double only where there is no key (a placeholder is never NaN).
-        let (values, keys) = values.as_held();
-        if self.max_def == 0 && values.iter().any(|v| v.is_nan()) {
+        // Read in bulk: a double only where there is no key (a placeholder is never NaN, and a
+        // key never null).
+        let nulls = match values.as_held() {
+            Held::Doubles(doubles) | Held::Mixed { doubles, .. } => doubles,
+            Held::Keys(_) => &[],
+        };
+        if self.max_def == 0 && nulls.iter().any(|v| v.is_nan()) {
             return Err(ParquetError::General(format!(
                 "null in the not-null column {}",
                 self.descr.path()
@@ -505,14 +509,13 @@ impl ValueChunk {
             self.flush(zstd)?;
         }
         self.series = Some(series);
-        let (mut rest, mut rest_keys) = (values, keys);
+        let mut rest = values;
         while !rest.is_empty() {
             let room = self.page_rows - self.page.levels;
             let was_plain = self.plain;
             let n = room.min(rest.len());
-            let taken = self.push_page(&rest[..n], rest_keys.map(|k| &k[..n]));
-            rest = &rest[taken..];
-            rest_keys = rest_keys.map(|k| &k[taken..]);
+            let taken = self.push_page(rest.range(0..n));
+            rest = rest.range(taken..rest.len());
             let bytes = if self.plain {
                 self.page.plain.len()
             } else {
@@ -531,18 +534,24 @@ impl ValueChunk {
 
     /// Adds values to the open page; returns how many it took (fewer than given when the
     /// dictionary fills up: the rest go to plain pages).
-    fn push_page(&mut self, values: &[f64], known: Option<&[u32]>) -> usize {
+    fn push_page(&mut self, held: ValuesSlice<'_>) -> usize {
         let page = &mut self.page;
         if page.levels == 0 {
             page.is_plain = self.plain;
         }
+        let len = held.len();
+        let (values, known) = match held.as_held() {
+            Held::Doubles(doubles) => (doubles, None),
+            Held::Mixed { doubles, keys } => (doubles, Some(keys)),
+            Held::Keys(keys) => return self.push_page_keys(keys),
+        };
         let key = |i: usize| known.map_or(cents::NO_KEY, |k| k[i]);
         let value = |i: usize| match key(i) {
             cents::NO_KEY => values[i],
             k => cents::value(k),
         };
         if self.plain {
-            for v in (0..values.len()).map(value) {
+            for v in (0..len).map(value) {
                 page.def.push(!v.is_nan() as u32, 1);
                 if v.is_nan() {
                     self.nulls += 1;
@@ -618,6 +627,48 @@ impl ValueChunk {
                 }
             }
         }
+        page.levels += taken;
+        taken
+    }
+
+    /// [`Self::push_page`] of points all held as their keys: none is null, none has a double.
+    fn push_page_keys(&mut self, known: &[u32]) -> usize {
+        let page = &mut self.page;
+        if self.plain {
+            for v in known.iter().map(|&k| cents::value(k)) {
+                page.def.push(1, 1);
+                page.plain.extend_from_slice(&v.to_le_bytes());
+                let (lo, hi) = self.plain_bounds.get_or_insert((v, v));
+                *lo = lo.min(v);
+                *hi = hi.max(v);
+            }
+            page.levels += known.len();
+            return known.len();
+        }
+        let (keys, pending) = (&mut self.keys, &mut self.pending[..]);
+        page.indices.reserve(known.len());
+        // As in `push_page`: with room for them all, each key sets its bit and is its index.
+        let room = self.max_entries.saturating_sub(keys.cents.distinct);
+        if keys.in_cents && known.len() < room {
+            for &key in known {
+                keys.cents.insert(key);
+            }
+            page.indices.extend_from_slice(known);
+            page.def.push(1, known.len() as u64);
+            page.levels += known.len();
+            return known.len();
+        }
+        let mut taken = known.len();
+        for (i, &k) in known.iter().enumerate() {
+            let index = keys.index_key(k, pending, &mut page.indices);
+            page.indices.push(index);
+            if keys.distinct() >= self.max_entries {
+                self.plain = true;
+                taken = i + 1;
+                break;
+            }
+        }
+        page.def.push(1, taken as u64);
         page.levels += taken;
         taken
     }
@@ -1065,6 +1116,26 @@ mod tests {
                 keyed_close.metadata.statistics(),
                 plain_close.metadata.statistics(),
                 "{case}"
+            );
+            // A series whose every value has a key given as its keys alone (as the parser
+            // hands such a series on), the others as doubles.
+            let mut chunk = ValueChunk::new(descr(), &props).unwrap();
+            for (id, values) in series.iter().enumerate() {
+                let keys: Option<Vec<u32>> = values.iter().map(|&v| cents::key(v)).collect();
+                let values = match &keys {
+                    Some(keys) => ValuesSlice::keys(keys),
+                    None => ValuesSlice::doubles(values),
+                };
+                let (a, b) = values.split_at(333);
+                chunk.push_keyed(id as u32, a, &mut zstd).unwrap();
+                chunk.push_keyed(id as u32, b, &mut zstd).unwrap();
+            }
+            let (keys_only, keys_close) = chunk.finish(&props, &mut zstd).unwrap();
+            assert_eq!(keys_only, plain, "{case}, keys alone");
+            assert_eq!(
+                keys_close.metadata.statistics(),
+                plain_close.metadata.statistics(),
+                "{case}, keys alone"
             );
         }
     }
