@@ -1,30 +1,19 @@
 //! Spill files: when a metrics table holds more points than its memory budget, the runs of its
-//! largest partition are written out, sorted, to an anonymous temporary file and read back run
-//! by run when the partition's batches are built.
+//! largest partition are written out, sorted, to a run file ([`crate::points::file`], the format
+//! the spool writes too) and read back run by run when the partition's batches are built.
 //!
-//! The files are unnamed (`O_TMPFILE` on Linux, created and unlinked at once elsewhere, through
-//! `tempfile::tempfile_in`): they never show up in a folder listing, and the operating system
-//! frees them when the handle is closed — when the partition's rows are done, dropped, fail, or
-//! the process is killed. Nothing can be left behind.
-//!
-//! Format, little endian, one record per run: series id `u32`, arrival position `u64`, length
-//! `u64`, then `length` timestamps (`i64`) and `length` values (`f64`). Plain columns rather than
-//! Arrow IPC: a run is read straight into the merge's buffers, with no schema or framing to parse.
+//! The file holds the runs' points only; what each run is (its series, its arrival position, its
+//! length, where its points are and a grid's first timestamp and breaks) stays in memory with the
+//! file, some 60 bytes a run against the kilobytes of its points.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io;
+use std::ops::Range;
 use std::path::Path;
 
-/// Buffer of each spill file's writer.
-const IO_BUFFER: usize = 1 << 18;
-
-/// Buffer of each spill file's reader: a partition merges one reader per spill, and a long page
-/// (ten days of a thousand VMs) leaves a hundred and more spills per partition, so this is kept to
-/// a few runs' worth.
-const READ_BUFFER: usize = 1 << 16;
-
-/// Bytes of a run's header: series id, arrival position, length.
-const HEADER: usize = 4 + 8 + 8;
+use crate::points::cents::{Values, ValuesSlice};
+use crate::points::times::grid_breaks;
+use crate::points::{PointsAt, RunWriter, TsAt};
 
 /// A run about to be spilled: `len` points of `series` from `start` in the partition's buffers;
 /// `pos` is the arrival position of its first point in the table.
@@ -36,10 +25,22 @@ pub(crate) struct SpillRun {
     pub(crate) len: usize,
 }
 
+/// A spilled run: what it is, and where its points are.
+#[derive(Debug, Clone)]
+struct Spilled {
+    header: Header,
+    at: PointsAt,
+    first_ts: i64,
+    /// Its grid's breaks, in [`SpillFile::breaks`].
+    breaks: Range<usize>,
+}
+
 /// A sealed spill file: its runs, in the order they were given.
 #[derive(Debug)]
 pub(crate) struct SpillFile {
     file: File,
+    runs: Vec<Spilled>,
+    breaks: Vec<(usize, i64)>,
     /// The distinct series ids it holds, sorted.
     pub(crate) series: Vec<u32>,
     pub(crate) points: u64,
@@ -56,26 +57,25 @@ pub(crate) fn write(
     let mut w = SpillWriter::new(dir)?;
     for run in runs {
         let range = run.start..run.start + run.len;
-        w.run(run.series, run.pos, &ts[range.clone()], &values[range])?;
+        let values = ValuesSlice::doubles(&values[range.clone()]);
+        w.run(run.series, run.pos, &ts[range], values)?;
     }
     w.finish()
 }
 
 /// A spill file being written run by run, in merge order.
 pub(crate) struct SpillWriter {
-    w: BufWriter<File>,
-    bytes: Vec<u8>,
-    series: Vec<u32>,
-    points: u64,
+    w: RunWriter,
+    runs: Vec<Spilled>,
+    breaks: Vec<(usize, i64)>,
 }
 
 impl SpillWriter {
     pub(crate) fn new(dir: &Path) -> io::Result<SpillWriter> {
         Ok(SpillWriter {
-            w: BufWriter::with_capacity(IO_BUFFER, tempfile::tempfile_in(dir)?),
-            bytes: Vec::new(),
-            series: Vec::new(),
-            points: 0,
+            w: RunWriter::new(dir)?,
+            runs: Vec::new(),
+            breaks: Vec::new(),
         })
     }
 
@@ -85,37 +85,42 @@ impl SpillWriter {
         series: u32,
         pos: u64,
         ts: &[i64],
-        values: &[f64],
+        values: ValuesSlice<'_>,
     ) -> io::Result<()> {
-        let bytes = &mut self.bytes;
-        bytes.clear();
-        bytes.reserve(HEADER + ts.len() * 16);
-        bytes.extend_from_slice(&series.to_le_bytes());
-        bytes.extend_from_slice(&pos.to_le_bytes());
-        bytes.extend_from_slice(&(ts.len() as u64).to_le_bytes());
-        bytes.extend(ts.iter().flat_map(|t| t.to_le_bytes()));
-        bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-        self.w.write_all(bytes)?;
-        self.series.push(series);
-        self.points += ts.len() as u64;
+        let at = self.w.put(ts, values)?;
+        let from = self.breaks.len();
+        if let TsAt::Broken { step } = at.ts {
+            self.breaks.extend(grid_breaks(ts, step));
+        }
+        self.runs.push(Spilled {
+            header: Header {
+                series,
+                pos,
+                len: ts.len(),
+            },
+            at,
+            first_ts: ts.first().copied().unwrap_or(0),
+            breaks: from..self.breaks.len(),
+        });
         Ok(())
     }
 
     pub(crate) fn finish(self) -> io::Result<SpillFile> {
-        let mut file = self.w.into_inner().map_err(|e| e.into_error())?;
-        file.seek(SeekFrom::Start(0))?;
-        let mut series = self.series;
+        let file = self.w.finish()?;
+        let mut series: Vec<u32> = self.runs.iter().map(|r| r.header.series).collect();
         series.sort_unstable();
         series.dedup();
         Ok(SpillFile {
             file,
+            points: self.runs.iter().map(|r| r.header.len as u64).sum(),
+            runs: self.runs,
+            breaks: self.breaks,
             series,
-            points: self.points,
         })
     }
 }
 
-/// The header of the next run in a spill file.
+/// What the next run of a spill file is.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Header {
     pub(crate) series: u32,
@@ -126,67 +131,41 @@ pub(crate) struct Header {
 /// Reads a spill file back run by run.
 #[derive(Debug)]
 pub(crate) struct SpillReader {
-    reader: BufReader<File>,
-    next: Option<Header>,
+    spill: SpillFile,
+    next: usize,
     bytes: Vec<u8>,
 }
 
 impl SpillReader {
     pub(crate) fn open(spill: SpillFile) -> io::Result<SpillReader> {
-        let mut r = SpillReader {
-            reader: BufReader::with_capacity(READ_BUFFER, spill.file),
-            next: None,
+        Ok(SpillReader {
+            spill,
+            next: 0,
             bytes: Vec::new(),
-        };
-        r.next = r.read_header()?;
-        Ok(r)
+        })
     }
 
     /// The next run's header, or `None` at the end of the file.
     pub(crate) fn peek(&self) -> Option<Header> {
-        self.next
+        self.spill.runs.get(self.next).map(|r| r.header)
     }
 
-    /// Appends the next run's points to `ts` and `values` and moves on to the run after it.
-    pub(crate) fn read_run(&mut self, ts: &mut Vec<i64>, values: &mut Vec<f64>) -> io::Result<()> {
-        let Some(header) = self.next else {
+    /// Appends the next run's points to `ts` and `values` (values stored as hundredths keys as
+    /// keys) and moves on to the run after it.
+    pub(crate) fn read_run(&mut self, ts: &mut Vec<i64>, values: &mut Values) -> io::Result<()> {
+        let Some(run) = self.spill.runs.get(self.next) else {
             return Ok(());
         };
-        self.bytes.resize(header.len * 8, 0);
-        self.reader.read_exact(&mut self.bytes)?;
-        ts.extend(
-            self.bytes
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default())),
-        );
-        self.reader.read_exact(&mut self.bytes)?;
-        values.extend(
-            self.bytes
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default())),
-        );
-        self.next = self.read_header()?;
-        Ok(())
-    }
-
-    fn read_header(&mut self) -> io::Result<Option<Header>> {
-        let mut h = [0u8; HEADER];
-        // End of file exactly at a record boundary is the normal end; anywhere else it is an
-        // error (`read_exact` reports it).
-        let n = self.reader.read(&mut h[..1])?;
-        if n == 0 {
-            return Ok(None);
-        }
-        self.reader.read_exact(&mut h[1..])?;
-        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-        let u64_at = |i: usize| (u64::from(u32_at(i + 4)) << 32) | u64::from(u32_at(i));
-        let len = usize::try_from(u64_at(12))
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "spill run too long"))?;
-        Ok(Some(Header {
-            series: u32_at(0),
-            pos: u64_at(4),
-            len,
-        }))
+        self.next += 1;
+        run.at.read_run(
+            &self.spill.file,
+            run.first_ts,
+            run.header.len,
+            &self.spill.breaks[run.breaks.clone()],
+            &mut self.bytes,
+            ts,
+            values,
+        )
     }
 }
 
@@ -222,7 +201,7 @@ mod tests {
             "the file is anonymous"
         );
         let mut r = SpillReader::open(spill).unwrap();
-        let (mut t, mut v) = (Vec::new(), Vec::new());
+        let (mut t, mut v) = (Vec::new(), Values::default());
         let h = r.peek().unwrap();
         assert_eq!((h.series, h.pos, h.len), (7, 103, 2));
         r.read_run(&mut t, &mut v).unwrap();
@@ -231,6 +210,7 @@ mod tests {
         r.read_run(&mut t, &mut v).unwrap();
         assert!(r.peek().is_none());
         assert_eq!(t, vec![10, 11, 1, 2, 3]);
+        let v = v.into_doubles();
         assert_eq!(v[0], -2.0);
         assert!(v[3].is_nan());
     }

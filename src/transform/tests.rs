@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::domain::partition::PartitionKey;
-use crate::extract::{SpooledPoints, SpooledTs, SpooledValues, Times};
 use crate::job::{Component, PartitionBy};
 use crate::load::layout;
 use crate::ovh::inventory::{DatacenterInventory, Inventory, ServiceInventory};
 use crate::ovh::model::{Filer, Host, UnitAndValue, Vm};
-use crate::tsdb::cents::ValuesSlice;
+use crate::points::cents::ValuesSlice;
+use crate::points::{PointsAt, Times, TsAt, ValuesAt};
 use crate::tsdb::{OwnedSeries, Series};
 
 pub(crate) const SN: &str = "pcc-1-2-3-4";
@@ -1014,37 +1014,35 @@ fn points_left_in_spool_files_come_out_equal_to_pushed_ones() {
                 let deltas = || s.timestamps_ms.windows(2).map(|w| w[1] - w[0]);
                 let step = deltas().min().unwrap_or(0);
                 let ts = if i % 3 == 0 && deltas().all(|d| d == step) {
-                    SpooledTs::Grid { step }
+                    TsAt::Grid { step }
                 } else if i % 3 < 2 && step > 0 {
-                    SpooledTs::Broken { step }
+                    TsAt::Broken { step }
                 } else {
                     for t in &s.timestamps_ms {
                         file.write_all(&t.to_le_bytes()).unwrap();
                     }
                     at += 8 * s.timestamps_ms.len() as u64;
-                    SpooledTs::At(at - 8 * s.timestamps_ms.len() as u64)
+                    TsAt::At(at - 8 * s.timestamps_ms.len() as u64)
                 };
                 let values_at = at;
                 for v in &s.values {
                     file.write_all(&v.to_le_bytes()).unwrap();
                 }
                 at = values_at + 8 * s.values.len() as u64;
-                places.push(SpooledPoints {
+                places.push(PointsAt {
                     ts,
-                    values: SpooledValues::Doubles(values_at),
+                    values: ValuesAt::Doubles(values_at),
                 });
             }
-            assert!(places
-                .iter()
-                .any(|p| matches!(p.ts, SpooledTs::Grid { .. })));
-            assert!(places.iter().any(|p| matches!(p.ts, SpooledTs::At(_))));
+            assert!(places.iter().any(|p| matches!(p.ts, TsAt::Grid { .. })));
+            assert!(places.iter().any(|p| matches!(p.ts, TsAt::At(_))));
             assert!(
                 places.iter().zip(series).any(|(p, s)| {
                     let breaks = s
                         .timestamps_ms
                         .windows(2)
                         .filter(|w| w[1] - w[0] != 600_000);
-                    matches!(p.ts, SpooledTs::Broken { .. }) && breaks.count() == 2
+                    matches!(p.ts, TsAt::Broken { .. }) && breaks.count() == 2
                 }),
                 "a series read back between its breaks"
             );

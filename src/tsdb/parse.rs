@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use super::cents::{self, ValuesSlice};
+use crate::points::cents::{self, ValuesSlice};
 
 /// One series of the response, borrowed from the parser until the sink returns.
 #[derive(Debug, Clone, Copy)]
