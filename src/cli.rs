@@ -13,6 +13,7 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::domain::table::Table;
 use crate::job::{self, Job, Window};
 use crate::plan::{self, ServiceScope};
 use crate::run::{self, Overrides, RunReport};
@@ -452,8 +453,8 @@ fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Re
 
 fn print_schema(table: Option<&str>, json: bool, printer: &Printer) -> anyhow::Result<()> {
     let tables = match table {
-        Some(name) => vec![schema::table(name).with_context(|| {
-            let names: Vec<_> = schema::tables().iter().map(|t| t.name).collect();
+        Some(name) => vec![Table::from_name(name).map(schema::table).with_context(|| {
+            let names: Vec<_> = Table::ALL.iter().map(|t| t.name()).collect();
             format!(
                 "no table named '{name}': the tables are {}",
                 names.join(", ")
