@@ -15,8 +15,7 @@ use std::sync::Arc;
 
 use super::ParsedPoints;
 use crate::points::cents::ValuesSlice;
-use crate::points::times::grid_breaks;
-use crate::points::{PointsAt, RunWriter, Times, TsAt, ValuesAt};
+use crate::points::{PointsAt, RunWriter, Times, TsAt};
 use crate::tsdb::{OwnedSeries, Series, SeriesSink};
 
 /// Points held in memory per page before spooling to disk: 1 MiB of (ts, value), so the pages
@@ -61,15 +60,6 @@ impl SpoolFiles {
         let ts = s.timestamps_ms;
         let n = ts.len();
         let at = self.points.put(ts, s.values)?;
-        let (kind, ts_word) = match at.ts {
-            TsAt::Grid { step } => (0u8, step as u64),
-            TsAt::At(at) => (1u8, at),
-            TsAt::Broken { step } => (2u8, step as u64),
-        };
-        let (values_kind, values_at) = match at.values {
-            ValuesAt::Doubles(at) => (0u8, at),
-            ValuesAt::Cents(at) => (1u8, at),
-        };
         self.series += 1;
         let out = &mut self.headers;
         write_str(out, s.metric)?;
@@ -85,17 +75,7 @@ impl SpoolFiles {
         out.write_all(&s.query_index.map_or(u64::MAX, |i| i as u64).to_le_bytes())?;
         out.write_all(&(n as u64).to_le_bytes())?;
         out.write_all(&ts.first().copied().unwrap_or(0).to_le_bytes())?;
-        out.write_all(&[kind, values_kind])?;
-        out.write_all(&ts_word.to_le_bytes())?;
-        out.write_all(&values_at.to_le_bytes())?;
-        if let TsAt::Broken { step } = at.ts {
-            // Each break: the index of the point that starts the next stretch, its timestamp.
-            out.write_all(&(grid_breaks(ts, step).count() as u64).to_le_bytes())?;
-            for (at, t) in grid_breaks(ts, step) {
-                out.write_all(&(at as u64).to_le_bytes())?;
-                out.write_all(&t.to_le_bytes())?;
-            }
-        }
+        at.write_place(ts, out)?;
         Ok(())
     }
 
@@ -374,55 +354,11 @@ impl HeaderReader {
         s.values.clear();
         let n = self.u64()? as usize;
         let first = self.u64()? as i64;
-        let [kind, values_kind] = self.exact::<2>()?;
-        let word = self.u64()?;
-        let ts = match kind {
-            0 => TsAt::Grid { step: word as i64 },
-            1 => TsAt::At(word),
-            2 => TsAt::Broken { step: word as i64 },
-            _ => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("spool header with timestamp kind {kind}"),
-                ))
-            }
-        };
-        let at = self.u64()?;
-        let values = match values_kind {
-            0 => ValuesAt::Doubles(at),
-            1 => ValuesAt::Cents(at),
-            _ => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("spool header with value kind {values_kind}"),
-                ))
-            }
-        };
-        let at = PointsAt { ts, values };
-        breaks.clear();
-        match ts {
-            TsAt::Broken { .. } => self.breaks(n, breaks)?,
-            TsAt::At(_) => at.read_ts(points, first, n, bytes, &mut s.timestamps_ms)?,
-            TsAt::Grid { .. } => {}
+        let at = PointsAt::read_place(&mut self.0, n, breaks)?;
+        if let TsAt::At(_) = at.ts {
+            at.read_ts(points, first, n, bytes, &mut s.timestamps_ms)?;
         }
         Ok(Some((at, first, n)))
-    }
-
-    /// The breaks of a grid of `n` points: each the index of the point after it (ascending,
-    /// inside the series) and that point's timestamp.
-    fn breaks(&mut self, n: usize, breaks: &mut Vec<(usize, i64)>) -> std::io::Result<()> {
-        let count = self.u64()?;
-        for _ in 0..count {
-            let (at, t) = (self.u64()? as usize, self.u64()? as i64);
-            if at <= breaks.last().map_or(0, |b| b.0) || at >= n {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("spool header with a break at point {at} of {n}"),
-                ));
-            }
-            breaks.push((at, t));
-        }
-        Ok(())
     }
 }
 
@@ -432,6 +368,7 @@ mod tests {
 
     use super::*;
     use crate::points::cents;
+    use crate::points::ValuesAt;
 
     #[test]
     fn a_series_with_fewer_values_than_timestamps_fails_the_page() {

@@ -15,13 +15,11 @@
 //! or the process is killed. Nothing can be left behind.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use super::cents::{self, Held, Values, ValuesSlice};
-#[cfg(doc)]
-use super::times::grid_breaks;
-use super::times::{broken_grid, grid_step, Times};
+use super::times::{broken_grid, grid_breaks, grid_step, Times};
 
 /// Points gathered before they are written to a run file: large writes, and small enough that
 /// the files being written at once (a page's spool each) hold little.
@@ -33,8 +31,9 @@ pub enum TsAt {
     /// Not stored: the `k`-th point's is the first one plus `k × step`.
     Grid { step: i64 },
     /// Not stored: a grid of `step` with breaks, where a point is not one step after the one
-    /// before it; the writer's caller lists them ([`grid_breaks`], [`Times::Grid`]). Only a stretch without a break
-    /// ([`Times::stretches`]) is read at once: its first timestamp plus `k × step`.
+    /// before it; the writer's caller lists them ([`grid_breaks`], [`Times::Grid`]). Only a
+    /// stretch without a break ([`Times::stretches`]) is read at once: its first timestamp plus
+    /// `k × step`.
     Broken { step: i64 },
     /// Eight little-endian bytes each, from this offset.
     At(u64),
@@ -189,6 +188,81 @@ impl PointsAt {
             TsAt::At(at) => read_points(file, at, n, bytes, ts),
         }
     }
+}
+
+impl PointsAt {
+    /// Writes where a run is, for a reader of [`Self::read_place`]: the kinds of its timestamps
+    /// and values (a byte each), the step or offset of its timestamps, the offset of its values,
+    /// and for a grid with breaks the breaks of `ts` (its timestamps): their count, then each the
+    /// index of the point after it and that point's timestamp. Eight-byte numbers, little endian.
+    pub fn write_place(&self, ts: &[i64], out: &mut impl Write) -> io::Result<()> {
+        let (kind, ts_word) = match self.ts {
+            TsAt::Grid { step } => (0u8, step as u64),
+            TsAt::At(at) => (1u8, at),
+            TsAt::Broken { step } => (2u8, step as u64),
+        };
+        let (values_kind, values_at) = match self.values {
+            ValuesAt::Doubles(at) => (0u8, at),
+            ValuesAt::Cents(at) => (1u8, at),
+        };
+        out.write_all(&[kind, values_kind])?;
+        out.write_all(&ts_word.to_le_bytes())?;
+        out.write_all(&values_at.to_le_bytes())?;
+        if let TsAt::Broken { step } = self.ts {
+            out.write_all(&(grid_breaks(ts, step).count() as u64).to_le_bytes())?;
+            for (at, t) in grid_breaks(ts, step) {
+                out.write_all(&(at as u64).to_le_bytes())?;
+                out.write_all(&t.to_le_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what [`Self::write_place`] wrote for a run of `n` points, its breaks (if any) into
+    /// `breaks`.
+    pub fn read_place(
+        r: &mut impl Read,
+        n: usize,
+        breaks: &mut Vec<(usize, i64)>,
+    ) -> io::Result<PointsAt> {
+        let mut kinds = [0u8; 2];
+        r.read_exact(&mut kinds)?;
+        let [kind, values_kind] = kinds;
+        let word = read_u64(r)?;
+        let ts = match kind {
+            0 => TsAt::Grid { step: word as i64 },
+            1 => TsAt::At(word),
+            2 => TsAt::Broken { step: word as i64 },
+            _ => return Err(invalid(format!("a run's timestamp kind {kind}"))),
+        };
+        let at = read_u64(r)?;
+        let values = match values_kind {
+            0 => ValuesAt::Doubles(at),
+            1 => ValuesAt::Cents(at),
+            _ => return Err(invalid(format!("a run's value kind {values_kind}"))),
+        };
+        breaks.clear();
+        if let TsAt::Broken { .. } = ts {
+            for _ in 0..read_u64(r)? {
+                let (at, t) = (read_u64(r)? as usize, read_u64(r)? as i64);
+                if at <= breaks.last().map_or(0, |b| b.0) || at >= n {
+                    return Err(invalid(format!("a run's break at point {at} of {n}")));
+                }
+                breaks.push((at, t));
+            }
+        }
+        Ok(PointsAt { ts, values })
+    }
+}
+
+fn read_u64(r: &mut impl Read) -> io::Result<u64> {
+    let mut b = [0; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
 /// A run file being written: each run's points appended after the previous run's.
@@ -454,6 +528,29 @@ mod tests {
             let tail: Vec<u64> = tail.into_doubles().iter().map(|v| v.to_bits()).collect();
             assert_eq!(tail, bits[5..15]);
         }
+    }
+
+    #[test]
+    fn a_place_reads_back_as_written_with_its_breaks_and_a_bad_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut broken: Vec<i64> = (0..200).map(|k| 60_000 * k).collect();
+        broken.remove(70);
+        let values = vec![1.5; broken.len()];
+        let mut w = RunWriter::new(dir.path()).unwrap();
+        let at = w.put(&broken, ValuesSlice::doubles(&values)).unwrap();
+        assert_eq!(at.ts, TsAt::Broken { step: 60_000 });
+        let mut bytes = Vec::new();
+        at.write_place(&broken, &mut bytes).unwrap();
+        let mut breaks = vec![(1, 1)];
+        let back = PointsAt::read_place(&mut &bytes[..], broken.len(), &mut breaks).unwrap();
+        assert_eq!(back, at);
+        assert_eq!(breaks, [(70, 71 * 60_000)]);
+        // A break past the run's end, and an unknown kind, are a damaged file.
+        let short = PointsAt::read_place(&mut &bytes[..], 50, &mut breaks);
+        assert_eq!(short.unwrap_err().kind(), io::ErrorKind::InvalidData);
+        bytes[0] = 9;
+        let bad = PointsAt::read_place(&mut &bytes[..], broken.len(), &mut breaks);
+        assert_eq!(bad.unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]

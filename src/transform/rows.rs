@@ -178,7 +178,7 @@ impl PartitionRows {
             .map(|&id| Arc::clone(&all_series[id as usize]))
             .collect();
         let rows = ts.len() as u64
-            + spills.iter().map(|s| s.points).sum::<u64>()
+            + spills.iter().map(SpillFile::points).sum::<u64>()
             + file_runs.iter().map(|r| r.len as u64).sum::<u64>();
         PartitionRows {
             shape,

@@ -1,19 +1,21 @@
 //! Spill files: when a metrics table holds more points than its memory budget, the runs of its
-//! largest partition are written out, sorted, to a run file ([`crate::points::file`], the format
-//! the spool writes too) and read back run by run when the partition's batches are built.
+//! largest partition are written out, sorted, and read back run by run when the partition's
+//! batches are built. A spill is two anonymous files, as a spooled page is: the runs' points, a
+//! run file ([`crate::points::file`], the format the spool writes too), and what each run is.
 //!
-//! The file holds the runs' points only; what each run is (its series, its arrival position, its
-//! length, where its points are and a grid's first timestamp and breaks) stays in memory with the
-//! file, some 60 bytes a run against the kilobytes of its points.
+//! The runs file holds one record per run, little endian: series id `u32`, arrival position
+//! `u64`, length `u64`, first timestamp `i64`, then where its points are
+//! ([`PointsAt::write_place`]). Nothing of a spilled run stays in memory.
 
 use std::fs::File;
-use std::io;
-use std::ops::Range;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::points::cents::{Values, ValuesSlice};
-use crate::points::times::grid_breaks;
-use crate::points::{PointsAt, RunWriter, TsAt};
+use crate::points::{PointsAt, RunWriter};
+
+/// Buffer of each spill's runs file, written and read.
+const IO_BUFFER: usize = 1 << 16;
 
 /// A run about to be spilled: `len` points of `series` from `start` in the partition's buffers;
 /// `pos` is the arrival position of its first point in the table.
@@ -25,29 +27,24 @@ pub(crate) struct SpillRun {
     pub(crate) len: usize,
 }
 
-/// A spilled run: what it is, and where its points are.
-#[derive(Debug, Clone)]
-struct Spilled {
-    header: Header,
-    at: PointsAt,
-    first_ts: i64,
-    /// Its grid's breaks, in [`SpillFile::breaks`].
-    breaks: Range<usize>,
-}
-
-/// A sealed spill file: its runs, in the order they were given.
+/// A sealed spill: its runs, in the order they were given, and their points.
 #[derive(Debug)]
 pub(crate) struct SpillFile {
-    file: File,
-    runs: Vec<Spilled>,
-    breaks: Vec<(usize, i64)>,
+    runs: File,
+    points: File,
     /// The distinct series ids it holds, sorted.
     pub(crate) series: Vec<u32>,
-    pub(crate) points: u64,
+    pub(crate) points_count: u64,
 }
 
-/// Writes `runs` (already in merge order) of the buffers `ts`/`values` to a new anonymous file in
-/// `dir`.
+impl SpillFile {
+    /// How many points it holds.
+    pub(crate) fn points(&self) -> u64 {
+        self.points_count
+    }
+}
+
+/// Writes `runs` (already in merge order) of the buffers `ts`/`values` to a new spill in `dir`.
 pub(crate) fn write(
     dir: &Path,
     runs: &[SpillRun],
@@ -63,19 +60,21 @@ pub(crate) fn write(
     w.finish()
 }
 
-/// A spill file being written run by run, in merge order.
+/// A spill being written run by run, in merge order.
 pub(crate) struct SpillWriter {
-    w: RunWriter,
-    runs: Vec<Spilled>,
-    breaks: Vec<(usize, i64)>,
+    runs: BufWriter<File>,
+    points: RunWriter,
+    series: Vec<u32>,
+    points_count: u64,
 }
 
 impl SpillWriter {
     pub(crate) fn new(dir: &Path) -> io::Result<SpillWriter> {
         Ok(SpillWriter {
-            w: RunWriter::new(dir)?,
-            runs: Vec::new(),
-            breaks: Vec::new(),
+            runs: BufWriter::with_capacity(IO_BUFFER, tempfile::tempfile_in(dir)?),
+            points: RunWriter::new(dir)?,
+            series: Vec::new(),
+            points_count: 0,
         })
     }
 
@@ -87,40 +86,34 @@ impl SpillWriter {
         ts: &[i64],
         values: ValuesSlice<'_>,
     ) -> io::Result<()> {
-        let at = self.w.put(ts, values)?;
-        let from = self.breaks.len();
-        if let TsAt::Broken { step } = at.ts {
-            self.breaks.extend(grid_breaks(ts, step));
-        }
-        self.runs.push(Spilled {
-            header: Header {
-                series,
-                pos,
-                len: ts.len(),
-            },
-            at,
-            first_ts: ts.first().copied().unwrap_or(0),
-            breaks: from..self.breaks.len(),
-        });
+        let at = self.points.put(ts, values)?;
+        let out = &mut self.runs;
+        out.write_all(&series.to_le_bytes())?;
+        out.write_all(&pos.to_le_bytes())?;
+        out.write_all(&(ts.len() as u64).to_le_bytes())?;
+        out.write_all(&ts.first().copied().unwrap_or(0).to_le_bytes())?;
+        at.write_place(ts, out)?;
+        self.series.push(series);
+        self.points_count += ts.len() as u64;
         Ok(())
     }
 
     pub(crate) fn finish(self) -> io::Result<SpillFile> {
-        let file = self.w.finish()?;
-        let mut series: Vec<u32> = self.runs.iter().map(|r| r.header.series).collect();
+        let mut runs = self.runs.into_inner().map_err(|e| e.into_error())?;
+        runs.seek(SeekFrom::Start(0))?;
+        let mut series = self.series;
         series.sort_unstable();
         series.dedup();
         Ok(SpillFile {
-            file,
-            points: self.runs.iter().map(|r| r.header.len as u64).sum(),
-            runs: self.runs,
-            breaks: self.breaks,
+            runs,
+            points: self.points.finish()?,
             series,
+            points_count: self.points_count,
         })
     }
 }
 
-/// What the next run of a spill file is.
+/// What the next run of a spill is.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Header {
     pub(crate) series: u32,
@@ -128,44 +121,87 @@ pub(crate) struct Header {
     pub(crate) len: usize,
 }
 
-/// Reads a spill file back run by run.
+/// The next run of a spill: what it is and where its points are.
+#[derive(Debug)]
+struct Next {
+    header: Header,
+    first_ts: i64,
+    at: PointsAt,
+}
+
+/// Reads a spill back run by run.
 #[derive(Debug)]
 pub(crate) struct SpillReader {
-    spill: SpillFile,
-    next: usize,
+    runs: BufReader<File>,
+    points: File,
+    next: Option<Next>,
+    breaks: Vec<(usize, i64)>,
     bytes: Vec<u8>,
 }
 
 impl SpillReader {
     pub(crate) fn open(spill: SpillFile) -> io::Result<SpillReader> {
-        Ok(SpillReader {
-            spill,
-            next: 0,
+        let mut r = SpillReader {
+            runs: BufReader::with_capacity(IO_BUFFER, spill.runs),
+            points: spill.points,
+            next: None,
+            breaks: Vec::new(),
             bytes: Vec::new(),
-        })
+        };
+        r.next = r.read_next()?;
+        Ok(r)
     }
 
-    /// The next run's header, or `None` at the end of the file.
+    /// The next run's header, or `None` at the end of the spill.
     pub(crate) fn peek(&self) -> Option<Header> {
-        self.spill.runs.get(self.next).map(|r| r.header)
+        self.next.as_ref().map(|n| n.header)
     }
 
     /// Appends the next run's points to `ts` and `values` (values stored as hundredths keys as
     /// keys) and moves on to the run after it.
     pub(crate) fn read_run(&mut self, ts: &mut Vec<i64>, values: &mut Values) -> io::Result<()> {
-        let Some(run) = self.spill.runs.get(self.next) else {
+        let Some(next) = self.next.take() else {
             return Ok(());
         };
-        self.next += 1;
-        run.at.read_run(
-            &self.spill.file,
-            run.first_ts,
-            run.header.len,
-            &self.spill.breaks[run.breaks.clone()],
+        next.at.read_run(
+            &self.points,
+            next.first_ts,
+            next.header.len,
+            &self.breaks,
             &mut self.bytes,
             ts,
             values,
-        )
+        )?;
+        self.next = self.read_next()?;
+        Ok(())
+    }
+
+    fn read_next(&mut self) -> io::Result<Option<Next>> {
+        let mut word = [0u8; 8];
+        // The end of the file exactly at a record boundary is the normal end; anywhere else it
+        // is an error (`read_exact` reports it).
+        let mut series = [0u8; 4];
+        if self.runs.read(&mut series[..1])? == 0 {
+            return Ok(None);
+        }
+        self.runs.read_exact(&mut series[1..])?;
+        let mut u64 = || -> io::Result<u64> {
+            self.runs.read_exact(&mut word)?;
+            Ok(u64::from_le_bytes(word))
+        };
+        let (pos, len, first_ts) = (u64()?, u64()?, u64()? as i64);
+        let len = usize::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "spill run too long"))?;
+        let at = PointsAt::read_place(&mut self.runs, len, &mut self.breaks)?;
+        Ok(Some(Next {
+            header: Header {
+                series: u32::from_le_bytes(series),
+                pos,
+                len,
+            },
+            first_ts,
+            at,
+        }))
     }
 }
 
@@ -194,7 +230,7 @@ mod tests {
         ];
         let spill = write(dir.path(), &runs, &ts, &values).unwrap();
         assert_eq!(spill.series, vec![2, 7]);
-        assert_eq!(spill.points, 5);
+        assert_eq!(spill.points(), 5);
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             0,
