@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use vscope_export::domain::table::Table;
 use vscope_export::job::{Catalog, Component, PartitionBy};
 use vscope_export::load::{Destination, FileProvenance};
 use vscope_export::sim::{SimConfig, World};
@@ -91,7 +92,7 @@ fn main() -> anyhow::Result<()> {
         window_start: day.to_rfc3339(),
         window_end: day.to_rfc3339(),
     };
-    let mut layout = vscope_export::load::layout("vm_metrics").expect("a layout");
+    let mut layout = vscope_export::load::layout(Table::VmMetrics);
     match std::env::var("VSCOPE_BENCH_LAYOUT").as_deref() {
         Ok("plain") => {
             layout.split_columns.clear();

@@ -14,6 +14,7 @@ use chrono::Utc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::domain::shard::{self, Shard};
+use crate::domain::table::Table;
 use crate::job::{self, Job, Window};
 use crate::plan::{self, ServiceScope};
 use crate::run::{self, Overrides, RunReport};
@@ -499,8 +500,8 @@ fn runs(target: &std::path::Path, limit: usize, printer: &Printer) -> anyhow::Re
 
 fn print_schema(table: Option<&str>, json: bool, printer: &Printer) -> anyhow::Result<()> {
     let tables = match table {
-        Some(name) => vec![schema::table(name).with_context(|| {
-            let names: Vec<_> = schema::tables().iter().map(|t| t.name).collect();
+        Some(name) => vec![Table::from_name(name).map(schema::table).with_context(|| {
+            let names: Vec<_> = Table::ALL.iter().map(|t| t.name()).collect();
             format!(
                 "no table named '{name}': the tables are {}",
                 names.join(", ")

@@ -18,7 +18,7 @@ use crate::tsdb::{OwnedSeries, Series};
 
 mod spool;
 
-pub use spool::{Spool, SpoolSink, SpooledPoints, SpooledTs, SpooledValues, Times};
+pub use spool::{Spool, SpoolSink};
 
 // The tests run pages against the simulator.
 #[cfg(all(test, feature = "sim"))]

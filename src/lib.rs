@@ -13,6 +13,7 @@
 //! | module        | owns                                                                                  | never does                    |
 //! |---------------|---------------------------------------------------------------------------------------|-------------------------------|
 //! | [`domain`]    | what every stage shares: tables and the metric catalog, partition keys and folders, the retry policy, the URL rule, output locations | importing another module |
+//! | [`points`]    | points' values as doubles or hundredths keys, grid timestamps, the run file the spool and the spill share | importing another module |
 //! | [`secret`]    | a string that never prints                                                            | anything else                 |
 //! | [`sys`]       | glibc's allocator settings, giving free memory back to the system                     | anything else                 |
 //! | [`job`]       | job file model, validation (every problem at once), time windows                      | I/O beyond reading the file   |
@@ -33,7 +34,7 @@
 //! that goes the other way (test code excepted):
 //!
 //! ```text
-//! domain, secret, sys ← job, tsdb ← plan, ovh ← extract, sim ← transform ← load ← run, report ← cli
+//! domain, points, secret, sys ← job, tsdb ← plan, ovh ← extract, sim ← transform ← load ← run, report ← cli
 //! ```
 //!
 //! [`run`] ties the stages together for one job; `main.rs` only parses arguments and maps errors
@@ -46,6 +47,7 @@ pub mod job;
 pub mod load;
 pub mod ovh;
 pub mod plan;
+pub mod points;
 #[cfg(feature = "report")]
 pub mod report;
 pub mod run;

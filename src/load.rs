@@ -45,16 +45,15 @@ use crate::job::S3Settings;
 
 pub use layout::{layout, TableLayout};
 
-/// Rows per row group: analytic readers (DuckDB, Spark) prefer large row groups, and two million
-/// rows of this data compress to about 4 MiB. `value`'s dictionary is shared by more rows than
-/// with one million (measured on a simulated day of 1,000 VMs: 1.98 bytes a point instead of
-/// 2.09), for about 20 MiB more memory while a row group is being written.
+/// Rows per row group: analytic readers (DuckDB, Spark) prefer large row groups, and `value`'s
+/// dictionary is shared by more rows than with one million, so the file is smaller, for more
+/// memory while a row group is being written (docs/measurements.md has the figures).
 pub const ROW_GROUP_ROWS: usize = 1 << 21;
 
-/// Dictionary page limit of [`TableLayout::wide_dictionary_columns`]: a row group of `value` has
-/// up to ~270 k distinct values (2.1 MB), past arrow-rs' default of 1 MiB. Measured on a simulated
-/// day of 1,000 VMs: 2.72 bytes per point instead of 2.85, and less CPU, since falling back to
-/// plain pages half-way through each row group costs more than it saves.
+/// Dictionary page limit of [`TableLayout::wide_dictionary_columns`]: room for every distinct
+/// value of a row group of `value` (two-decimal values: a few hundred thousand, 8 bytes each), past
+/// arrow-rs' default of 1 MiB, since falling back to plain pages half-way through a row group
+/// costs more bytes and CPU than it saves (docs/measurements.md).
 pub const WIDE_DICTIONARY_BYTES: usize = 4 << 20;
 
 /// The name of the one file a job owns in a partition.

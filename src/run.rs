@@ -12,6 +12,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
+use crate::domain::table::Table;
 use crate::extract::{self, PageStats, ParsedPoints};
 use crate::job::{Api, Component, Job, TimeExpr, Window};
 use crate::load::commit::Commit;
@@ -308,7 +309,9 @@ async fn extract_and_transform(
                 .done_until(component)
                 .unwrap_or(plan.window.end.timestamp_millis());
             for (key, rows) in table.take_complete(until) {
-                commit.partition(component.table_name(), key, rows).await?;
+                commit
+                    .partition(Table::metrics(component), key, rows)
+                    .await?;
             }
         }
     }
@@ -326,7 +329,7 @@ fn failed_page(plan: &Plan, page: plan::Page, error: String) -> FailedPage {
         "A page failed for good; its partitions keep their previous files."
     );
     FailedPage {
-        table: group.component.table_name(),
+        table: Table::metrics(group.component),
         service_name: plan.services[group.service].service_name.clone(),
         start,
         end,
@@ -344,12 +347,14 @@ async fn commit_rest(
 ) -> anyhow::Result<()> {
     for (component, mut table) in tables {
         for (key, rows) in table.take_all() {
-            commit.partition(component.table_name(), key, rows).await?;
+            commit
+                .partition(Table::metrics(component), key, rows)
+                .await?;
         }
     }
     commit.flush().await?;
     for component in job.exports.iter().map(|e| e.component) {
-        commit.vanished(component.table_name())?;
+        commit.vanished(Table::metrics(component))?;
     }
     // The first shard alone writes the inventory snapshot (every shard reads all of it, for its
     // joins): each row once, and the tables are a few rows per object against the metrics'

@@ -12,8 +12,8 @@
 /// - No trimming behind the program's back, and a fixed mmap threshold. By default glibc hands
 ///   the top of the heap back to the system as soon as 128 KiB or more of it is free, and maps
 ///   each block past a threshold that moves, so the buffers of every batch and page were faulted
-///   in (and zeroed by the kernel) again and again: 36,000 page faults for a day of 1,000 VMs, of
-///   which 16,000 remain with these settings, at the same peak. The exporter gives memory back
+///   in (and zeroed by the kernel) again and again; these settings remove most of those page
+///   faults at the same peak (docs/measurements.md). The exporter gives memory back
 ///   itself where it matters, with [`release_free_memory`] after each partition and each page
 ///   handed over.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -30,9 +30,6 @@ fn parse(
             s.timestamps_ms.len(),
             "a value for each point"
         );
-        if let Some(keys) = s.cents {
-            assert_eq!(keys.len(), s.timestamps_ms.len(), "a key for each point");
-        }
         assert!(s.timestamps_ms.is_sorted(), "timestamps ascending");
         out.push((
             s.metric.to_string(),
@@ -41,7 +38,7 @@ fn parse(
             s.query_index,
             s.timestamps_ms
                 .iter()
-                .zip(s.values)
+                .zip(s.values.to_doubles())
                 .map(|(&t, v)| (t, v.to_bits()))
                 .collect(),
         ));

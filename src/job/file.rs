@@ -1,6 +1,8 @@
 //! The job file as written: plain serde structs, one per TOML table, unknown keys refused. The doc
-//! comment of every field is the user documentation of that key (`schemas/job.schema.json`
-//! repeats it for editors; a test keeps the key sets equal).
+//! comment of every field is the user documentation of that key: `schemas/job.schema.json`, for
+//! editors, is generated from these structs (their keys, doc comments and `schemars` attributes,
+//! which add what a key's type does not say: patterns, choices, defaults), and a test fails while
+//! the committed file differs (`VSCOPE_WRITE_SCHEMA=1 cargo test --lib job::tests` rewrites it).
 //!
 //! Values that need checking (times, durations, names) stay strings here so that one bad value
 //! does not hide the others: [`super::resolve`] checks them all and reports every problem.
@@ -19,22 +21,26 @@ use super::Simulator;
 
 /// A job file (`jobs/*.toml`): what to export, over which window, and where to write it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(super) struct JobFile {
     /// Names the job: its files are `part-<name>-…`, its state `_state/<name>.json` and its lock
     /// is taken under that name. 1 to 64 characters out of `A-Z a-z 0-9 _ -`, not ending like a
     /// shard's name (`-s2of4`).
+    #[cfg_attr(test, schemars(extend("pattern" = "^[A-Za-z0-9_-]{1,64}$")))]
     pub name: String,
     /// Run only one of N disjoint slices of the job, `"I/N"` with a 0-based index I (`"0/4"` to
     /// `"3/4"`), for a scheduler that runs N workers; `run --shard` overrides it. The slice's
     /// files are `part-<name>-s<I>of<N>-…`, its state and lock its own. Absent (or `"0/1"`): the
     /// whole job.
+    #[cfg_attr(test, schemars(extend("pattern" = "^[0-9]+/[0-9]+$")))]
     pub shard: Option<String>,
     /// Where the data comes from: the OVH API, the services, and how to get the metrics token.
     pub source: SourceFile,
     /// The time range to export.
     pub window: WindowFile,
     /// One `[[export]]` per table and set of metrics; at least one.
+    #[cfg_attr(test, schemars(extend("minItems" = 1)))]
     pub export: Vec<ExportFile>,
     /// Where and how the tables are written.
     pub output: OutputFile,
@@ -42,27 +48,44 @@ pub(super) struct JobFile {
 
 /// `[source]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(extend("allOf" = [
+    {"not": {"required": ["metrics_user", "token_env"]}},
+    {"not": {"required": ["metrics_user", "opentsdb_url"]}},
+    {"if": {"required": ["token_env"]}, "then": {"required": ["opentsdb_url"]}},
+    {"if": {"required": ["opentsdb_url"]}, "then": {"required": ["token_env"]}},
+    {
+        "if": {"required": ["simulator"]},
+        "then": {"required": ["endpoint"], "properties": {"endpoint": {"const": "simulator"}}}
+    }
+])))]
 #[serde(deny_unknown_fields)]
 pub(super) struct SourceFile {
     /// The OVH APIv6 endpoint: `ovh-eu`, `ovh-ca`, `ovh-us`, `kimsufi-eu`, `kimsufi-ca`,
     /// `soyoustart-eu`, `soyoustart-ca`, a full `https://` URL, or `simulator` for the built-in
     /// simulator. Absent: `OVH_ENDPOINT`, then ovh.conf, then `ovh-eu`, as the official clients do.
+    #[cfg_attr(test, schemars(extend("anyOf" = [{"enum": ["ovh-eu", "ovh-ca", "ovh-us", "kimsufi-eu", "kimsufi-ca", "soyoustart-eu", "soyoustart-ca", "simulator"]}, {"pattern": "^https?://"}])))]
     pub endpoint: Option<String>,
     /// `"all"` (the default) for every Hosted Private Cloud service the credentials can see, or a
     /// list of service names such as `["pcc-37-187-228-180"]`.
+    #[cfg_attr(test, schemars(extend("default" = "all")))]
     pub services: Option<Selection>,
     /// Only these datacenters, by their APIv6 `Datacenter.name` (e.g. `datacenter869`).
     /// Absent: every datacenter.
+    #[cfg_attr(test, schemars(extend("items" = {"type": "string", "minLength": 1}, "minItems" = 1, "uniqueItems" = true)))]
     pub datacenters: Option<Vec<String>>,
     /// The login of the Hosted Private Cloud user whose metrics read token is fetched with
     /// `POST /dedicatedCloud/{serviceName}/user/{userId}/metricsToken`. Exclusive with
     /// `token_env` and `opentsdb_url`.
+    #[cfg_attr(test, schemars(extend("minLength" = 1)))]
     pub metrics_user: Option<String>,
     /// The environment variable holding a metrics read token, given directly instead of
     /// `metrics_user`; needs `opentsdb_url`. The token itself never goes in a job file.
+    #[cfg_attr(test, schemars(extend("pattern" = "^[A-Za-z_][A-Za-z0-9_]*$")))]
     pub token_env: Option<String>,
     /// The OpenTSDB endpoint the `token_env` token reads from, e.g.
     /// `https://opentsdb.gra1-ovh.metrics.ovh.net` (https; http only for a loopback host).
+    #[cfg_attr(test, schemars(extend("pattern" = "^https?://")))]
     pub opentsdb_url: Option<String>,
     /// The simulated estate, only with `endpoint = "simulator"`; every key has a default.
     pub simulator: Option<Simulator>,
@@ -74,49 +97,67 @@ pub(super) struct SourceFile {
 /// `[source.retry]`: exponential backoff with jitter, a cap and a budget. Other 4xx answers are
 /// never tried again.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(super) struct RetryFile {
     /// Further attempts after a request's first failure, 0 to 100. Default 6.
+    #[cfg_attr(test, schemars(extend("maximum" = 100, "default" = 6)))]
     pub max_retries: Option<u32>,
     /// The first wait, roughly doubled (with jitter) after each failure: `<n><unit>` with units
     /// ms s m h, e.g. `200ms`. Default `500ms`.
+    #[cfg_attr(test, schemars(extend("pattern" = "^[0-9]+(ms|[smhdw])$", "default" = "500ms")))]
     pub min_delay: Option<String>,
     /// The longest wait between two attempts, also the longest a `Retry-After` answer is
     /// honoured. Default `30s`.
+    #[cfg_attr(test, schemars(extend("pattern" = "^[0-9]+(ms|[smhdw])$", "default" = "30s")))]
     pub max_delay: Option<String>,
     /// A request is given up once this much time was spent waiting between its attempts.
     /// Default `5m`.
+    #[cfg_attr(test, schemars(extend("pattern" = "^[0-9]+(ms|[smhdw])$", "default" = "5m")))]
     pub budget: Option<String>,
 }
 
 /// `[window]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(extend(
+    "if" = {"properties": {"start": {"const": "last-run"}}},
+    "then" = {"required": ["initial_start"]},
+    "else" = {"not": {"anyOf": [{"required": ["lookback"]}, {"required": ["initial_start"]}]}}
+)))]
 #[serde(deny_unknown_fields)]
 pub(super) struct WindowFile {
     /// Where the window starts: an RFC 3339 time with offset (`2026-11-24T06:00:00+01:00`,
     /// converted to UTC), a date (`2026-11-24`, midnight UTC), `now`, `today`, `yesterday`,
     /// `<n><unit>-ago` with units s m h d w (`7d-ago`, `36h-ago`), or `last-run` (where the last
     /// committed run of this job ended, minus `lookback`).
+    #[cfg_attr(test, schemars(extend("pattern" = "^(now|today|yesterday|last-run|[0-9]+[smhdw]-ago|[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?)$")))]
     pub start: String,
     /// Where the window ends (excluded): the same forms as `start` except `last-run`.
     /// Default `now`.
+    #[cfg_attr(test, schemars(extend("pattern" = "^(now|today|yesterday|[0-9]+[smhdw]-ago|[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?)$", "default" = "now")))]
     pub end: Option<String>,
     /// The time range of one request: `auto` (the default: sized from the inventory and the
     /// endpoint's point cap) or a duration such as `15m`, `1h`, `6h`, `1d`.
+    #[cfg_attr(test, schemars(extend("pattern" = "^(auto|[0-9]+[smhdw])$", "default" = "auto")))]
     pub page: Option<String>,
     /// With `start = "last-run"`: how much before the last committed end to read again, for
     /// late data (e.g. `2h`). Default `0s`.
+    #[cfg_attr(test, schemars(extend("pattern" = "^[0-9]+[smhdw]$", "default" = "0s")))]
     pub lookback: Option<String>,
     /// With `start = "last-run"`: where the very first run starts, before the job has state
     /// (e.g. `7d-ago`). Required with `last-run`.
+    #[cfg_attr(test, schemars(extend("pattern" = "^(now|today|yesterday|[0-9]+[smhdw]-ago|[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?)$")))]
     pub initial_start: Option<String>,
 }
 
 /// `[[export]]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(super) struct ExportFile {
     /// The table the points go to: `vm_metrics`, `host_metrics` or `filer_metrics`.
+    #[cfg_attr(test, schemars(extend("enum" = ["vm_metrics", "host_metrics", "filer_metrics"])))]
     pub table: String,
     /// `"all"` for every catalog metric of the table's component (`schemas/metrics.toml`), or a
     /// list of metric names. A name missing from the catalog is exported with a warning.
@@ -124,27 +165,34 @@ pub(super) struct ExportFile {
     /// The OpenTSDB aggregator: `none` (the default: every series with its raw points), `sum`,
     /// `min`, `max`, `avg`, `count`, `dev`, `zimsum`, `mimmin`, `mimmax`, `first`, `last`, `p50`,
     /// `p75`, `p90`, `p95`, `p99` or `p999`.
+    #[cfg_attr(test, schemars(extend("enum" = ["sum", "min", "max", "avg", "none", "count", "dev", "zimsum", "mimmin", "mimmax", "first", "last", "p50", "p75", "p90", "p95", "p99", "p999"], "default" = "none")))]
     pub aggregator: Option<String>,
     /// OpenTSDB downsampling, `<n><unit>-<agg>[-<fill>]` with fill `none`, `nan`, `null` or
     /// `zero` (e.g. `5m-avg-nan`), or `all-<agg>`. Absent: raw points.
+    #[cfg_attr(test, schemars(extend("pattern" = "^([0-9]+[smhdw]|all)-(sum|min|max|avg|count|dev|zimsum|mimmin|mimmax|first|last|p50|p75|p90|p95|p99|p999)(-(none|nan|null|zero))?$")))]
     pub downsample: Option<String>,
     /// Tag filters, values as OpenTSDB writes them: `*`, `a|b` or an exact value, e.g.
     /// `{ vm = "vm-1254|vm-1300" }`. The table's entity tag is grouped with `*` by default.
+    #[cfg_attr(test, schemars(extend("additionalProperties" = {"type": "string", "minLength": 1})))]
     pub tags: Option<BTreeMap<String, String>>,
 }
 
 /// `[output]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(super) struct OutputFile {
     /// The output folder (relative to the current directory), a `file://` URL, or
     /// `s3://bucket/prefix` for an S3-compatible object store (AWS S3, OVHcloud Object Storage,
     /// MinIO); `run --output` overrides it.
+    #[cfg_attr(test, schemars(extend("minLength" = 1)))]
     pub path: String,
     /// Hive partition columns, outermost first: `["date"]` (the default), `["month"]`,
     /// `["service_name", "date"]` or `["service_name", "month"]`.
+    #[cfg_attr(test, schemars(extend("enum" = [["date"], ["month"], ["service_name", "date"], ["service_name", "month"]], "default" = ["date"])))]
     pub partitioning: Option<Vec<String>>,
     /// The ZSTD compression level of the Parquet files, 1 to 22. Default 1.
+    #[cfg_attr(test, schemars(extend("minimum" = 1, "maximum" = 22, "default" = 1)))]
     pub compression_level: Option<i64>,
     /// How to reach the object store of an `s3://` path: endpoint, region and addressing style.
     /// Credentials never go here: they come from the environment (`AWS_ACCESS_KEY_ID`,
@@ -154,6 +202,7 @@ pub(super) struct OutputFile {
 
 /// `[output.s3]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(super) struct S3File {
     /// The S3 endpoint, https (http only to a loopback host), e.g.
@@ -165,12 +214,16 @@ pub(super) struct S3File {
     pub region: Option<String>,
     /// `path` (`https://endpoint/bucket/key`, the default) or `virtual-hosted`
     /// (`https://bucket.endpoint/key`, the bucket's name put before the endpoint's host).
+    #[cfg_attr(test, schemars(extend("enum" = ["path", "virtual-hosted"], "default" = "path")))]
     pub addressing: Option<String>,
     /// Refused: secrets come from `AWS_ACCESS_KEY_ID` in the environment, never the job file.
+    #[cfg_attr(test, schemars(skip))]
     pub access_key_id: Option<toml::Value>,
     /// Refused: secrets come from `AWS_SECRET_ACCESS_KEY` in the environment, never the job file.
+    #[cfg_attr(test, schemars(skip))]
     pub secret_access_key: Option<toml::Value>,
     /// Refused: secrets come from `AWS_SESSION_TOKEN` in the environment, never the job file.
+    #[cfg_attr(test, schemars(skip))]
     pub session_token: Option<toml::Value>,
 }
 
@@ -179,6 +232,32 @@ pub(super) struct S3File {
 pub(super) enum Selection {
     Keyword(String),
     Names(Vec<String>),
+}
+
+/// `"all"` or a list of names, each once; the keywords a key allows are in its description.
+#[cfg(test)]
+impl schemars::JsonSchema for Selection {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Selection".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                {"const": "all"},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "minLength": 1},
+                    "minItems": 1,
+                    "uniqueItems": true
+                }
+            ]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for Selection {

@@ -8,6 +8,7 @@ use crate::domain::simulator::{Faults, Flavor};
 /// `[source.simulator]`: the estate the built-in simulator serves to a job whose
 /// `endpoint = "simulator"`. Every key has a default.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Simulator {
     /// Seeds names, ids, shapes and every value.
@@ -28,8 +29,10 @@ pub struct Simulator {
     pub point_cap: u64,
     /// Which metrics endpoint to imitate: `ovh` (plain-text errors, substring suggest, buckets
     /// aligned to the query end) or `opentsdb` (stock OpenTSDB 2.x: JSON errors, 413 when too large).
+    #[cfg_attr(test, schemars(with = "String", extend("enum" = ["ovh", "opentsdb"], "default" = "ovh")))]
     pub flavor: Flavor,
     /// Raw points missing per thousand (a collector that missed a poll); 0 for none.
+    #[cfg_attr(test, schemars(extend("maximum" = 1000)))]
     pub gaps_per_mille: u32,
     /// Seconds the simulated APIv6 clock runs ahead of this machine's (negative: behind), so that
     /// clients must use `GET /auth/time` as OVH's own clients do.
@@ -54,6 +57,7 @@ pub struct Simulator {
     /// `apiv6-reset`, `apiv6-slow:DELAY` (APIv6), plus `cap=N` (a lower point cap) and `seed=N`.
     /// Rates are fractions (`0.2`) or percentages (`20%`). Faults never change the data.
     /// Default: none.
+    #[cfg_attr(test, schemars(with = "Option<String>", extend("examples" = ["5xx=0.2,429=0.1,reset=0.05,truncate=0.05,slow=0.1:200ms,invalid-json=0.02,cap=500000,apiv6-5xx=0.1,seed=3"])))]
     pub faults: Option<Faults>,
     /// Names and tag values full of what breaks naive code: `/`, `..`, `=`, `%`, newlines,
     /// quotes, backslashes, non-ASCII, and one name of more than 300 characters. Default false.

@@ -1,15 +1,12 @@
 //! Parsing, validating and resolving whole job files: the examples in `jobs/`, the resolution
 //! rules, every problem with its key and line, and the schema kept in step with the structs.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::file::{
-    struct_fields, ExportFile, JobFile, OutputFile, RetryFile, S3File, SourceFile, WindowFile,
-};
+use super::file::JobFile;
 use super::*;
 
 /// A valid job; the table-driven tests below change one thing at a time. Line numbers matter.
@@ -567,84 +564,121 @@ fn a_file_that_cannot_be_read_says_which() {
     );
 }
 
-/// The keys of one object of the JSON schema.
-fn schema_keys(object: &serde_json::Value) -> BTreeSet<String> {
-    assert_eq!(
-        object["additionalProperties"],
-        serde_json::Value::Bool(false),
-        "unknown keys are errors in the schema too: {object}"
+/// `schemas/job.schema.json` as the job file's structs make it: their keys, which are required,
+/// their doc comments as descriptions, and the constraints their `schemars` attributes add.
+fn generated_job_schema() -> serde_json::Value {
+    let settings = schemars::generate::SchemaSettings::draft2020_12().with(|s| {
+        s.inline_subschemas = true;
+    });
+    let mut schema = settings.into_generator().into_root_schema_for::<JobFile>();
+    schema.insert(
+        "$id".into(),
+        "https://github.com/vscope-export/vscope-export/schemas/job.schema.json".into(),
     );
-    let properties = object["properties"].as_object().expect("properties");
-    for (key, property) in properties {
+    schema.insert("title".into(), "vscope-export job".into());
+    canonical(schema.to_value())
+}
+
+/// `value` without the `null`s that serde lets an `Option` take (a TOML file has no null: a key
+/// is there or not), and with every object's keys sorted, so that the file is the same whichever
+/// features the test was built with.
+fn canonical(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(object) => {
+            let mut entries: Vec<(String, Value)> = Vec::new();
+            for (key, value) in object {
+                match (key.as_str(), value) {
+                    ("type", Value::Array(types)) => {
+                        let mut types: Vec<Value> =
+                            types.into_iter().filter(|t| t != "null").collect();
+                        let types = match types.len() {
+                            1 => types.remove(0),
+                            _ => Value::Array(types),
+                        };
+                        entries.push((key, types));
+                    }
+                    ("anyOf", Value::Array(options)) => {
+                        let mut options: Vec<Value> = options
+                            .into_iter()
+                            .filter(|o| o.get("type").is_none_or(|t| t != "null"))
+                            .collect();
+                        // An `Option` of a schema of its own: that schema, in place.
+                        match (options.len(), options.first()) {
+                            (1, Some(Value::Object(_))) => {
+                                if let Value::Object(only) = options.remove(0) {
+                                    entries.extend(only);
+                                }
+                            }
+                            _ => entries.push((key, Value::Array(options))),
+                        }
+                    }
+                    // A doc comment's lines, joined into its paragraphs.
+                    ("description", Value::String(text)) => {
+                        let paragraphs: Vec<String> = text
+                            .split("\n\n")
+                            .map(|p| p.split('\n').collect::<Vec<_>>().join(" "))
+                            .collect();
+                        entries.push((key, Value::String(paragraphs.join("\n\n"))));
+                    }
+                    (_, value) => entries.push((key, value)),
+                }
+            }
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let out: serde_json::Map<String, Value> = entries
+                .into_iter()
+                .map(|(key, value)| (key, canonical(value)))
+                .collect();
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+/// Every property of `schema`, at any depth, with its path.
+fn properties<'a>(
+    path: &str,
+    schema: &'a serde_json::Value,
+    out: &mut Vec<(String, &'a serde_json::Value)>,
+) {
+    if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+        for (key, property) in props {
+            let path = format!("{path}.{key}");
+            out.push((path.clone(), property));
+            properties(&path, property, out);
+            if let Some(items) = property.get("items") {
+                properties(&format!("{path}[]"), items, out);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_committed_job_schema_is_the_one_the_job_structs_generate() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/job.schema.json");
+    let generated = generated_job_schema();
+    let mut described = Vec::new();
+    properties("", &generated, &mut described);
+    assert!(described.len() > 40, "the schema reaches every section");
+    for (key, property) in described {
         assert!(
             property["description"]
                 .as_str()
                 .is_some_and(|d| !d.is_empty()),
-            "{key} has a description for editors"
+            "{key} needs a doc comment: it is the key's description in editors"
         );
     }
-    properties.keys().cloned().collect()
-}
-
-fn fields<T: serde::de::DeserializeOwned>() -> BTreeSet<String> {
-    struct_fields::<T>().iter().map(|f| f.to_string()).collect()
-}
-
-#[test]
-fn the_schema_names_every_key_the_job_file_accepts() {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/job.schema.json"),
-    )
-    .unwrap();
-    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let source = &schema["properties"]["source"];
-    let sections = [
-        ("top level", &schema, fields::<JobFile>()),
-        ("[source]", source, fields::<SourceFile>()),
-        (
-            "[source.simulator]",
-            &source["properties"]["simulator"],
-            fields::<crate::job::Simulator>(),
-        ),
-        (
-            "[source.retry]",
-            &source["properties"]["retry"],
-            fields::<RetryFile>(),
-        ),
-        (
-            "[window]",
-            &schema["properties"]["window"],
-            fields::<WindowFile>(),
-        ),
-        (
-            "[[export]]",
-            &schema["properties"]["export"]["items"],
-            fields::<ExportFile>(),
-        ),
-        (
-            "[output]",
-            &schema["properties"]["output"],
-            fields::<OutputFile>(),
-        ),
-        (
-            "[output.s3]",
-            &schema["properties"]["output"]["properties"]["s3"],
-            fields::<S3File>(),
-        ),
-    ];
-    for (section, object, accepted) in sections {
-        assert!(
-            !accepted.is_empty(),
-            "{section}: the field probe found the struct's keys"
-        );
-        assert_eq!(schema_keys(object), accepted, "{section}");
+    let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
+    if std::env::var_os("VSCOPE_WRITE_SCHEMA").is_some() {
+        std::fs::write(&path, &text).unwrap();
     }
-    assert_eq!(
-        fields::<JobFile>(),
-        ["export", "name", "output", "shard", "source", "window"]
-            .map(String::from)
-            .into(),
-        "file::read reads exactly these sections"
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "schemas/job.schema.json differs from what the job file's structs generate; \
+         regenerate it with `VSCOPE_WRITE_SCHEMA=1 cargo test --lib job::tests::the_committed_job_schema` \
+         and commit it"
     );
 }
 

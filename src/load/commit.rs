@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::{layout, Destination, FileProvenance, TableLayout, WrittenFile};
 use crate::domain::partition::PartitionKey;
+use crate::domain::table::Table;
 use crate::job::{Job, Window};
 use crate::transform::{self, PartitionRows};
 
@@ -22,7 +23,7 @@ const MAX_WRITERS: usize = 1;
 /// A page that failed for good, for the summary, the manifest and the exit code.
 #[derive(Debug, Clone)]
 pub struct FailedPage {
-    pub table: &'static str,
+    pub table: Table,
     pub service_name: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
@@ -89,9 +90,9 @@ pub struct Commit<'a> {
     failed: Vec<FailedPage>,
     files: Vec<WrittenFile>,
     /// Partitions left as they were because a failed page covers them.
-    skipped: Vec<(&'static str, PartitionKey)>,
+    skipped: Vec<(Table, PartitionKey)>,
     /// Partitions written (or held back) by this run, per table.
-    seen: Vec<(&'static str, PartitionKey)>,
+    seen: Vec<(Table, PartitionKey)>,
     writers: VecDeque<JoinHandle<anyhow::Result<Option<WrittenFile>>>>,
 }
 
@@ -129,18 +130,19 @@ impl<'a> Commit<'a> {
     /// outside the window, unless a failed page covers it.
     pub async fn partition(
         &mut self,
-        name: &'static str,
+        table: Table,
         key: PartitionKey,
         rows: PartitionRows,
     ) -> anyhow::Result<()> {
-        self.seen.push((name, key.clone()));
-        if self.held_back(name, &key) {
+        self.seen.push((table, key.clone()));
+        if self.held_back(table, &key) {
             return Ok(());
         }
         while self.writers.len() >= MAX_WRITERS {
             self.wait_one().await?;
         }
-        let layout = layout(name).with_context(|| format!("no layout for table {name}"))?;
+        let layout = layout(table);
+        let name = table.name();
         let destination = self.destination.clone();
         let provenance = Arc::clone(&self.provenance);
         let (job, level) = (self.provenance.owner(), self.job.output.compression_level);
@@ -151,7 +153,7 @@ impl<'a> Commit<'a> {
             } else {
                 let old = destination.read_job_partition(name, &key, &job)?;
                 let merged =
-                    transform::merge_outside_window_rows(name, old, start_ms, end_ms, rows);
+                    transform::merge_outside_window_rows(table, old, start_ms, end_ms, rows);
                 destination.replace_job_partition_stream(&layout, &key, &provenance, level, merged)
             };
             crate::sys::release_free_memory();
@@ -178,21 +180,22 @@ impl<'a> Commit<'a> {
 
     /// The job's partitions of the window that got no rows this time: their source data is
     /// gone, so only their rows outside the window stay.
-    pub fn vanished(&mut self, name: &'static str) -> anyhow::Result<()> {
-        let layout = layout(name).with_context(|| format!("no layout for table {name}"))?;
+    pub fn vanished(&mut self, table: Table) -> anyhow::Result<()> {
+        let layout = layout(table);
+        let name = table.name();
         let (start_ms, end_ms) = self.window_ms();
         let owner = self.provenance.owner();
         for key in self.destination.job_partitions(name, &owner)? {
-            let seen = self.seen.iter().any(|(n, k)| *n == name && *k == key);
+            let seen = self.seen.iter().any(|(t, k)| *t == table && *k == key);
             if seen
                 || !overlaps(&key, self.window.start, self.window.end)
-                || self.held_back(name, &key)
+                || self.held_back(table, &key)
             {
                 continue;
             }
             let old = self.destination.read_job_partition(name, &key, &owner)?;
             let empty = RecordBatch::new_empty(Arc::clone(&layout.schema));
-            let rows = transform::merge_outside_window(name, &old, start_ms, end_ms, &empty)?;
+            let rows = transform::merge_outside_window(table, &old, start_ms, end_ms, &empty)?;
             self.write(&layout, &key, rows)?;
         }
         Ok(())
@@ -201,12 +204,11 @@ impl<'a> Commit<'a> {
     /// An inventory table's partition: replaced whole by this snapshot.
     pub fn replace(
         &mut self,
-        name: &'static str,
+        table: Table,
         key: &PartitionKey,
         batch: RecordBatch,
     ) -> anyhow::Result<()> {
-        let layout = layout(name).with_context(|| format!("no layout for table {name}"))?;
-        self.write(&layout, key, batch)
+        self.write(&layout(table), key, batch)
     }
 
     /// What the run committed; call after [`Commit::flush`].
@@ -233,13 +235,13 @@ impl<'a> Commit<'a> {
     }
 
     /// Whether a failed page covers the partition, which then keeps its previous file.
-    fn held_back(&mut self, name: &'static str, key: &PartitionKey) -> bool {
+    fn held_back(&mut self, table: Table, key: &PartitionKey) -> bool {
         let held = self
             .failed
             .iter()
-            .any(|f| f.table == name && overlaps(key, f.start, f.end));
-        if held && !self.skipped.iter().any(|(n, k)| *n == name && k == key) {
-            self.skipped.push((name, key.clone()));
+            .any(|f| f.table == table && overlaps(key, f.start, f.end));
+        if held && !self.skipped.iter().any(|(t, k)| *t == table && k == key) {
+            self.skipped.push((table, key.clone()));
         }
         held
     }

@@ -11,6 +11,8 @@ use crate::transform::schema;
 /// How one table is laid out in Parquet.
 #[derive(Debug, Clone)]
 pub struct TableLayout {
+    pub table: Table,
+    /// `table`'s name.
     pub name: &'static str,
     pub schema: SchemaRef,
     /// Columns the rows are sorted by, in order (recorded as Parquet sorting columns).
@@ -40,8 +42,8 @@ const PRUNED_STRINGS: [&str; 7] = [
 ];
 
 /// How a table is laid out in Parquet: schema, sort columns, encodings, statistics.
-pub fn layout(table: &str) -> Option<TableLayout> {
-    let def = schema::table(table)?;
+pub fn layout(table: Table) -> TableLayout {
+    let def = schema::table(table);
     // Timestamps ascend within a series and repeat across the snapshot column: deltas are small
     // or zero, which DELTA_BINARY_PACKED stores in a few bits where a dictionary would not.
     // (Metrics files encoded from runs, `load::encode`, keep this for `ts` only: `snapshot_ts` is
@@ -50,10 +52,10 @@ pub fn layout(table: &str) -> Option<TableLayout> {
         .into_iter()
         .filter(|c| def.column(c).is_some())
         .collect();
-    let metrics = schema::METRICS_TABLES.contains(&def.name);
-    // BYTE_STREAM_SPLIT for `value` was measured on a simulated day (examples/transform_bench):
-    // 5.36 bytes per point against 2.92 with the default dictionary, whose few thousand distinct
-    // values per page ZSTD then packs well. It does not pay, so no column uses it for now.
+    let metrics = table.component().is_some();
+    // BYTE_STREAM_SPLIT for `value` makes the file larger than the dictionary does (two-decimal
+    // values repeat; `VSCOPE_BENCH_LAYOUT=split` in examples/transform_bench compares them, and
+    // docs/measurements.md has the figures), so no column uses it for now.
     let split_columns = Vec::new();
     let wide_dictionary_columns = if metrics { vec!["value"] } else { Vec::new() };
     // In the metrics tables, a string min/max per row costs as much as encoding it. Readers prune
@@ -73,13 +75,14 @@ pub fn layout(table: &str) -> Option<TableLayout> {
     } else {
         Vec::new()
     };
-    Some(TableLayout {
+    TableLayout {
+        table,
         name: def.name,
         schema: Arc::new(def.schema()),
-        sorted_by: Table::from_name(def.name)?.sorted_by().to_vec(),
+        sorted_by: table.sorted_by().to_vec(),
         delta_columns,
         split_columns,
         wide_dictionary_columns,
         no_stats_columns,
-    })
+    }
 }

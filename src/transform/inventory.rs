@@ -11,6 +11,7 @@ use super::columns::{Cell, ColumnBuilder};
 use super::schema::{self, TableDef};
 use super::{ColumnError, TransformError};
 use crate::domain::partition::PartitionKey;
+use crate::domain::table::Table;
 use crate::job::PartitionBy;
 use crate::ovh::inventory::{datacenter_tag, Inventory};
 use crate::ovh::model::{Datacenter, Filer, Host, Vm};
@@ -26,13 +27,12 @@ type Rows = BTreeMap<PartitionKey, Vec<(SortKey, Vec<Cell>)>>;
 pub fn inventory_tables(
     inventory: &Inventory,
     partitioning: &[PartitionBy],
-) -> Result<Vec<(&'static str, PartitionKey, RecordBatch)>, TransformError> {
+) -> Result<Vec<(Table, PartitionKey, RecordBatch)>, TransformError> {
     let snapshot_ms = inventory.snapshot_ts.timestamp_millis();
     let mut out = Vec::new();
-    for name in schema::INVENTORY_TABLES {
-        let def = schema::table(name).ok_or(TransformError::UnknownTable {
-            table: name.to_string(),
-        })?;
+    let tables = Table::ALL.into_iter().filter(|t| t.component().is_none());
+    for table in tables {
+        let def = schema::table(table);
         let mut rows = Rows::new();
         let mut add = |service: &str, sort: SortKey, value: &dyn Fn(&str) -> Option<Cell>| {
             let cells = def
@@ -60,37 +60,37 @@ pub fn inventory_tables(
                 let d = &dc.datacenter;
                 let tag = datacenter_tag(sn, &d.name);
                 let at = |c: &str| dc_columns(c, d, &tag);
-                match name {
-                    "datacenter_inventory" => {
+                match table {
+                    Table::DatacenterInventory => {
                         add(sn, (sn.into(), Some(d.datacenter_id), 0), &|c| {
                             at(c).or_else(|| datacenter_cell(c, d))
                         })?
                     }
-                    "host_inventory" => {
+                    Table::HostInventory => {
                         for h in &dc.hosts {
                             add(sn, (sn.into(), Some(d.datacenter_id), h.host_id), &|c| {
                                 at(c).or_else(|| host_cell(c, h))
                             })?;
                         }
                     }
-                    "vm_inventory" => {
+                    Table::VmInventory => {
                         for v in &dc.vms {
                             add(sn, (sn.into(), Some(d.datacenter_id), v.vm_id), &|c| {
                                 at(c).or_else(|| vm_cell(c, v))
                             })?;
                         }
                     }
-                    "filer_inventory" => {
+                    Table::FilerInventory => {
                         for f in &dc.filers {
                             add(sn, (sn.into(), Some(d.datacenter_id), f.filer_id), &|c| {
                                 at(c).or_else(|| filer_cell(c, f))
                             })?;
                         }
                     }
-                    _ => {}
+                    Table::VmMetrics | Table::HostMetrics | Table::FilerMetrics => {}
                 }
             }
-            if name == "filer_inventory" {
+            if table == Table::FilerInventory {
                 // Shared datastores belong to the service, not to one datacenter.
                 for f in &service.filers {
                     add(sn, (sn.into(), None, f.filer_id), &|c| match c {
@@ -103,7 +103,7 @@ pub fn inventory_tables(
         }
         for (key, mut rows) in rows {
             rows.sort_by(|a, b| a.0.cmp(&b.0));
-            out.push((def.name, key, build(&def, rows)?));
+            out.push((table, key, build(&def, rows)?));
         }
     }
     Ok(out)

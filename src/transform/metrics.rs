@@ -30,8 +30,10 @@ use super::spill::{self, SpillFile, SpillRun, SpillWriter};
 use super::TransformError;
 use crate::domain::partition::PartitionKey;
 use crate::domain::partition::{self, Period};
-use crate::extract::{Spool, SpoolSink, SpooledPoints, Times};
+use crate::extract::{Spool, SpoolSink};
 use crate::job::{Component, PartitionBy};
+use crate::points::cents::Values;
+use crate::points::{PointsAt, Times};
 use crate::tsdb::{Series, SeriesSink};
 
 /// Tags that become columns of their own in every metrics table; the entity tags are added per
@@ -209,7 +211,7 @@ impl MetricsTable {
     pub fn push_series(&mut self, series: &Series<'_>, start_ms: i64, end_ms: i64) -> u64 {
         let n = series.timestamps_ms.len().min(series.values.len());
         let ts = &series.timestamps_ms[..n];
-        let values = &series.values[..n];
+        let values = series.values;
         let Some((lo, hi)) = within(Times::Listed(ts), start_ms, end_ms) else {
             return 0;
         };
@@ -224,7 +226,7 @@ impl MetricsTable {
                 len: j - i,
             });
             buf.ts.extend_from_slice(&ts[i..j]);
-            buf.values.extend_from_slice(&values[i..j]);
+            values.range(i..j).append_doubles_to(&mut buf.values);
         })
     }
 
@@ -276,7 +278,7 @@ impl MetricsTable {
         start_ms: i64,
         end_ms: i64,
         file: &Arc<File>,
-        at: SpooledPoints,
+        at: PointsAt,
     ) -> u64 {
         let Some((lo, hi)) = within(times, start_ms, end_ms) else {
             return 0;
@@ -415,12 +417,12 @@ impl MetricsTable {
             part.file_runs
                 .sort_unstable_by_key(|r| (rank.get(&r.series()).copied(), r.first_ts, r.pos()));
             let mut w = SpillWriter::new(&self.spill_dir)?;
-            let (mut ts, mut values, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut ts, mut values, mut bytes) = (Vec::new(), Values::default(), Vec::new());
             for r in &part.file_runs {
                 ts.clear();
                 values.clear();
-                r.read(&mut bytes, &mut ts, &mut values)?;
-                w.run(r.series(), r.pos(), &ts, &values)?;
+                FileRun::read_joined(std::iter::once(r), &mut bytes, &mut ts, &mut values)?;
+                w.run(r.series(), r.pos(), &ts, values.slice(0..values.len()))?;
             }
             part.spills.push(w.finish()?);
             self.buffered -= FILE_RUN_POINTS * part.file_runs.len();
@@ -642,13 +644,7 @@ impl SeriesSink for PageSink<'_> {
 }
 
 impl SpoolSink for PageSink<'_> {
-    fn spooled(
-        &mut self,
-        series: Series<'_>,
-        times: Times<'_>,
-        file: &Arc<File>,
-        at: SpooledPoints,
-    ) {
+    fn spooled(&mut self, series: Series<'_>, times: Times<'_>, file: &Arc<File>, at: PointsAt) {
         self.table
             .push_spooled(&series, times, self.start_ms, self.end_ms, file, at);
     }
@@ -673,8 +669,8 @@ fn ranks(series: &[Arc<SeriesEntry>], ids: impl Iterator<Item = u32>) -> HashMap
 }
 
 /// The strings and `tags` maps of a table's series, each held once: a VM's name, host and
-/// cluster are the same for its dozen metrics, and most series have the same leftover tags. A
-/// day of 1,000 VMs held 17 MB of them, in 430,000 allocations, before.
+/// cluster are the same for its dozen metrics, and most series have the same leftover tags
+/// (docs/measurements.md: what a copy per series cost).
 #[derive(Debug, Default)]
 struct Shared {
     strings: HashSet<Arc<str>>,

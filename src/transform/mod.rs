@@ -63,8 +63,6 @@ pub enum TransformError {
         #[source]
         source: std::io::Error,
     },
-    #[error("unknown table {table}")]
-    UnknownTable { table: String },
     #[error(
         "the existing {table} file has another schema than this version writes ({difference}); \
          move the old partition away or export to a new folder"
@@ -73,15 +71,15 @@ pub enum TransformError {
 }
 
 /// The columns `table`'s rows are sorted by within a file, in order.
-fn sorted_by(table: &str) -> Option<Vec<&'static str>> {
-    Table::from_name(table).map(|t| t.sorted_by().to_vec())
+fn sorted_by(table: Table) -> Vec<&'static str> {
+    table.sorted_by().to_vec()
 }
 
 /// A re-run over part of a partition: the rows of `old` (the job's previous file there) outside
 /// `[start_ms, end_ms)` are kept, merged with `new`, and sorted again. Tables without `ts` (the
 /// inventories) are simply replaced by `new`.
 pub fn merge_outside_window(
-    table: &str,
+    table: Table,
     old: &[RecordBatch],
     start_ms: i64,
     end_ms: i64,
@@ -98,13 +96,13 @@ pub fn merge_outside_window(
         return Ok(new);
     };
     let all = concat_batches(&schema, &[kept, new]).map_err(arrow_err)?;
-    sort_batch(def.name, &all)
+    sort_batch(table, &all)
 }
 
 /// The table's definition and schema, and the old file's rows in that schema, after checking
 /// that the old file's and the new rows' schemas are that schema.
 fn merge_inputs(
-    table: &str,
+    table: Table,
     old: &[RecordBatch],
     new: &arrow::datatypes::Schema,
 ) -> Result<
@@ -115,16 +113,19 @@ fn merge_inputs(
     ),
     TransformError,
 > {
-    let def = schema::table(table).ok_or_else(|| TransformError::UnknownTable {
-        table: table.to_string(),
-    })?;
+    let def = schema::table(table);
     let schema = Arc::new(def.schema());
-    check_schema(table, &schema, new, "new rows")?;
+    check_schema(table.name(), &schema, new, "new rows")?;
     let old = old
         .iter()
         .map(|batch| {
             let batch = renamed_nested_fields(&schema, batch);
-            check_schema(table, &schema, batch.schema().as_ref(), "existing file")?;
+            check_schema(
+                table.name(),
+                &schema,
+                batch.schema().as_ref(),
+                "existing file",
+            )?;
             Ok(batch)
         })
         .collect::<Result<_, TransformError>>()?;
@@ -164,7 +165,7 @@ fn renamed_nested_fields(schema: &SchemaRef, batch: &RecordBatch) -> RecordBatch
 /// and only a re-run over part of a partition has any — while `new` is built batch by batch.
 /// Tables without `ts` (the inventories) are simply replaced by `new`.
 pub fn merge_outside_window_rows(
-    table: &str,
+    table: Table,
     old: Vec<RecordBatch>,
     start_ms: i64,
     end_ms: i64,
@@ -198,7 +199,7 @@ struct MergeRows {
 impl MergeRows {
     /// `None` when no old row is kept (or the table has no `ts`): the new rows are the result.
     fn new(
-        table: &str,
+        table: Table,
         old: &[RecordBatch],
         start_ms: i64,
         end_ms: i64,
@@ -212,8 +213,8 @@ impl MergeRows {
         let Some(kept) = kept_outside(def.name, &schema, &old, start_ms, end_ms)? else {
             return Ok(None);
         };
-        let old = sort_batch(def.name, &kept)?;
-        let keys = merge_keys(def.name, &schema);
+        let old = sort_batch(table, &kept)?;
+        let keys = merge_keys(table, &schema);
         let fields = keys
             .iter()
             .map(|&i| {
@@ -344,8 +345,8 @@ fn kept_outside(
 
 /// The columns rows are ordered by when merging: the sort columns, then datacenter and
 /// service_name (as [`sort_batch`]).
-fn merge_keys(table: &'static str, schema: &Schema) -> Vec<usize> {
-    let mut names = sorted_by(table).unwrap_or_default();
+fn merge_keys(table: Table, schema: &Schema) -> Vec<usize> {
+    let mut names = sorted_by(table);
     names.extend(["datacenter", "service_name"]);
     names
         .iter()
@@ -355,9 +356,12 @@ fn merge_keys(table: &'static str, schema: &Schema) -> Vec<usize> {
 
 /// Sorts a batch of a metrics table by its layout's columns (then datacenter and service, so the
 /// order is total enough to be stable across runs).
-fn sort_batch(table: &'static str, batch: &RecordBatch) -> Result<RecordBatch, TransformError> {
-    let arrow_err = |source| TransformError::Arrow { table, source };
-    let mut names = sorted_by(table).unwrap_or_default();
+fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, TransformError> {
+    let arrow_err = |source| TransformError::Arrow {
+        table: table.name(),
+        source,
+    };
+    let mut names = sorted_by(table);
     names.extend(["datacenter", "service_name"]);
     let options = SortOptions {
         descending: false,

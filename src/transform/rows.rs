@@ -30,13 +30,13 @@ use super::metrics::SeriesEntry;
 use super::schema::TableDef;
 use super::spill::{SpillFile, SpillReader};
 use super::TransformError;
-use crate::extract::SpooledPoints;
-use crate::tsdb::cents::{Values, ValuesSlice};
+use crate::points::cents::{Values, ValuesSlice};
+use crate::points::PointsAt;
 
-/// Rows per batch handed to the Parquet writer: 16 Ki rows of `vm_metrics` materialise to about
-/// 5 MB (every string column repeated per row; a heap profile measured 19 MB for 64 Ki rows,
-/// the largest single item at the exporter's peak), while per-batch costs (setting up columns,
-/// the writer's bookkeeping) stay negligible. The writer still cuts row groups at
+/// Rows per batch handed to the Parquet writer: a materialised batch of `vm_metrics` repeats every
+/// string column per row, and at 64 Ki rows it was the largest single item at the exporter's peak
+/// (docs/measurements.md); at 16 Ki rows the per-batch costs (setting up columns, the writer's
+/// bookkeeping) still stay negligible. The writer still cuts row groups at
 /// [`crate::load::ROW_GROUP_ROWS`].
 pub const BATCH_ROWS: usize = 1 << 14;
 
@@ -64,7 +64,7 @@ pub(crate) struct SpooledSeries {
     pub(crate) series: u32,
     pub(crate) file: Arc<File>,
     /// Where its first placed point is.
-    pub(crate) at: SpooledPoints,
+    pub(crate) at: PointsAt,
     /// Arrival position of that point in the table.
     pub(crate) pos: u64,
 }
@@ -100,7 +100,7 @@ impl FileRun {
 
     /// Appends the points of `runs`, each following the one before it, with one read of their
     /// values (a grid's breaks cut a series into runs that lie end to end in its file); values
-    /// stored as hundredths keys come as keys ([`SpooledPoints::read_keyed`]).
+    /// stored as hundredths keys come as keys ([`PointsAt::read_keyed`]).
     pub(crate) fn read_joined<'a>(
         runs: impl Iterator<Item = &'a FileRun> + Clone,
         bytes: &mut Vec<u8>,
@@ -119,23 +119,6 @@ impl FileRun {
         }
         let at = first.source.at.skip(first.start as usize);
         at.read_keyed(file, n, bytes, values)
-    }
-
-    /// Appends its points (`bytes` is scratch).
-    pub(crate) fn read(
-        &self,
-        bytes: &mut Vec<u8>,
-        ts: &mut Vec<i64>,
-        values: &mut Vec<f64>,
-    ) -> std::io::Result<()> {
-        self.source.at.skip(self.start as usize).read(
-            &self.source.file,
-            self.first_ts,
-            self.len as usize,
-            bytes,
-            ts,
-            values,
-        )
     }
 }
 
@@ -195,7 +178,7 @@ impl PartitionRows {
             .map(|&id| Arc::clone(&all_series[id as usize]))
             .collect();
         let rows = ts.len() as u64
-            + spills.iter().map(|s| s.points).sum::<u64>()
+            + spills.iter().map(SpillFile::points).sum::<u64>()
             + file_runs.iter().map(|r| r.len as u64).sum::<u64>();
         PartitionRows {
             shape,
@@ -476,9 +459,8 @@ impl Batches {
                     }
                     Source::Spill(reader) => {
                         let pos = reader.peek().map_or(0, |h| h.pos);
-                        let g_ts = &mut self.g_ts;
-                        self.g_values
-                            .append_doubles(|values| reader.read_run(g_ts, values))
+                        reader
+                            .read_run(&mut self.g_ts, &mut self.g_values)
                             .map_err(|source| TransformError::Spill {
                                 table: self.shape.def.name,
                                 source,

@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 
+use crate::domain::table::Table;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnDef {
     pub name: &'static str,
@@ -26,6 +28,8 @@ pub struct ColumnDef {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableDef {
+    pub table: Table,
+    /// The table's name, `table`'s.
     pub name: &'static str,
     pub description: &'static str,
     pub columns: Vec<ColumnDef>,
@@ -46,17 +50,6 @@ impl TableDef {
         self.columns.iter().find(|c| c.name == name)
     }
 }
-
-/// Names of the metrics tables, in [`tables`] order.
-pub const METRICS_TABLES: [&str; 3] = ["vm_metrics", "host_metrics", "filer_metrics"];
-
-/// Names of the inventory tables, in [`tables`] order.
-pub const INVENTORY_TABLES: [&str; 4] = [
-    "vm_inventory",
-    "host_inventory",
-    "filer_inventory",
-    "datacenter_inventory",
-];
 
 /// `Timestamp(Millisecond, "UTC")`: written as a Parquet TIMESTAMP with `isAdjustedToUTC`.
 pub fn timestamp_type() -> DataType {
@@ -185,7 +178,8 @@ fn vm_metrics() -> TableDef {
     ]);
     columns.extend(metric_tail());
     TableDef {
-        name: "vm_metrics",
+        table: Table::VmMetrics,
+        name: Table::VmMetrics.name(),
         description: "One row per VM metric point, joined with the VM's inventory. Sorted by (vm, metric, ts) within a file.",
         columns,
     }
@@ -207,7 +201,8 @@ fn host_metrics() -> TableDef {
     ]);
     columns.extend(metric_tail());
     TableDef {
-        name: "host_metrics",
+        table: Table::HostMetrics,
+        name: Table::HostMetrics.name(),
         description: "One row per host metric point, joined with the host's inventory. Sorted by (host, nicname, metric, ts) within a file.",
         columns,
     }
@@ -226,7 +221,8 @@ fn filer_metrics() -> TableDef {
     ]);
     columns.extend(metric_tail());
     TableDef {
-        name: "filer_metrics",
+        table: Table::FilerMetrics,
+        name: Table::FilerMetrics.name(),
         description: "One row per datastore metric point, joined with the filer's inventory. Sorted by (datastore, metric, ts) within a file.",
         columns,
     }
@@ -279,7 +275,8 @@ fn datacenter_inventory() -> TableDef {
         utf8("horizon_view_name", "`Datacenter.horizonViewName`."),
     ]);
     TableDef {
-        name: "datacenter_inventory",
+        table: Table::DatacenterInventory,
+        name: Table::DatacenterInventory.name(),
         description: "One row per datacenter per inventory snapshot.",
         columns,
     }
@@ -337,7 +334,8 @@ fn host_inventory() -> TableDef {
         int64("vm_vcpu_total", "`Host.vmVcpuTotal`."),
     ]);
     TableDef {
-        name: "host_inventory",
+        table: Table::HostInventory,
+        name: Table::HostInventory.name(),
         description: "One row per host per inventory snapshot.",
         columns,
     }
@@ -400,7 +398,8 @@ fn vm_inventory() -> TableDef {
         utf8("vmware_tools_version", "`Vm.vmwareToolsVersion`."),
     ]);
     TableDef {
-        name: "vm_inventory",
+        table: Table::VmInventory,
+        name: Table::VmInventory.name(),
         description: "One row per VM per inventory snapshot (scalar fields only; nested lists are not exported).",
         columns,
     }
@@ -431,7 +430,8 @@ fn filer_inventory() -> TableDef {
         int64("vm_total", "`Filer.vmTotal`."),
     ]);
     TableDef {
-        name: "filer_inventory",
+        table: Table::FilerInventory,
+        name: Table::FilerInventory.name(),
         description: "One row per datastore per inventory snapshot: each datacenter's filers and the service's shared ones.",
         columns,
     }
@@ -439,19 +439,20 @@ fn filer_inventory() -> TableDef {
 
 /// Every table, metrics tables first.
 pub fn tables() -> Vec<TableDef> {
-    vec![
-        vm_metrics(),
-        host_metrics(),
-        filer_metrics(),
-        vm_inventory(),
-        host_inventory(),
-        filer_inventory(),
-        datacenter_inventory(),
-    ]
+    Table::ALL.into_iter().map(table).collect()
 }
 
-pub fn table(name: &str) -> Option<TableDef> {
-    tables().into_iter().find(|t| t.name == name)
+/// The definition of `table`.
+pub fn table(table: Table) -> TableDef {
+    match table {
+        Table::VmMetrics => vm_metrics(),
+        Table::HostMetrics => host_metrics(),
+        Table::FilerMetrics => filer_metrics(),
+        Table::VmInventory => vm_inventory(),
+        Table::HostInventory => host_inventory(),
+        Table::FilerInventory => filer_inventory(),
+        Table::DatacenterInventory => datacenter_inventory(),
+    }
 }
 
 /// The metrics table of a component.
@@ -580,10 +581,9 @@ mod tests {
 
     #[test]
     fn every_table_is_listed_once_with_unique_columns() {
-        let names: Vec<&str> = tables().iter().map(|t| t.name).collect();
-        let mut expected: Vec<&str> = METRICS_TABLES.to_vec();
-        expected.extend(INVENTORY_TABLES);
-        assert_eq!(names, expected);
+        for t in tables() {
+            assert_eq!(t.name, t.table.name());
+        }
         for t in tables() {
             let mut cols: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
             cols.sort();
@@ -600,13 +600,11 @@ mod tests {
                 t.name
             );
         }
-        assert!(table("vm_metrics").is_some());
-        assert!(table("nope").is_none());
     }
 
     #[test]
     fn json_and_text_show_types_as_readers_know_them() {
-        let t = table("host_metrics").unwrap();
+        let t = table(Table::HostMetrics);
         let json = to_json(&t);
         assert_eq!(json["table"], "host_metrics");
         let ts = &json["columns"][0];

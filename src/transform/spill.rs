@@ -1,30 +1,21 @@
 //! Spill files: when a metrics table holds more points than its memory budget, the runs of its
-//! largest partition are written out, sorted, to an anonymous temporary file and read back run
-//! by run when the partition's batches are built.
+//! largest partition are written out, sorted, and read back run by run when the partition's
+//! batches are built. A spill is two anonymous files, as a spooled page is: the runs' points, a
+//! run file ([`crate::points::file`], the format the spool writes too), and what each run is.
 //!
-//! The files are unnamed (`O_TMPFILE` on Linux, created and unlinked at once elsewhere, through
-//! `tempfile::tempfile_in`): they never show up in a folder listing, and the operating system
-//! frees them when the handle is closed — when the partition's rows are done, dropped, fail, or
-//! the process is killed. Nothing can be left behind.
-//!
-//! Format, little endian, one record per run: series id `u32`, arrival position `u64`, length
-//! `u64`, then `length` timestamps (`i64`) and `length` values (`f64`). Plain columns rather than
-//! Arrow IPC: a run is read straight into the merge's buffers, with no schema or framing to parse.
+//! The runs file holds one record per run, little endian: series id `u32`, arrival position
+//! `u64`, length `u64`, first timestamp `i64`, then where its points are
+//! ([`PointsAt::write_place`]). Nothing of a spilled run stays in memory.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-/// Buffer of each spill file's writer.
-const IO_BUFFER: usize = 1 << 18;
+use crate::points::cents::{Values, ValuesSlice};
+use crate::points::{PointsAt, RunWriter};
 
-/// Buffer of each spill file's reader: a partition merges one reader per spill, and a long page
-/// (ten days of a thousand VMs) leaves a hundred and more spills per partition, so this is kept to
-/// a few runs' worth.
-const READ_BUFFER: usize = 1 << 16;
-
-/// Bytes of a run's header: series id, arrival position, length.
-const HEADER: usize = 4 + 8 + 8;
+/// Buffer of each spill's runs file, written and read.
+const IO_BUFFER: usize = 1 << 16;
 
 /// A run about to be spilled: `len` points of `series` from `start` in the partition's buffers;
 /// `pos` is the arrival position of its first point in the table.
@@ -36,17 +27,24 @@ pub(crate) struct SpillRun {
     pub(crate) len: usize,
 }
 
-/// A sealed spill file: its runs, in the order they were given.
+/// A sealed spill: its runs, in the order they were given, and their points.
 #[derive(Debug)]
 pub(crate) struct SpillFile {
-    file: File,
+    runs: File,
+    points: File,
     /// The distinct series ids it holds, sorted.
     pub(crate) series: Vec<u32>,
-    pub(crate) points: u64,
+    pub(crate) points_count: u64,
 }
 
-/// Writes `runs` (already in merge order) of the buffers `ts`/`values` to a new anonymous file in
-/// `dir`.
+impl SpillFile {
+    /// How many points it holds.
+    pub(crate) fn points(&self) -> u64 {
+        self.points_count
+    }
+}
+
+/// Writes `runs` (already in merge order) of the buffers `ts`/`values` to a new spill in `dir`.
 pub(crate) fn write(
     dir: &Path,
     runs: &[SpillRun],
@@ -56,26 +54,27 @@ pub(crate) fn write(
     let mut w = SpillWriter::new(dir)?;
     for run in runs {
         let range = run.start..run.start + run.len;
-        w.run(run.series, run.pos, &ts[range.clone()], &values[range])?;
+        let values = ValuesSlice::doubles(&values[range.clone()]);
+        w.run(run.series, run.pos, &ts[range], values)?;
     }
     w.finish()
 }
 
-/// A spill file being written run by run, in merge order.
+/// A spill being written run by run, in merge order.
 pub(crate) struct SpillWriter {
-    w: BufWriter<File>,
-    bytes: Vec<u8>,
+    runs: BufWriter<File>,
+    points: RunWriter,
     series: Vec<u32>,
-    points: u64,
+    points_count: u64,
 }
 
 impl SpillWriter {
     pub(crate) fn new(dir: &Path) -> io::Result<SpillWriter> {
         Ok(SpillWriter {
-            w: BufWriter::with_capacity(IO_BUFFER, tempfile::tempfile_in(dir)?),
-            bytes: Vec::new(),
+            runs: BufWriter::with_capacity(IO_BUFFER, tempfile::tempfile_in(dir)?),
+            points: RunWriter::new(dir)?,
             series: Vec::new(),
-            points: 0,
+            points_count: 0,
         })
     }
 
@@ -85,37 +84,36 @@ impl SpillWriter {
         series: u32,
         pos: u64,
         ts: &[i64],
-        values: &[f64],
+        values: ValuesSlice<'_>,
     ) -> io::Result<()> {
-        let bytes = &mut self.bytes;
-        bytes.clear();
-        bytes.reserve(HEADER + ts.len() * 16);
-        bytes.extend_from_slice(&series.to_le_bytes());
-        bytes.extend_from_slice(&pos.to_le_bytes());
-        bytes.extend_from_slice(&(ts.len() as u64).to_le_bytes());
-        bytes.extend(ts.iter().flat_map(|t| t.to_le_bytes()));
-        bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-        self.w.write_all(bytes)?;
+        let at = self.points.put(ts, values)?;
+        let out = &mut self.runs;
+        out.write_all(&series.to_le_bytes())?;
+        out.write_all(&pos.to_le_bytes())?;
+        out.write_all(&(ts.len() as u64).to_le_bytes())?;
+        out.write_all(&ts.first().copied().unwrap_or(0).to_le_bytes())?;
+        at.write_place(ts, out)?;
         self.series.push(series);
-        self.points += ts.len() as u64;
+        self.points_count += ts.len() as u64;
         Ok(())
     }
 
     pub(crate) fn finish(self) -> io::Result<SpillFile> {
-        let mut file = self.w.into_inner().map_err(|e| e.into_error())?;
-        file.seek(SeekFrom::Start(0))?;
+        let mut runs = self.runs.into_inner().map_err(|e| e.into_error())?;
+        runs.seek(SeekFrom::Start(0))?;
         let mut series = self.series;
         series.sort_unstable();
         series.dedup();
         Ok(SpillFile {
-            file,
+            runs,
+            points: self.points.finish()?,
             series,
-            points: self.points,
+            points_count: self.points_count,
         })
     }
 }
 
-/// The header of the next run in a spill file.
+/// What the next run of a spill is.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Header {
     pub(crate) series: u32,
@@ -123,69 +121,86 @@ pub(crate) struct Header {
     pub(crate) len: usize,
 }
 
-/// Reads a spill file back run by run.
+/// The next run of a spill: what it is and where its points are.
+#[derive(Debug)]
+struct Next {
+    header: Header,
+    first_ts: i64,
+    at: PointsAt,
+}
+
+/// Reads a spill back run by run.
 #[derive(Debug)]
 pub(crate) struct SpillReader {
-    reader: BufReader<File>,
-    next: Option<Header>,
+    runs: BufReader<File>,
+    points: File,
+    next: Option<Next>,
+    breaks: Vec<(usize, i64)>,
     bytes: Vec<u8>,
 }
 
 impl SpillReader {
     pub(crate) fn open(spill: SpillFile) -> io::Result<SpillReader> {
         let mut r = SpillReader {
-            reader: BufReader::with_capacity(READ_BUFFER, spill.file),
+            runs: BufReader::with_capacity(IO_BUFFER, spill.runs),
+            points: spill.points,
             next: None,
+            breaks: Vec::new(),
             bytes: Vec::new(),
         };
-        r.next = r.read_header()?;
+        r.next = r.read_next()?;
         Ok(r)
     }
 
-    /// The next run's header, or `None` at the end of the file.
+    /// The next run's header, or `None` at the end of the spill.
     pub(crate) fn peek(&self) -> Option<Header> {
-        self.next
+        self.next.as_ref().map(|n| n.header)
     }
 
-    /// Appends the next run's points to `ts` and `values` and moves on to the run after it.
-    pub(crate) fn read_run(&mut self, ts: &mut Vec<i64>, values: &mut Vec<f64>) -> io::Result<()> {
-        let Some(header) = self.next else {
+    /// Appends the next run's points to `ts` and `values` (values stored as hundredths keys as
+    /// keys) and moves on to the run after it.
+    pub(crate) fn read_run(&mut self, ts: &mut Vec<i64>, values: &mut Values) -> io::Result<()> {
+        let Some(next) = self.next.take() else {
             return Ok(());
         };
-        self.bytes.resize(header.len * 8, 0);
-        self.reader.read_exact(&mut self.bytes)?;
-        ts.extend(
-            self.bytes
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default())),
-        );
-        self.reader.read_exact(&mut self.bytes)?;
-        values.extend(
-            self.bytes
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default())),
-        );
-        self.next = self.read_header()?;
+        next.at.read_run(
+            &self.points,
+            next.first_ts,
+            next.header.len,
+            &self.breaks,
+            &mut self.bytes,
+            ts,
+            values,
+        )?;
+        self.next = self.read_next()?;
         Ok(())
     }
 
-    fn read_header(&mut self) -> io::Result<Option<Header>> {
-        let mut h = [0u8; HEADER];
-        // End of file exactly at a record boundary is the normal end; anywhere else it is an
-        // error (`read_exact` reports it).
-        let n = self.reader.read(&mut h[..1])?;
-        if n == 0 {
+    fn read_next(&mut self) -> io::Result<Option<Next>> {
+        let mut word = [0u8; 8];
+        // The end of the file exactly at a record boundary is the normal end; anywhere else it
+        // is an error (`read_exact` reports it).
+        let mut series = [0u8; 4];
+        if self.runs.read(&mut series[..1])? == 0 {
             return Ok(None);
         }
-        self.reader.read_exact(&mut h[1..])?;
-        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-        let u64_at = |i: usize| (u64::from(u32_at(i + 4)) << 32) | u64::from(u32_at(i));
-        let len = usize::try_from(u64_at(12))
+        self.runs.read_exact(&mut series[1..])?;
+        let mut u64 = || -> io::Result<u64> {
+            self.runs.read_exact(&mut word)?;
+            Ok(u64::from_le_bytes(word))
+        };
+        let (pos, len, first_ts) = (u64()?, u64()?, u64()? as i64);
+        let len = usize::try_from(len)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "spill run too long"))?;
-        Ok(Some(Header {
-            series: u32_at(0),
-            pos: u64_at(4),
-            len,
+        let at = PointsAt::read_place(&mut self.runs, len, &mut self.breaks)?;
+        Ok(Some(Next {
+            header: Header {
+                series: u32::from_le_bytes(series),
+                pos,
+                len,
+            },
+            first_ts,
+            at,
         }))
     }
 }
@@ -215,14 +230,14 @@ mod tests {
         ];
         let spill = write(dir.path(), &runs, &ts, &values).unwrap();
         assert_eq!(spill.series, vec![2, 7]);
-        assert_eq!(spill.points, 5);
+        assert_eq!(spill.points(), 5);
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             0,
             "the file is anonymous"
         );
         let mut r = SpillReader::open(spill).unwrap();
-        let (mut t, mut v) = (Vec::new(), Vec::new());
+        let (mut t, mut v) = (Vec::new(), Values::default());
         let h = r.peek().unwrap();
         assert_eq!((h.series, h.pos, h.len), (7, 103, 2));
         r.read_run(&mut t, &mut v).unwrap();
@@ -231,6 +246,7 @@ mod tests {
         r.read_run(&mut t, &mut v).unwrap();
         assert!(r.peek().is_none());
         assert_eq!(t, vec![10, 11, 1, 2, 3]);
+        let v = v.into_doubles();
         assert_eq!(v[0], -2.0);
         assert!(v[3].is_nan());
     }

@@ -8,11 +8,13 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::domain::partition::PartitionKey;
-use crate::extract::{SpooledPoints, SpooledTs, SpooledValues, Times};
+use crate::domain::table::Table;
 use crate::job::{Component, PartitionBy};
 use crate::load::layout;
 use crate::ovh::inventory::{DatacenterInventory, Inventory, ServiceInventory};
 use crate::ovh::model::{Filer, Host, UnitAndValue, Vm};
+use crate::points::cents::ValuesSlice;
+use crate::points::{PointsAt, Times, TsAt, ValuesAt};
 use crate::tsdb::{OwnedSeries, Series};
 
 pub(crate) const SN: &str = "pcc-1-2-3-4";
@@ -109,8 +111,7 @@ fn borrow(s: &OwnedSeries) -> Series<'_> {
         aggregate_tags: &s.aggregate_tags,
         query_index: s.query_index,
         timestamps_ms: &s.timestamps_ms,
-        values: &s.values,
-        cents: None,
+        values: ValuesSlice::doubles(&s.values),
     }
 }
 
@@ -231,7 +232,7 @@ fn vm_points_are_joined_with_the_inventory() {
     assert_eq!(b.num_rows(), 2);
     assert_eq!(
         b.schema().as_ref(),
-        &schema::table("vm_metrics").unwrap().schema()
+        &schema::table(Table::VmMetrics).schema()
     );
     assert_eq!(times(b, "ts"), vec![t0, t0 + 20_000]);
     assert_eq!(strs(b, "metric"), vec![s("vm.cpu.usage"); 2]);
@@ -600,7 +601,7 @@ fn merge_keeps_rows_outside_the_window_and_replaces_those_inside() {
         t0 + 2 * hour,
     );
     let merged = merge_outside_window(
-        "vm_metrics",
+        Table::VmMetrics,
         &[old[0].1.clone()],
         t0 + hour,
         t0 + 2 * hour,
@@ -671,8 +672,14 @@ fn a_file_written_with_arrow_rs_map_field_names_is_merged_not_refused() {
         t0 + hour,
         t0 + 2 * hour,
     );
-    let merged =
-        merge_outside_window("vm_metrics", &[legacy], t0 + hour, t0 + 2 * hour, &new[0].1).unwrap();
+    let merged = merge_outside_window(
+        Table::VmMetrics,
+        &[legacy],
+        t0 + hour,
+        t0 + 2 * hour,
+        &new[0].1,
+    )
+    .unwrap();
     assert_eq!(merged.schema(), new[0].1.schema());
     assert_eq!(times(&merged, "ts"), vec![t0, t0 + hour]);
     assert_eq!(f64s(&merged, "value"), vec![Some(1.0), Some(2.0)]);
@@ -695,7 +702,7 @@ fn merge_refuses_a_file_with_another_schema() {
     );
     let batch = &new[0].1;
     let old = batch.project(&[0, 1, 2]).unwrap();
-    let err = merge_outside_window("vm_metrics", &[old], t0, t0 + 1, batch).unwrap_err();
+    let err = merge_outside_window(Table::VmMetrics, &[old], t0, t0 + 1, batch).unwrap_err();
     let msg = err.to_string();
     assert!(
         matches!(err, TransformError::SchemaMismatch { .. }),
@@ -710,22 +717,30 @@ fn merge_refuses_a_file_with_another_schema() {
 #[test]
 fn inventory_replaces_rather_than_merges() {
     let inv = inventory_tables(&inventory(), &[PartitionBy::Date]).unwrap();
-    let (_, _, vms) = inv.iter().find(|t| t.0 == "vm_inventory").unwrap();
+    let (_, _, vms) = inv.iter().find(|t| t.0 == Table::VmInventory).unwrap();
     let merged =
-        merge_outside_window("vm_inventory", std::slice::from_ref(vms), 0, 1, vms).unwrap();
+        merge_outside_window(Table::VmInventory, std::slice::from_ref(vms), 0, 1, vms).unwrap();
     assert_eq!(merged.num_rows(), vms.num_rows());
 }
 
 #[test]
 fn inventory_tables_hold_every_object_of_the_snapshot() {
     let inv = inventory_tables(&inventory(), &[PartitionBy::Date]).unwrap();
-    let names: Vec<&str> = inv.iter().map(|t| t.0).collect();
-    assert_eq!(names, schema::INVENTORY_TABLES);
+    let tables: Vec<Table> = inv.iter().map(|t| t.0).collect();
+    assert_eq!(
+        tables,
+        [
+            Table::VmInventory,
+            Table::HostInventory,
+            Table::FilerInventory,
+            Table::DatacenterInventory
+        ]
+    );
     for (table, key, batch) in &inv {
         assert_eq!(key, &date_key("2026-11-24"), "{table}: the snapshot's date");
         assert_eq!(
             batch.schema().as_ref(),
-            &schema::table(table).unwrap().schema(),
+            &schema::table(*table).schema(),
             "{table}"
         );
         assert_eq!(
@@ -733,7 +748,7 @@ fn inventory_tables_hold_every_object_of_the_snapshot() {
             vec![snapshot().timestamp_millis(); batch.num_rows()]
         );
     }
-    let get = |name: &str| &inv.iter().find(|t| t.0 == name).unwrap().2;
+    let get = |name: &str| &inv.iter().find(|t| t.0.name() == name).unwrap().2;
     let vms = get("vm_inventory");
     assert_eq!(
         strs(vms, "mo_ref"),
@@ -772,14 +787,13 @@ fn inventory_tables_hold_every_object_of_the_snapshot() {
 #[test]
 fn every_table_has_a_layout_whose_columns_exist() {
     for def in schema::tables() {
-        let layout = layout(def.name).unwrap();
+        let layout = layout(def.table);
         assert_eq!(layout.name, def.name);
         assert_eq!(layout.schema.as_ref(), &def.schema());
         for c in layout.sorted_by.iter().chain(&layout.delta_columns) {
             assert!(def.column(c).is_some(), "{}: {c}", def.name);
         }
     }
-    assert!(layout("nope").is_none());
 }
 
 #[test]
@@ -820,7 +834,7 @@ fn written_parquet_reads_back_with_the_exact_schema_and_rows() {
             ),
         ),
     ];
-    let mut written: Vec<(&'static str, PartitionKey, RecordBatch)> = Vec::new();
+    let mut written: Vec<(Table, PartitionKey, RecordBatch)> = Vec::new();
     for (component, series) in &metrics {
         for (key, batch) in run(
             *component,
@@ -829,13 +843,13 @@ fn written_parquet_reads_back_with_the_exact_schema_and_rows() {
             t0,
             t0 + 60_000,
         ) {
-            written.push((component.table_name(), key, batch));
+            written.push((Table::metrics(*component), key, batch));
         }
     }
     written.extend(inventory_tables(&inventory(), &[PartitionBy::Date]).unwrap());
     assert_eq!(written.len(), 7, "every table");
     for (table, key, batch) in &written {
-        let layout = layout(table).unwrap();
+        let layout = layout(*table);
         let file = dest
             .replace_job_partition(&layout, key, &provenance, 3, std::slice::from_ref(batch))
             .unwrap()
@@ -843,9 +857,9 @@ fn written_parquet_reads_back_with_the_exact_schema_and_rows() {
         assert!(file
             .path
             .ends_with(format!("{table}/date=2026-11-24/part-t-0.parquet")));
-        let back = dest.read_job_partition(table, key, "t").unwrap();
+        let back = dest.read_job_partition(table.name(), key, "t").unwrap();
         assert_eq!(back.len(), 1);
-        let documented = schema::table(table).unwrap().schema();
+        let documented = schema::table(*table).schema();
         assert_eq!(back[0].schema().fields(), documented.fields(), "{table}");
         assert_eq!(
             back[0].columns(),
@@ -1015,37 +1029,35 @@ fn points_left_in_spool_files_come_out_equal_to_pushed_ones() {
                 let deltas = || s.timestamps_ms.windows(2).map(|w| w[1] - w[0]);
                 let step = deltas().min().unwrap_or(0);
                 let ts = if i % 3 == 0 && deltas().all(|d| d == step) {
-                    SpooledTs::Grid { step }
+                    TsAt::Grid { step }
                 } else if i % 3 < 2 && step > 0 {
-                    SpooledTs::Broken { step }
+                    TsAt::Broken { step }
                 } else {
                     for t in &s.timestamps_ms {
                         file.write_all(&t.to_le_bytes()).unwrap();
                     }
                     at += 8 * s.timestamps_ms.len() as u64;
-                    SpooledTs::At(at - 8 * s.timestamps_ms.len() as u64)
+                    TsAt::At(at - 8 * s.timestamps_ms.len() as u64)
                 };
                 let values_at = at;
                 for v in &s.values {
                     file.write_all(&v.to_le_bytes()).unwrap();
                 }
                 at = values_at + 8 * s.values.len() as u64;
-                places.push(SpooledPoints {
+                places.push(PointsAt {
                     ts,
-                    values: SpooledValues::Doubles(values_at),
+                    values: ValuesAt::Doubles(values_at),
                 });
             }
-            assert!(places
-                .iter()
-                .any(|p| matches!(p.ts, SpooledTs::Grid { .. })));
-            assert!(places.iter().any(|p| matches!(p.ts, SpooledTs::At(_))));
+            assert!(places.iter().any(|p| matches!(p.ts, TsAt::Grid { .. })));
+            assert!(places.iter().any(|p| matches!(p.ts, TsAt::At(_))));
             assert!(
                 places.iter().zip(series).any(|(p, s)| {
                     let breaks = s
                         .timestamps_ms
                         .windows(2)
                         .filter(|w| w[1] - w[0] != 600_000);
-                    matches!(p.ts, SpooledTs::Broken { .. }) && breaks.count() == 2
+                    matches!(p.ts, TsAt::Broken { .. }) && breaks.count() == 2
                 }),
                 "a series read back between its breaks"
             );
@@ -1053,7 +1065,7 @@ fn points_left_in_spool_files_come_out_equal_to_pushed_ones() {
             for (s, at) in series.iter().zip(places) {
                 let without_points = Series {
                     timestamps_ms: &[],
-                    values: &[],
+                    values: ValuesSlice::doubles(&[]),
                     ..borrow(s)
                 };
                 let mut breaks = Vec::new();
@@ -1174,15 +1186,21 @@ fn streaming_merge_equals_the_whole_merge() {
     let mut whole = table(Component::Vm, &[PartitionBy::Date]);
     rerun(&mut whole);
     let new = whole.finish().unwrap().remove(0).1;
-    let expected =
-        merge_outside_window("vm_metrics", std::slice::from_ref(&old), start, end, &new).unwrap();
+    let expected = merge_outside_window(
+        Table::VmMetrics,
+        std::slice::from_ref(&old),
+        start,
+        end,
+        &new,
+    )
+    .unwrap();
 
     let mut t = table(Component::Vm, &[PartitionBy::Date]).with_budget(300);
     rerun(&mut t);
     let rows = t.take_all().remove(0).1;
     let old_in_two = vec![old.slice(0, 100), old.slice(100, old.num_rows() - 100)];
     let batches: Vec<RecordBatch> =
-        merge_outside_window_rows("vm_metrics", old_in_two, start, end, rows)
+        merge_outside_window_rows(Table::VmMetrics, old_in_two, start, end, rows)
             .collect::<Result<_, _>>()
             .unwrap();
     let got = concat(&batches);
@@ -1193,9 +1211,10 @@ fn streaming_merge_equals_the_whole_merge() {
     let mut t = table(Component::Vm, &[PartitionBy::Date]);
     rerun(&mut t);
     let rows = t.take_all().remove(0).1;
-    let got: Vec<RecordBatch> = merge_outside_window_rows("vm_metrics", vec![], start, end, rows)
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let got: Vec<RecordBatch> =
+        merge_outside_window_rows(Table::VmMetrics, vec![], start, end, rows)
+            .collect::<Result<_, _>>()
+            .unwrap();
     assert_eq!(concat(&got).columns(), new.columns());
 
     // A file with another schema is refused, as by the whole merge.
@@ -1203,7 +1222,7 @@ fn streaming_merge_equals_the_whole_merge() {
     rerun(&mut t);
     let rows = t.take_all().remove(0).1;
     let mut it = merge_outside_window_rows(
-        "vm_metrics",
+        Table::VmMetrics,
         vec![old.project(&[0, 1, 2]).unwrap()],
         start,
         end,
@@ -1228,7 +1247,7 @@ fn a_streamed_write_that_fails_midway_keeps_the_previous_file() {
         window_start: "2026-11-24T00:00:00Z".into(),
         window_end: "2026-11-25T00:00:00Z".into(),
     };
-    let layout = layout("vm_metrics").unwrap();
+    let layout = layout(Table::VmMetrics);
     let mut t = table(Component::Vm, &[PartitionBy::Date]);
     push_pages(&mut t, &busy_pages());
     let (key, rows) = t.take_all().remove(0);
@@ -1245,8 +1264,9 @@ fn a_streamed_write_that_fails_midway_keeps_the_previous_file() {
     let (_, rows) = t.take_all().remove(0);
     let failing = rows.into_batches(100).enumerate().map(|(i, b)| {
         if i == 3 {
-            Err(TransformError::UnknownTable {
-                table: "boom".into(),
+            Err(TransformError::Spill {
+                table: "vm_metrics",
+                source: std::io::Error::other("boom"),
             })
         } else {
             b
@@ -1294,7 +1314,7 @@ fn descriptive_strings_are_written_without_statistics_and_keys_with() {
     let mut t = table(Component::Vm, &[PartitionBy::Date]);
     push_pages(&mut t, &busy_pages());
     let (key, rows) = t.take_all().remove(0);
-    let layout = layout("vm_metrics").unwrap();
+    let layout = layout(Table::VmMetrics);
     let file = dest
         .replace_job_partition_stream(&layout, &key, &provenance, 3, rows.into_batches(1000))
         .unwrap()
@@ -1341,7 +1361,7 @@ fn a_file_encoded_from_runs_reads_back_as_the_batches_and_keeps_statistics() {
     use crate::load::Destination;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let provenance = provenance();
-    let layout = layout("vm_metrics").unwrap();
+    let layout = layout(Table::VmMetrics);
     let rows_of = || {
         let mut t = table(Component::Vm, &[PartitionBy::Date]);
         push_pages(&mut t, &busy_pages());
@@ -1412,7 +1432,7 @@ fn a_file_encoded_from_runs_reads_back_as_the_batches_and_keeps_statistics() {
 fn a_file_encoded_from_runs_in_many_row_groups_reads_back_whole() {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let provenance = provenance();
-    let layout = layout("vm_metrics").unwrap();
+    let layout = layout(Table::VmMetrics);
     let rows_of = || {
         let mut t = table(Component::Vm, &[PartitionBy::Date]);
         push_pages(&mut t, &busy_pages());
@@ -1444,7 +1464,7 @@ fn value_pages_past_the_dictionary_limit_and_with_gaps_read_back_exactly() {
     use parquet::basic::Encoding;
     use parquet::file::statistics::Statistics;
     let provenance = provenance();
-    let layout = layout("vm_metrics").unwrap();
+    let layout = layout(Table::VmMetrics);
     // Gaps (NaN is null) and a negative zero among the values.
     let mut pages = busy_pages();
     for (_, _, series) in &mut pages {
@@ -1561,7 +1581,7 @@ fn provenance() -> crate::load::FileProvenance {
 
 #[test]
 fn a_row_group_whose_values_are_all_null_reads_back() {
-    let layout = layout("vm_metrics").unwrap();
+    let layout = layout(Table::VmMetrics);
     let mut pages = busy_pages();
     for (_, _, series) in &mut pages {
         for s in series.iter_mut() {
@@ -1638,7 +1658,7 @@ fn the_runs_encoder_and_arrow_rs_write_the_same_rows_footer_and_statistics() {
     use parquet::file::statistics::Statistics;
     use std::io::Write;
     let provenance = provenance();
-    let layout = layout("vm_metrics").unwrap();
+    let layout = layout(Table::VmMetrics);
     // A fixed pseudo-random sequence (xorshift): gaps in time, nulls, both zeros, values that are
     // not hundredths, and more distinct values than the dictionary holds.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -1769,7 +1789,7 @@ fn the_runs_encoder_and_arrow_rs_write_the_same_rows_footer_and_statistics() {
 #[test]
 fn a_codec_other_than_zstd_is_never_claimed_by_zstd_pages() {
     let provenance = provenance();
-    let layout = layout("vm_metrics").unwrap();
+    let layout = layout(Table::VmMetrics);
     let (rows, expected) = one_partition(&busy_pages());
     for codec in [
         parquet::basic::Compression::UNCOMPRESSED,

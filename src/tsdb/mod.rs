@@ -1,7 +1,6 @@
 //! The OpenTSDB client: the `/api/query` request model, the streaming response parser and both
 //! error formats (stock OpenTSDB's JSON and OVH's plain text). Knows nothing about Parquet.
 
-pub mod cents;
 pub mod client;
 pub mod parse;
 pub mod query;

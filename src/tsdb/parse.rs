@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use super::cents;
+use crate::points::cents::{self, ValuesSlice};
 
 /// One series of the response, borrowed from the parser until the sink returns.
 #[derive(Debug, Clone, Copy)]
@@ -28,13 +28,10 @@ pub struct Series<'a> {
     /// Unix milliseconds, ascending (sorted here when the server did not).
     pub timestamps_ms: &'a [i64],
     /// One per timestamp; `f64::NAN` means "no value" (`null`, `NaN`, `"NaN"`, `±Infinity`).
-    /// Empty when `cents` has every value and the sink does not read the doubles
-    /// ([`SeriesSink::wants_values`]).
-    pub values: &'a [f64],
-    /// Each value's [`cents::key`], when the parser read every value of the series as a number
-    /// of hundredths (what vScope serves) and so knows it without computing it from the double.
-    /// `None` says nothing about the values.
-    pub cents: Option<&'a [u32]>,
+    /// Held as hundredths keys ([`cents::key`]) when the parser read every value of the series
+    /// as a number of hundredths (what vScope serves): it then never works out their doubles,
+    /// which a sink that needs them gets from the slice.
+    pub values: ValuesSlice<'a>,
 }
 
 impl Series<'_> {
@@ -46,7 +43,7 @@ impl Series<'_> {
             aggregate_tags: self.aggregate_tags.to_vec(),
             query_index: self.query_index,
             timestamps_ms: self.timestamps_ms.to_vec(),
-            values: self.values.to_vec(),
+            values: self.values.to_doubles(),
         }
     }
 
@@ -79,8 +76,7 @@ impl OwnedSeries {
             aggregate_tags: &self.aggregate_tags,
             query_index: self.query_index,
             timestamps_ms: &self.timestamps_ms,
-            values: &self.values,
-            cents: None,
+            values: ValuesSlice::doubles(&self.values),
         }
     }
 }
@@ -88,12 +84,6 @@ impl OwnedSeries {
 /// Receives every series as soon as it is complete.
 pub trait SeriesSink {
     fn series(&mut self, series: Series<'_>);
-
-    /// Whether the next series' `values` are read when its `cents` has them all: if not, the
-    /// parser never works them out (the spool, writing a page's keys to disk, does not).
-    fn wants_values(&self) -> bool {
-        true
-    }
 }
 
 impl<F: FnMut(Series<'_>)> SeriesSink for F {
@@ -218,7 +208,7 @@ struct SeriesBuf {
     timestamps_ms: Vec<i64>,
     values: Vec<f64>,
     /// The values' hundredths keys, while every value so far came with one; `values` is then
-    /// left empty until the series is complete (see [`SeriesBuf::values_from_keys`]).
+    /// left empty (see [`SeriesBuf::values_from_keys`]), and the series handed on as its keys.
     cents: Vec<u32>,
     all_cents: bool,
     /// False once a timestamp arrived that is not after the previous one.
@@ -597,8 +587,6 @@ impl ResponseParser {
             // Keys go with the points in arrival order: a series sorted here hands on none.
             cur.values_from_keys();
             cur.all_cents = false;
-        } else if cur.all_cents && sink.wants_values() {
-            cur.values_from_keys();
         }
         cur.sort_points();
         let cur = &self.cur;
@@ -608,8 +596,11 @@ impl ResponseParser {
             aggregate_tags: &cur.aggregate_tags,
             query_index: cur.query_index,
             timestamps_ms: &cur.timestamps_ms,
-            values: &cur.values,
-            cents: cur.all_cents.then_some(&cur.cents[..]),
+            values: if cur.all_cents {
+                ValuesSlice::keys(&cur.cents)
+            } else {
+                ValuesSlice::doubles(&cur.values)
+            },
         });
         self.stats.series += 1;
         self.stats.points += cur.timestamps_ms.len() as u64;
@@ -1687,8 +1678,8 @@ mod tests {
             points: s
                 .timestamps_ms
                 .iter()
-                .zip(s.values)
-                .map(|(&t, &v)| (t, if v.is_nan() { None } else { Some(v) }))
+                .enumerate()
+                .map(|(i, &t)| (t, Some(s.values.get(i)).filter(|v| !v.is_nan())))
                 .collect(),
         }
     }
@@ -1939,7 +1930,7 @@ mod tests {
             let mut keys = Vec::new();
             ResponseParser::new()
                 .feed(body.as_bytes(), &mut |s: Series<'_>| {
-                    keys.push(s.cents.map(|k| k.to_vec()));
+                    keys.push(s.values.as_keys().map(<[u32]>::to_vec));
                 })
                 .unwrap();
             keys.pop().unwrap()
@@ -1962,35 +1953,27 @@ mod tests {
         let unsorted = dps(["4.38", "0.5", "-2"]).replace("1759276860", "1759276700");
         assert_eq!(series(&unsorted), None);
 
-        // A sink that reads only the keys gets no doubles where the keys say it all.
-        struct KeysOnly(Vec<(Vec<f64>, Option<Vec<u32>>)>);
-        impl SeriesSink for KeysOnly {
-            fn series(&mut self, s: Series<'_>) {
-                self.0
-                    .push((s.values.to_vec(), s.cents.map(|k| k.to_vec())));
-            }
-            fn wants_values(&self) -> bool {
-                false
-            }
-        }
-        for (values, doubles) in [
-            (["4.38", "0.5", "-2"], vec![]),
-            (["4.38", "0.125", "-2"], vec![4.38, 0.125, -2.0]),
-            (["4.38", "NaN", "-2"], vec![4.38, f64::NAN, -2.0]),
+        // A series handed on as its keys offers no doubles, only what the keys are worth; one
+        // handed on as doubles has them all, NaN for no value.
+        for (values, doubles, as_keys) in [
+            (["4.38", "0.5", "-2"], [4.38, 0.5, -2.0], true),
+            (["4.38", "0.125", "-2"], [4.38, 0.125, -2.0], false),
+            (["4.38", "NaN", "-2"], [4.38, f64::NAN, -2.0], false),
         ] {
             let body = format!(
                 r#"[{{"metric":"m","tags":{{}},"dps":{{{}}}}}]{}"#,
                 dps(values),
                 " ".repeat(64)
             );
-            let mut sink = KeysOnly(Vec::new());
+            let mut got = Vec::new();
             ResponseParser::new()
-                .feed(body.as_bytes(), &mut sink)
+                .feed(body.as_bytes(), &mut |s: Series<'_>| {
+                    assert_eq!(s.values.as_doubles().is_none(), as_keys, "{values:?}");
+                    got.push(s.values.to_doubles());
+                })
                 .unwrap();
-            let (got, keys) = sink.0.pop().unwrap();
             let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&got), bits(&doubles), "{values:?}");
-            assert_eq!(keys.is_some(), doubles.is_empty(), "{values:?}");
+            assert_eq!(bits(&got.pop().unwrap()), bits(&doubles), "{values:?}");
         }
     }
 
@@ -2246,36 +2229,6 @@ mod tests {
         }
     }
 
-    /// What a sink that takes the keys without the doubles (the spool past its first overflow)
-    /// makes of each series: the values from the keys where it has only those.
-    struct KeysFirst(Vec<Got>);
-
-    impl SeriesSink for KeysFirst {
-        fn series(&mut self, s: Series<'_>) {
-            let from_keys: Vec<f64>;
-            let values = match s.cents {
-                Some(keys) if s.values.is_empty() => {
-                    from_keys = keys.iter().map(|&k| cents::value(k)).collect();
-                    &from_keys[..]
-                }
-                _ => s.values,
-            };
-            if let Some(keys) = s.cents {
-                assert_eq!(keys.len(), s.timestamps_ms.len(), "a key for each point");
-            }
-            assert_eq!(
-                values.len(),
-                s.timestamps_ms.len(),
-                "a value for each point"
-            );
-            self.0.push(got(Series { values, ..s }));
-        }
-
-        fn wants_values(&self) -> bool {
-            false
-        }
-    }
-
     /// A series' points, NaN as `None`.
     type Points = Vec<(i64, Option<f64>)>;
 
@@ -2343,13 +2296,6 @@ mod tests {
                 let (series, stats) = parse_chunked(body.as_bytes(), chunk).unwrap();
                 assert_eq!(series, expected, "{body} in chunks of {chunk}");
                 assert_eq!(stats.points, expected[0].points.len() as u64);
-                let mut sink = KeysFirst(Vec::new());
-                let mut parser = ResponseParser::new();
-                for part in body.as_bytes().chunks(chunk) {
-                    parser.feed(part, &mut sink).unwrap();
-                }
-                parser.finish(&mut sink).unwrap();
-                assert_eq!(sink.0, expected, "{body} in chunks of {chunk}, keys only");
             }
         }
     }
@@ -2466,8 +2412,7 @@ mod tests {
             aggregate_tags: &[],
             query_index: None,
             timestamps_ms: &[],
-            values: &[],
-            cents: None,
+            values: ValuesSlice::doubles(&[]),
         };
         assert_eq!(s.tag("vm"), Some("v"));
         assert_eq!(s.tag("host"), None);
@@ -2504,7 +2449,13 @@ mod tests {
         let mut total = 0.0;
         for _ in 0..5 {
             let start = std::time::Instant::now();
-            let mut sink = |s: Series<'_>| total += s.values[0];
+            // What the transform does with a series: its doubles.
+            let mut doubles = Vec::new();
+            let mut sink = |s: Series<'_>| {
+                doubles.clear();
+                s.values.append_doubles_to(&mut doubles);
+                total += doubles[0];
+            };
             let mut parser = ResponseParser::new();
             for chunk in bytes.chunks(16 * 1024) {
                 parser.feed(chunk, &mut sink).unwrap();

@@ -5,7 +5,8 @@
 //! A metrics row repeats its series' strings (service, datacenter, entity, the joined inventory,
 //! the tags) for every point, and rows come in runs of one series: a VM's metric over a day is
 //! 1,440 rows. Given materialised string columns, arrow-rs' dictionary encoder hashes and compares
-//! every row of every one of them, which was half of the exporter's CPU. Here each such column
+//! every row of every one of them, the largest share of the exporter's CPU (docs/measurements.md).
+//! Here each such column
 //! chunk is encoded from the runs instead: its dictionary gets each series' value once, and its
 //! levels and dictionary indices are RLE runs, one per run of rows, so a row costs next to
 //! nothing in those columns. `value`, which changes every row, has its own encoder

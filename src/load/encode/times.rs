@@ -2,7 +2,8 @@
 //! timestamps.
 //!
 //! arrow-rs wrote this column from an Arrow array built for each batch, through its levels and a
-//! generic delta encoder, at about 5 % of the exporter's CPU for 1 % of the file. The rows of a
+//! generic delta encoder, at a share of the exporter's CPU out of all proportion to the column's
+//! share of the file (docs/measurements.md). The rows of a
 //! series on a regular grid (what OpenTSDB gives) differ by the step, so nearly every miniblock of
 //! deltas is all the same and takes bit width 0: nothing to pack. A block that crosses from one
 //! series to the next (the timestamps start over) packs its deltas in full, as any writer must.

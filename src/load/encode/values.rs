@@ -1,10 +1,9 @@
 //! The `value` column chunk of a metrics file, dictionary-encoded without arrow-rs' interner.
 //!
 //! `value` is the one column besides `ts` that changes every row, and its dictionary (two-decimal
-//! values repeat a lot: a row group of two million points has a quarter of a million or so distinct
-//! ones) is what keeps it under 2 bytes a point. arrow-rs builds that dictionary with a generic
-//! interner that hashes the value's bytes with ahash and compares them through its storage, which
-//! was a sixth of the exporter's CPU. Here the values vScope serves, whole numbers of hundredths,
+//! values repeat a lot within a row group) is what keeps it small. arrow-rs builds that dictionary
+//! with a generic interner that hashes the value's bytes with ahash and compares them through its
+//! storage, a large share of the exporter's CPU (docs/measurements.md). Here the values vScope serves, whole numbers of hundredths,
 //! are their own key: `m / 100` is key `m + 2^23`, a bit in a bitmap, and a key's index is its
 //! rank among the bits set once the chunk is complete. A series keeps to its own range of values,
 //! so its lookups stay in a few KiB of the bitmap. Any other double (from the first one on, for
@@ -29,7 +28,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use crate::tsdb::cents::{self, ValuesSlice};
+use crate::points::cents::{self, Held, ValuesSlice};
 
 use super::{
     assemble_chunk, bit_width, double_statistics, pack, put_run, put_uleb128, ChunkPage, Runs,
@@ -323,8 +322,8 @@ impl Keys {
 }
 
 /// `f`, compiled with the processor's population count instruction where it has one: x86-64's
-/// baseline has none, and counting a word's bits in a dozen instructions instead was a fifth of
-/// the `value` chunk's work (a rank a point).
+/// baseline has none, and counting a word's bits in a dozen instructions instead weighs on the
+/// `value` chunk's work (a rank a point; docs/measurements.md).
 #[inline]
 #[allow(
     unsafe_code,
@@ -494,9 +493,13 @@ impl ValueChunk {
         values: ValuesSlice<'_>,
         zstd: &mut zstd::bulk::Compressor<'static>,
     ) -> Result<()> {
-        // Read in bulk: a double only where there is no key (a placeholder is never NaN).
-        let (values, keys) = values.as_held();
-        if self.max_def == 0 && values.iter().any(|v| v.is_nan()) {
+        // Read in bulk: a double only where there is no key (a placeholder is never NaN, and a
+        // key never null).
+        let nulls = match values.as_held() {
+            Held::Doubles(doubles) | Held::Mixed { doubles, .. } => doubles,
+            Held::Keys(_) => &[],
+        };
+        if self.max_def == 0 && nulls.iter().any(|v| v.is_nan()) {
             return Err(ParquetError::General(format!(
                 "null in the not-null column {}",
                 self.descr.path()
@@ -506,14 +509,13 @@ impl ValueChunk {
             self.flush(zstd)?;
         }
         self.series = Some(series);
-        let (mut rest, mut rest_keys) = (values, keys);
+        let mut rest = values;
         while !rest.is_empty() {
             let room = self.page_rows - self.page.levels;
             let was_plain = self.plain;
             let n = room.min(rest.len());
-            let taken = self.push_page(&rest[..n], rest_keys.map(|k| &k[..n]));
-            rest = &rest[taken..];
-            rest_keys = rest_keys.map(|k| &k[taken..]);
+            let taken = self.push_page(rest.range(0..n));
+            rest = rest.range(taken..rest.len());
             let bytes = if self.plain {
                 self.page.plain.len()
             } else {
@@ -532,18 +534,24 @@ impl ValueChunk {
 
     /// Adds values to the open page; returns how many it took (fewer than given when the
     /// dictionary fills up: the rest go to plain pages).
-    fn push_page(&mut self, values: &[f64], known: Option<&[u32]>) -> usize {
+    fn push_page(&mut self, held: ValuesSlice<'_>) -> usize {
         let page = &mut self.page;
         if page.levels == 0 {
             page.is_plain = self.plain;
         }
+        let len = held.len();
+        let (values, known) = match held.as_held() {
+            Held::Doubles(doubles) => (doubles, None),
+            Held::Mixed { doubles, keys } => (doubles, Some(keys)),
+            Held::Keys(keys) => return self.push_page_keys(keys),
+        };
         let key = |i: usize| known.map_or(cents::NO_KEY, |k| k[i]);
         let value = |i: usize| match key(i) {
             cents::NO_KEY => values[i],
             k => cents::value(k),
         };
         if self.plain {
-            for v in (0..values.len()).map(value) {
+            for v in (0..len).map(value) {
                 page.def.push(!v.is_nan() as u32, 1);
                 if v.is_nan() {
                     self.nulls += 1;
@@ -623,6 +631,48 @@ impl ValueChunk {
         taken
     }
 
+    /// [`Self::push_page`] of points all held as their keys: none is null, none has a double.
+    fn push_page_keys(&mut self, known: &[u32]) -> usize {
+        let page = &mut self.page;
+        if self.plain {
+            for v in known.iter().map(|&k| cents::value(k)) {
+                page.def.push(1, 1);
+                page.plain.extend_from_slice(&v.to_le_bytes());
+                let (lo, hi) = self.plain_bounds.get_or_insert((v, v));
+                *lo = lo.min(v);
+                *hi = hi.max(v);
+            }
+            page.levels += known.len();
+            return known.len();
+        }
+        let (keys, pending) = (&mut self.keys, &mut self.pending[..]);
+        page.indices.reserve(known.len());
+        // As in `push_page`: with room for them all, each key sets its bit and is its index.
+        let room = self.max_entries.saturating_sub(keys.cents.distinct);
+        if keys.in_cents && known.len() < room {
+            for &key in known {
+                keys.cents.insert(key);
+            }
+            page.indices.extend_from_slice(known);
+            page.def.push(1, known.len() as u64);
+            page.levels += known.len();
+            return known.len();
+        }
+        let mut taken = known.len();
+        for (i, &k) in known.iter().enumerate() {
+            let index = keys.index_key(k, pending, &mut page.indices);
+            page.indices.push(index);
+            if keys.distinct() >= self.max_entries {
+                self.plain = true;
+                taken = i + 1;
+                break;
+            }
+        }
+        page.def.push(1, taken as u64);
+        page.levels += taken;
+        taken
+    }
+
     /// Closes the open page: a dictionary page waits for the complete dictionary, a PLAIN page
     /// is encoded and compressed at once.
     fn flush(&mut self, zstd: &mut zstd::bulk::Compressor<'static>) -> Result<()> {
@@ -683,9 +733,8 @@ impl ValueChunk {
     /// The chunk's bytes and what the row group needs to know.
     ///
     /// The dictionary is written sorted: neighbouring doubles share their high bytes, so ZSTD
-    /// packs a sorted dictionary page to about half of one in order of appearance (measured on a
-    /// simulated row group: 345 KB instead of 623 KB, for 1.4 MB of entries), and the indices
-    /// are renumbered to match before they are encoded.
+    /// packs a sorted dictionary page far smaller than one in order of appearance
+    /// (docs/measurements.md), and the indices are renumbered to match before they are encoded.
     pub(crate) fn finish(
         &mut self,
         props: &WriterProperties,
@@ -1067,6 +1116,26 @@ mod tests {
                 keyed_close.metadata.statistics(),
                 plain_close.metadata.statistics(),
                 "{case}"
+            );
+            // A series whose every value has a key given as its keys alone (as the parser
+            // hands such a series on), the others as doubles.
+            let mut chunk = ValueChunk::new(descr(), &props).unwrap();
+            for (id, values) in series.iter().enumerate() {
+                let keys: Option<Vec<u32>> = values.iter().map(|&v| cents::key(v)).collect();
+                let values = match &keys {
+                    Some(keys) => ValuesSlice::keys(keys),
+                    None => ValuesSlice::doubles(values),
+                };
+                let (a, b) = values.split_at(333);
+                chunk.push_keyed(id as u32, a, &mut zstd).unwrap();
+                chunk.push_keyed(id as u32, b, &mut zstd).unwrap();
+            }
+            let (keys_only, keys_close) = chunk.finish(&props, &mut zstd).unwrap();
+            assert_eq!(keys_only, plain, "{case}, keys alone");
+            assert_eq!(
+                keys_close.metadata.statistics(),
+                plain_close.metadata.statistics(),
+                "{case}, keys alone"
             );
         }
     }

@@ -31,33 +31,19 @@ struct Parsed {
 /// Collects series, checking what every series promises its sink on the way.
 struct Collect {
     series: Vec<Parsed>,
-    wants_values: bool,
 }
 
 impl SeriesSink for Collect {
     fn series(&mut self, s: Series<'_>) {
         let n = s.timestamps_ms.len();
         assert!(s.timestamps_ms.is_sorted(), "timestamps ascending");
-        let values: Vec<f64> = match s.cents {
-            Some(keys) => {
-                assert_eq!(keys.len(), n, "a key for each point");
-                let from_keys = keys.iter().map(|&k| cents::value(k));
-                if s.values.is_empty() && n > 0 {
-                    assert!(!self.wants_values, "the doubles left out though wanted");
-                    from_keys.collect()
-                } else {
-                    assert_eq!(s.values.len(), n, "a value for each point");
-                    for (v, k) in s.values.iter().zip(from_keys) {
-                        assert_eq!(v.to_bits(), k.to_bits(), "a key is its value's");
-                    }
-                    s.values.to_vec()
-                }
+        assert_eq!(s.values.len(), n, "a value for each point");
+        let values = s.values.to_doubles();
+        if let Some(keys) = s.values.as_keys() {
+            for (&v, &k) in values.iter().zip(keys) {
+                assert_eq!(cents::key(v), Some(k), "a key is its value's");
             }
-            None => {
-                assert_eq!(s.values.len(), n, "a value for each point");
-                s.values.to_vec()
-            }
-        };
+        }
         self.series.push(Parsed {
             metric: s.metric.to_string(),
             tags: s.tags.to_vec(),
@@ -71,16 +57,12 @@ impl SeriesSink for Collect {
                 .collect(),
         });
     }
-
-    fn wants_values(&self) -> bool {
-        self.wants_values
-    }
 }
 
 type Outcome = Result<(Vec<Parsed>, ParseStats), ParseError>;
 
 /// `body` fed in the chunks that `cuts` (positions, any order, repeats allowed) make.
-fn parse(body: &[u8], cuts: &[Index], fast: bool, wants_values: bool) -> Outcome {
+fn parse(body: &[u8], cuts: &[Index], fast: bool) -> Outcome {
     let mut at: Vec<usize> = cuts.iter().map(|i| i.index(body.len() + 1)).collect();
     at.push(0);
     at.push(body.len());
@@ -90,10 +72,7 @@ fn parse(body: &[u8], cuts: &[Index], fast: bool, wants_values: bool) -> Outcome
     } else {
         ResponseParser::without_fast_path()
     };
-    let mut sink = Collect {
-        series: Vec::new(),
-        wants_values,
-    };
+    let mut sink = Collect { series: Vec::new() };
     for w in at.windows(2) {
         // Empty chunks too: a read may return nothing.
         parser.feed(&body[w[0]..w[1]], &mut sink)?;
@@ -102,19 +81,14 @@ fn parse(body: &[u8], cuts: &[Index], fast: bool, wants_values: bool) -> Outcome
     Ok((sink.series, stats))
 }
 
-/// Every way of running the parser on `body`: whole and cut, fast path and general, with the
-/// doubles wanted or not. All must give the same outcome, which is returned.
+/// Every way of running the parser on `body`: whole and cut, fast path and general. All must
+/// give the same outcome, which is returned.
 fn parse_every_way(body: &[u8], cuts: &[Index]) -> Outcome {
-    let whole = parse(body, &[], true, true);
+    let whole = parse(body, &[], true);
     for fast in [true, false] {
-        for wants_values in [true, false] {
-            for cuts in [&[][..], cuts] {
-                let other = parse(body, cuts, fast, wants_values);
-                assert_eq!(
-                    other, whole,
-                    "fast path {fast}, values wanted {wants_values}, cut at {cuts:?}"
-                );
-            }
+        for cuts in [&[][..], cuts] {
+            let other = parse(body, cuts, fast);
+            assert_eq!(other, whole, "fast path {fast}, cut at {cuts:?}");
         }
     }
     whole

@@ -99,12 +99,18 @@ impl Values {
         read
     }
 
-    /// Appends the points of `values`.
+    /// Appends the points of `values`, each held as it is there.
     pub fn extend_from(&mut self, values: ValuesSlice<'_>) {
-        self.doubles.extend_from_slice(values.doubles);
-        match values.keys {
-            Some(keys) => self.keys.extend_from_slice(keys),
-            None => self.keys.resize(self.doubles.len(), NO_KEY),
+        match values.0 {
+            Held::Doubles(doubles) => self.extend_doubles(doubles),
+            Held::Keys(keys) => {
+                self.keys.extend_from_slice(keys);
+                self.doubles.resize(self.keys.len(), PLACEHOLDER);
+            }
+            Held::Mixed { doubles, keys } => {
+                self.doubles.extend_from_slice(doubles);
+                self.keys.extend_from_slice(keys);
+            }
         }
     }
 
@@ -118,10 +124,10 @@ impl Values {
 
     /// The points in `range`.
     pub fn slice(&self, range: std::ops::Range<usize>) -> ValuesSlice<'_> {
-        ValuesSlice {
+        ValuesSlice(Held::Mixed {
             doubles: &self.doubles[range.clone()],
-            keys: Some(&self.keys[range]),
-        }
+            keys: &self.keys[range],
+        })
     }
 
     /// Each point's double, the keyed ones worked out from their keys.
@@ -148,64 +154,118 @@ impl Values {
     }
 }
 
-/// A stretch of [`Values`], or of doubles alone.
+/// How the points of a [`ValuesSlice`] are held, for an encoder that reads them in bulk.
 #[derive(Debug, Clone, Copy)]
-pub struct ValuesSlice<'a> {
-    doubles: &'a [f64],
-    /// As long as `doubles`; `None` when every point is held as its double.
-    keys: Option<&'a [u32]>,
+pub enum Held<'a> {
+    /// Every point as its double (NaN: no value).
+    Doubles(&'a [f64]),
+    /// Every point as its key (so none is null); there are no doubles.
+    Keys(&'a [u32]),
+    /// Both, as many of each: a point whose key is not [`NO_KEY`] has a placeholder double,
+    /// which is never NaN. Read a double only where its key is [`NO_KEY`].
+    Mixed { doubles: &'a [f64], keys: &'a [u32] },
 }
+
+/// A stretch of points' values: doubles, hundredths keys, or both (a [`Values`]'). What a
+/// double is for a keyed point, [`ValuesSlice::get`] and [`ValuesSlice::append_doubles_to`] work
+/// out; nothing hands out a keyed point's double slot as its value.
+#[derive(Debug, Clone, Copy)]
+pub struct ValuesSlice<'a>(Held<'a>);
 
 impl<'a> ValuesSlice<'a> {
     /// Points held as doubles (NaN: no value).
     pub fn doubles(doubles: &'a [f64]) -> ValuesSlice<'a> {
-        ValuesSlice {
-            doubles,
-            keys: None,
-        }
+        ValuesSlice(Held::Doubles(doubles))
+    }
+
+    /// Points held as their keys; each must be a key ([`key`]), not [`NO_KEY`].
+    pub fn keys(keys: &'a [u32]) -> ValuesSlice<'a> {
+        debug_assert!(!keys.contains(&NO_KEY), "a point held as a key has one");
+        ValuesSlice(Held::Keys(keys))
     }
 
     /// How many points.
     pub fn len(&self) -> usize {
-        self.doubles.len()
+        match self.0 {
+            Held::Doubles(d) | Held::Mixed { doubles: d, .. } => d.len(),
+            Held::Keys(k) => k.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.doubles.is_empty()
+        self.len() == 0
     }
 
     /// The value of point `i`.
     pub fn get(&self, i: usize) -> f64 {
-        match self.keys.map_or(NO_KEY, |k| k[i]) {
-            NO_KEY => self.doubles[i],
-            k => value(k),
+        match self.0 {
+            Held::Doubles(d) => d[i],
+            Held::Keys(k) => value(k[i]),
+            Held::Mixed { doubles, keys } => match keys[i] {
+                NO_KEY => doubles[i],
+                k => value(k),
+            },
         }
     }
 
-    /// The points as held, for an encoder that reads them in bulk: the doubles, where a point
-    /// whose key (if there are keys) is not [`NO_KEY`] has a placeholder that is never NaN, and
-    /// the keys, as many as the doubles. Read a double only where its key is [`NO_KEY`].
-    pub fn as_held(&self) -> (&'a [f64], Option<&'a [u32]>) {
-        (self.doubles, self.keys)
+    /// Every point's key, when every point is held as its key: what a reader of keys (the
+    /// spool) takes as it is.
+    pub fn as_keys(&self) -> Option<&'a [u32]> {
+        match self.0 {
+            Held::Keys(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// Every point's double, when every point is held as its double.
+    pub fn as_doubles(&self) -> Option<&'a [f64]> {
+        match self.0 {
+            Held::Doubles(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Appends each point's double to `out`, the keyed ones worked out from their keys.
+    pub fn append_doubles_to(&self, out: &mut Vec<f64>) {
+        match self.0 {
+            Held::Doubles(d) => out.extend_from_slice(d),
+            Held::Keys(k) => out.extend(k.iter().map(|&k| value(k))),
+            Held::Mixed { doubles, keys } => {
+                out.extend(doubles.iter().zip(keys).map(|(&v, &k)| match k {
+                    NO_KEY => v,
+                    k => value(k),
+                }))
+            }
+        }
+    }
+
+    /// Each point's double.
+    pub fn to_doubles(&self) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.len());
+        self.append_doubles_to(&mut out);
+        out
+    }
+
+    /// The points as held, for an encoder that reads them in bulk (see [`Held`]).
+    pub fn as_held(&self) -> Held<'a> {
+        self.0
+    }
+
+    /// The points in `range`.
+    pub fn range(&self, range: std::ops::Range<usize>) -> ValuesSlice<'a> {
+        ValuesSlice(match self.0 {
+            Held::Doubles(d) => Held::Doubles(&d[range]),
+            Held::Keys(k) => Held::Keys(&k[range]),
+            Held::Mixed { doubles, keys } => Held::Mixed {
+                doubles: &doubles[range.clone()],
+                keys: &keys[range],
+            },
+        })
     }
 
     /// The points before `mid` and those from it.
     pub fn split_at(&self, mid: usize) -> (ValuesSlice<'a>, ValuesSlice<'a>) {
-        let (a, b) = self.doubles.split_at(mid);
-        let (ka, kb) = match self.keys.map(|k| k.split_at(mid)) {
-            Some((ka, kb)) => (Some(ka), Some(kb)),
-            None => (None, None),
-        };
-        (
-            ValuesSlice {
-                doubles: a,
-                keys: ka,
-            },
-            ValuesSlice {
-                doubles: b,
-                keys: kb,
-            },
-        )
+        (self.range(0..mid), self.range(mid..self.len()))
     }
 }
 
@@ -271,10 +331,40 @@ mod tests {
         let got: Vec<u64> = (0..slice.len()).map(|i| slice.get(i).to_bits()).collect();
         let bits: Vec<u64> = expected.iter().map(|v| v.to_bits()).collect();
         assert_eq!(got, bits);
-        let (held, keys) = slice.as_held();
-        assert_eq!(keys.map(|k| k[2]), key(-7.0), "-7.0 is held as its key");
+        let Held::Mixed {
+            doubles: held,
+            keys,
+        } = slice.as_held()
+        else {
+            panic!("a Values' points are held as both");
+        };
+        assert_eq!(keys[2], key(-7.0).unwrap(), "-7.0 is held as its key");
         assert!(!held[2].is_nan(), "a placeholder is never taken for a null");
         let doubles: Vec<u64> = copy.into_doubles().iter().map(|v| v.to_bits()).collect();
         assert_eq!(doubles, bits);
+    }
+
+    #[test]
+    fn points_held_only_as_keys_read_as_their_doubles_and_offer_no_doubles() {
+        let doubles = [4.38, -7.0, 0.0, 1225.91];
+        let keys: Vec<u32> = doubles.iter().map(|&v| key(v).unwrap()).collect();
+        let slice = ValuesSlice::keys(&keys);
+        assert_eq!(slice.len(), 4);
+        assert!(
+            slice.as_doubles().is_none(),
+            "keys are never read as doubles"
+        );
+        assert_eq!(slice.as_keys(), Some(&keys[..]));
+        let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&slice.to_doubles()), bits(&doubles));
+        let (a, b) = slice.split_at(1);
+        assert_eq!(b.get(2).to_bits(), 1225.91f64.to_bits());
+        let mut values = Values::default();
+        values.extend_from(ValuesSlice::doubles(&[f64::NAN]));
+        values.extend_from(b);
+        values.extend_from(a);
+        let expected = [f64::NAN, -7.0, 0.0, 1225.91, 4.38];
+        assert_eq!(bits(&values.slice(0..5).to_doubles()), bits(&expected));
+        assert_eq!(bits(&values.into_doubles()), bits(&expected));
     }
 }
