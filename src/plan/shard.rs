@@ -216,25 +216,24 @@ impl Scale<'_> {
                     ..piece.clone()
                 })
                 .collect(),
-            (_, Some(_), None) => Suffix {
-                classes: Vec::new(),
-                exact: false,
+            (_, Some(_), suffix) => {
+                // A component's objects are cut by the last characters of their names, one more
+                // character at each level.
+                let whole = Suffix {
+                    classes: Vec::new(),
+                    exact: false,
+                };
+                suffix
+                    .as_ref()
+                    .unwrap_or(&whole)
+                    .children()
+                    .into_iter()
+                    .map(|s| Piece {
+                        suffix: Some(s),
+                        ..piece.clone()
+                    })
+                    .collect()
             }
-            .children()
-            .into_iter()
-            .map(|s| Piece {
-                suffix: Some(s),
-                ..piece.clone()
-            })
-            .collect(),
-            (_, Some(_), Some(suffix)) => suffix
-                .children()
-                .into_iter()
-                .map(|s| Piece {
-                    suffix: Some(s),
-                    ..piece.clone()
-                })
-                .collect(),
         }
     }
 

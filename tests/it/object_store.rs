@@ -559,18 +559,7 @@ fn a_job_file_with_credentials_in_output_s3_is_refused() {
 #[test]
 fn four_shards_at_once_to_s3_equal_one_run_on_local_disk() {
     let Some(s3) = S3::start() else { return };
-    let sim = SimProcess::start(&[
-        "--services",
-        "2",
-        "--datacenters",
-        "2",
-        "--vms",
-        "20",
-        "--hosts",
-        "2",
-        "--filers",
-        "2",
-    ]);
+    let sim = SimProcess::start(&crate::shard::ESTATE);
     let ws = Workspace::new();
     let window = "start = \"2026-11-23T00:00:00Z\"\nend = \"2026-11-23T06:00:00Z\"";
     let job = ws.write("nightly.toml", &crate::shard::job(&sim, "nightly", window));

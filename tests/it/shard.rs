@@ -30,6 +30,22 @@ const TABLES: [&str; 7] = [
     "datacenter_inventory",
 ];
 
+/// The simulator's estate for whole sharded runs: two services of two datacenters, so that every
+/// level of the split is used. (The demo's own estate is split in `the_demo_splits_evenly`;
+/// comparing its rows would take minutes.)
+pub const ESTATE: [&str; 10] = [
+    "--services",
+    "2",
+    "--datacenters",
+    "2",
+    "--vms",
+    "20",
+    "--hosts",
+    "2",
+    "--filers",
+    "2",
+];
+
 /// A job reading the simulator process `sim` over one fixed day (or from `last-run`).
 pub fn job(sim: &SimProcess, name: &str, window: &str) -> String {
     format!(
@@ -199,20 +215,7 @@ fn manifests(out: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn four_shards_at_once_equal_one_run_and_another_split_is_refused() {
-    // Two services of two datacenters: every level of the split is used. (The demo's own
-    // estate is split in `the_demo_splits_evenly`; comparing its rows here would take minutes.)
-    let sim = SimProcess::start(&[
-        "--services",
-        "2",
-        "--datacenters",
-        "2",
-        "--vms",
-        "20",
-        "--hosts",
-        "2",
-        "--filers",
-        "2",
-    ]);
+    let sim = SimProcess::start(&ESTATE);
     let ws = Workspace::new();
     let path = ws.write(
         "nightly.toml",

@@ -557,10 +557,7 @@ impl ValueChunk {
                     self.nulls += 1;
                     continue;
                 }
-                page.plain.extend_from_slice(&v.to_le_bytes());
-                let (lo, hi) = self.plain_bounds.get_or_insert((v, v));
-                *lo = lo.min(v);
-                *hi = hi.max(v);
+                push_plain(&mut page.plain, &mut self.plain_bounds, v);
             }
             page.levels += values.len();
             return values.len();
@@ -568,19 +565,9 @@ impl ValueChunk {
         let (keys, pending) = (&mut self.keys, &mut self.pending[..]);
         // At once rather than by doubling: a page is mostly one series' run, known here.
         page.indices.reserve(values.len());
-        // The most common case: every value a known hundredth (never a null), the chunk still
-        // in hundredths and its dictionary with room for more entries than there are values.
-        // Nothing is then checked a value at a time: each sets its bit, and its key is its index
-        // until the chunk is complete.
+        // The most common case: every value a known hundredth, never a null ([`take_known`]).
         if let Some(known) = known {
-            let room = self.max_entries.saturating_sub(keys.cents.distinct);
-            if keys.in_cents && known.len() < room && !known.contains(&cents::NO_KEY) {
-                for &key in known {
-                    keys.cents.insert(key);
-                }
-                page.indices.extend_from_slice(known);
-                page.def.push(1, known.len() as u64);
-                page.levels += known.len();
+            if !known.contains(&cents::NO_KEY) && take_known(keys, page, self.max_entries, known) {
                 return known.len();
             }
         }
@@ -637,25 +624,14 @@ impl ValueChunk {
         if self.plain {
             for v in known.iter().map(|&k| cents::value(k)) {
                 page.def.push(1, 1);
-                page.plain.extend_from_slice(&v.to_le_bytes());
-                let (lo, hi) = self.plain_bounds.get_or_insert((v, v));
-                *lo = lo.min(v);
-                *hi = hi.max(v);
+                push_plain(&mut page.plain, &mut self.plain_bounds, v);
             }
             page.levels += known.len();
             return known.len();
         }
         let (keys, pending) = (&mut self.keys, &mut self.pending[..]);
         page.indices.reserve(known.len());
-        // As in `push_page`: with room for them all, each key sets its bit and is its index.
-        let room = self.max_entries.saturating_sub(keys.cents.distinct);
-        if keys.in_cents && known.len() < room {
-            for &key in known {
-                keys.cents.insert(key);
-            }
-            page.indices.extend_from_slice(known);
-            page.def.push(1, known.len() as u64);
-            page.levels += known.len();
+        if take_known(keys, page, self.max_entries, known) {
             return known.len();
         }
         let mut taken = known.len();
@@ -908,6 +884,35 @@ fn put_packed(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     }
     put_uleb128(out, ((values.len().div_ceil(8) as u64) << 1) | 1);
     pack(out, values, bit_width);
+}
+
+/// The common case of both pushes: keys all known hundredths (`known`), the chunk still in
+/// hundredths and its dictionary with room for more entries than there are keys. Nothing is then
+/// checked a key at a time: each sets its bit, and is its own index until the chunk is complete.
+/// Returns whether it took them.
+#[inline]
+fn take_known(keys: &mut Keys, page: &mut OpenPage, max_entries: usize, known: &[u32]) -> bool {
+    let room = max_entries.saturating_sub(keys.cents.distinct);
+    if !keys.in_cents || known.len() >= room {
+        return false;
+    }
+    for &key in known {
+        keys.cents.insert(key);
+    }
+    page.indices.extend_from_slice(known);
+    page.def.push(1, known.len() as u64);
+    page.levels += known.len();
+    true
+}
+
+/// Appends a double to a plain page and widens the chunk's bounds to it (never a NaN: those are
+/// nulls).
+#[inline]
+fn push_plain(plain: &mut Vec<u8>, bounds: &mut Option<(f64, f64)>, v: f64) {
+    plain.extend_from_slice(&v.to_le_bytes());
+    let (lo, hi) = bounds.get_or_insert((v, v));
+    *lo = lo.min(v);
+    *hi = hi.max(v);
 }
 
 #[cfg(test)]
