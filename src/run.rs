@@ -103,6 +103,22 @@ pub fn apply_overrides(job: &mut Job, overrides: &Overrides) -> anyhow::Result<(
     if let Some(shard) = overrides.shard {
         job.shard = shard;
     }
+    // A shard selects its datacenters through the `datacenter` tag; an export's own filter on it
+    // would replace that, and every shard would fetch the same series.
+    if job.shard.is_some_and(|s| s.count > 1) {
+        if let Some(export) = job
+            .exports
+            .iter()
+            .find(|e| e.tags.contains_key("datacenter"))
+        {
+            anyhow::bail!(
+                "job {}: the {} export filters on the `datacenter` tag, which a sharded run sets \
+                 itself to split the work: choose datacenters with `source.datacenters` instead",
+                job.name,
+                export.component.table_name(),
+            );
+        }
+    }
     Ok(())
 }
 

@@ -54,25 +54,61 @@ pub struct ObjectOutput {
     /// The e-tag (or version) each job's state had when this run read or wrote it: the next write
     /// of the state must find it unchanged.
     versions: Mutex<HashMap<String, Option<UpdateVersion>>>,
+    /// The lease of the lock this run holds on the output, if it holds one: every upload checks
+    /// it before it makes an object visible.
+    lease: Mutex<Option<Lease>>,
+}
+
+/// How long a held lock is known to last: until a renewal was refused, or until the lease the
+/// last successful write of the lock gave, less [`LEASE_MARGIN`].
+#[derive(Debug, Clone)]
+struct Lease {
+    url: String,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+    /// Milliseconds since the epoch.
+    until_ms: Arc<std::sync::atomic::AtomicI64>,
+}
+
+/// Time kept in hand before a lease runs out: a run stops making objects visible this long
+/// before another run may take its lock over.
+const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Lease {
+    fn check(&self) -> Result<(), LoadError> {
+        use std::sync::atomic::Ordering;
+        let margin = i64::try_from(LEASE_MARGIN.as_millis()).unwrap_or(i64::MAX);
+        let now = chrono::Utc::now().timestamp_millis();
+        if self.lost.load(Ordering::SeqCst)
+            || now.saturating_add(margin) >= self.until_ms.load(Ordering::SeqCst)
+        {
+            return Err(LoadError::LockLost {
+                url: self.url.clone(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The runtime every store call runs on, for the whole process: never dropped, so dropping an
 /// output never shuts a runtime down inside another one.
 fn runtime() -> Result<&'static tokio::runtime::Runtime, LoadError> {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    if let Some(rt) = RUNTIME.get() {
-        return Ok(rt);
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("object-store")
-        .enable_all()
-        .build()
-        .map_err(|source| LoadError::Folder {
+    // Built inside `get_or_init`, so that two first callers never build two (the loser's would
+    // be dropped, which panics on a runtime thread).
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("object-store")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|message| LoadError::Folder {
             path: PathBuf::from("object-store runtime"),
-            source,
-        })?;
-    Ok(RUNTIME.get_or_init(|| rt))
+            source: std::io::Error::other(message.clone()),
+        })
 }
 
 /// Runs `fut` on the store's runtime and blocks until it is done. Callable from anywhere: a
@@ -186,6 +222,7 @@ impl ObjectOutput {
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
             versions: Mutex::new(HashMap::new()),
+            lease: Mutex::new(None),
         })
     }
 
@@ -456,20 +493,16 @@ impl From<LoadError> for LockRefused {
 pub struct ObjectLock {
     output: Arc<ObjectOutput>,
     rel: String,
-    lost: Arc<std::sync::atomic::AtomicBool>,
+    lease: Lease,
     renewal: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl ObjectLock {
-    /// Fails when the lock was taken over (this run could not renew it in time): what the run
+    /// Fails when the lock may no longer be this run's: a renewal was refused (another run took
+    /// it over), or none succeeded for so long that the lease is about to run out. What the run
     /// writes after that could race another run's.
     pub fn ensure_held(&self) -> Result<(), LoadError> {
-        if self.lost.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(LoadError::LockLost {
-                url: self.output.url(&self.rel),
-            });
-        }
-        Ok(())
+        self.lease.check()
     }
 }
 
@@ -478,7 +511,12 @@ impl Drop for ObjectLock {
         if let Some(task) = self.renewal.take() {
             task.abort();
         }
-        if !self.lost.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Ok(mut lease) = self.output.lease.lock() {
+            *lease = None;
+        }
+        // A lock this run may have lost is left alone: it may be another run's by now, and a
+        // lease that ran out is taken over by the next run anyway.
+        if self.lease.check().is_ok() {
             if let Err(e) = self.output.delete(&self.rel) {
                 tracing::warn!(lock = %self.output.url(&self.rel), error = %e, "Could not remove the job's lock; its lease runs out by itself.");
             }
@@ -487,6 +525,15 @@ impl Drop for ObjectLock {
 }
 
 impl ObjectOutput {
+    /// Fails when this run holds the output's lock no longer for sure (see [`Lease`]); passes
+    /// when it holds none (`state reset` and tests write without one).
+    fn check_lease(&self) -> Result<(), LoadError> {
+        match self.lease.lock() {
+            Ok(lease) => lease.as_ref().map_or(Ok(()), Lease::check),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Who holds the lock at `rel`, if a live run does.
     pub fn lock_holder(&self, rel: &str) -> Result<Option<String>, LoadError> {
         let Some((bytes, _)) = self.get(rel)? else {
@@ -540,13 +587,23 @@ impl ObjectOutput {
             Err(e) => return Err(store_err(url)(e).into()),
         };
         let version = Arc::new(Mutex::new(version));
-        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let lease = Lease {
+            url: url.clone(),
+            lost: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            until_ms: Arc::new(std::sync::atomic::AtomicI64::new(
+                holder.expires.timestamp_millis(),
+            )),
+        };
+        if let Ok(mut held) = self.lease.lock() {
+            *held = Some(lease.clone());
+        }
         let renewal = {
-            let (output, rel, version, lost) = (
+            let (output, rel, version, lost, until_ms) = (
                 Arc::clone(self),
                 rel.to_string(),
                 Arc::clone(&version),
-                Arc::clone(&lost),
+                Arc::clone(&lease.lost),
+                Arc::clone(&lease.until_ms),
             );
             let key = self.key(rel.as_str()).map_err(LockRefused::Error)?;
             runtime()?.spawn(async move {
@@ -568,6 +625,10 @@ impl ObjectOutput {
                         .await;
                     match put {
                         Ok(done) => {
+                            until_ms.store(
+                                holder.expires.timestamp_millis(),
+                                std::sync::atomic::Ordering::SeqCst,
+                            );
                             if let Ok(mut v) = version.lock() {
                                 *v = UpdateVersion {
                                     e_tag: done.e_tag,
@@ -591,7 +652,7 @@ impl ObjectOutput {
         Ok(ObjectLock {
             output: Arc::clone(self),
             rel: rel.to_string(),
-            lost,
+            lease,
             renewal: Some(renewal),
         })
     }
@@ -705,6 +766,8 @@ impl Upload {
             source,
         })?;
         let size = self.sent + tail.bytes.len() as u64;
+        // Made visible only while this run surely holds the job's lock.
+        self.output.check_lease()?;
         if self.multipart.is_none() {
             self.output
                 .put(&self.rel, tail.bytes, PutMode::Overwrite)?
@@ -722,9 +785,11 @@ impl Upload {
         wait(async move { store.complete_multipart(&key, &id, parts).await })?
             .map_err(store_err(url))?;
         self.done = true;
-        // The object is complete; a journal entry left by a failure here only makes the next
-        // run abort an upload that no longer exists.
-        self.output.delete(&self.journal)?;
+        // The object is complete and visible; a journal entry left by a failure here only makes
+        // the next run abort an upload that no longer exists.
+        if let Err(e) = self.output.delete(&self.journal) {
+            tracing::warn!(entry = %self.output.url(&self.journal), error = %e, "Could not remove a finished upload's journal entry; the next run removes it.");
+        }
         Ok(size)
     }
 }

@@ -504,3 +504,25 @@ fn each_shard_keeps_its_own_state() {
     assert_eq!(runs.matches("1/2").count(), 2, "{runs}");
     assert_eq!(runs.matches("0/2").count(), 1, "{runs}");
 }
+
+#[test]
+fn a_sharded_run_refuses_an_export_that_filters_datacenters_itself() {
+    let ws = Workspace::new();
+    let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/demo.toml"))
+        .unwrap()
+        .replacen(
+            "table = \"vm_metrics\"\nmetrics = \"all\"",
+            "table = \"vm_metrics\"\nmetrics = \"all\"\ntags = { datacenter = \"pcc-1_datacenter1\" }",
+            1,
+        );
+    assert!(demo.contains("tags = { datacenter"), "the demo job changed");
+    let job = ws.write("demo.toml", &demo);
+    let out = ws.run(&["run", job.to_str().unwrap(), "--shard", "1/2", "-q"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("vm_metrics export filters on the `datacenter` tag"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ws.path().join("out").exists(), "nothing written");
+}
