@@ -17,6 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use polars::prelude::*;
 
 use super::ReportError;
+use crate::domain::table::Table;
 
 /// The metric tables and the columns naming one series in each (besides `metric`).
 pub const METRIC_TABLES: [(&str, &[&str]); 3] = [
@@ -39,17 +40,6 @@ pub fn entity_of(table: &str) -> &'static str {
         _ => "vm",
     }
 }
-
-/// Every table an export can hold.
-const TABLES: [&str; 7] = [
-    "vm_metrics",
-    "host_metrics",
-    "filer_metrics",
-    "vm_inventory",
-    "host_inventory",
-    "filer_inventory",
-    "datacenter_inventory",
-];
 
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -101,7 +91,7 @@ impl Dataset {
             });
         }
         let mut tables = BTreeMap::new();
-        for table in TABLES {
+        for table in Table::ALL.map(Table::name) {
             let dir = root.join(table);
             let mut keys = Vec::new();
             if has_parquet(&dir, &mut keys, 0) {
@@ -147,7 +137,7 @@ impl Dataset {
         )
         .map_err(|e| unusable(error_chain(&e)))?;
         let mut tables = BTreeMap::new();
-        for table in TABLES {
+        for table in Table::ALL.map(Table::name) {
             let mut objects: Vec<String> = object
                 .list(&format!("{table}/"))
                 .map_err(|e| unusable(error_chain(&e)))?

@@ -17,18 +17,9 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, TimestampMillisecondType};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use crate::common::*;
+use vscope_export::domain::table::Table;
 
-/// The tables a full job writes.
-const TABLES: [&str; 7] = [
-    "vm_metrics",
-    "host_metrics",
-    "filer_metrics",
-    "vm_inventory",
-    "host_inventory",
-    "filer_inventory",
-    "datacenter_inventory",
-];
+use crate::common::*;
 
 /// The simulator's estate for whole sharded runs: two services of two datacenters, so that every
 /// level of the split is used. (The demo's own estate is split in `the_demo_splits_evenly`;
@@ -193,7 +184,7 @@ pub fn union_equals(
     whole: TableReader<'_>,
 ) -> BTreeMap<&'static str, usize> {
     let mut counts = BTreeMap::new();
-    for table in TABLES {
+    for table in Table::ALL.map(Table::name) {
         let (union, one) = (rows(sharded, table), rows(whole, table));
         assert!(!one.is_empty(), "the whole run wrote {table}");
         assert_eq!(union.len(), one.len(), "{table}: rows of the shards");
@@ -255,7 +246,7 @@ fn four_shards_at_once_equal_one_run_and_another_split_is_refused() {
     assert!(counts["vm_metrics"] > 10_000, "{counts:?}");
 
     // Each shard wrote its own file in each metrics partition; the first alone the inventory.
-    for table in TABLES {
+    for table in Table::ALL.map(Table::name) {
         let mut names: Vec<String> = parquet_files(&ws.path().join("sharded").join(table))
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
