@@ -8,8 +8,11 @@ BIN   := target/release/vscope-export
 
 all: build
 
+## `make build FEATURES=delta` adds cargo features to the default ones (`delta`: Delta Lake output).
+FEATURES ?=
+
 build:
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked $(if $(FEATURES),--features $(FEATURES))
 
 ## Export one day of the built-in simulator (300 VMs, all 20 metrics) into ./out, and report on it.
 demo: build
@@ -18,8 +21,9 @@ demo: build
 	@echo "report: $(abspath out/report.html)"
 
 ## Every test: the formatting (cargo fmt) and the lints (`[lints]` in Cargo.toml, clippy.toml) with
-## and without default features; unit, integration (against the in-process simulator), DuckDB
-## interop, the reader matrix (tests/it/readers.rs: every reader version of
+## the default features, with `delta` added and without default features; unit, integration
+## (against the in-process simulator; built with `delta`, so the Delta Lake output is read back by
+## the Python deltalake package and polars, tests/it/delta.rs), DuckDB interop, the reader matrix (tests/it/readers.rs: every reader version of
 ## tests/interop/readers/), the report against a DuckDB oracle and in headless Chromium; the
 ## deployment recipes of deploy/ run by a real Airflow and as Kubernetes would start their pods
 ## (tests/deploy/check_recipes.py); then the exporter alone, without `report` and without the simulator (`sim`): it must build, and its
@@ -27,14 +31,15 @@ demo: build
 test: venv readers chromium airflow
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --features delta --all-targets -- -D warnings
 	$(CARGO) clippy --locked --no-default-features --all-targets -- -D warnings
 	VSCOPE_PYTHON="$(abspath $(PY))" VSCOPE_READERS="$(abspath $(READERS_DIR))" \
 	VSCOPE_CHROMIUM="$$(command -v chromium)" \
-		$(CARGO) test --locked --all-targets
-	$(CARGO) build --locked
+		$(CARGO) test --locked --features delta --all-targets
+	$(CARGO) build --locked --features delta
 	$(PY) tests/deploy/check_recipes.py --exporter target/debug/vscope-export \
 		--airflow $(AIRFLOW_VENV)/bin/airflow
-	$(CARGO) test --locked --doc
+	$(CARGO) test --locked --features delta --doc
 	$(CARGO) check --locked --no-default-features
 	$(CARGO) test --locked --no-default-features
 

@@ -63,7 +63,11 @@ enum Progress {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Export the jobs' windows into Parquet.
+    /// Export the jobs' windows into Parquet or Delta Lake tables.
+    ///
+    /// The job's `[output] format` chooses: `parquet` (the default), hive-partitioned files; or
+    /// `delta`, Delta Lake tables with one commit per table and run (builds with the cargo
+    /// feature `delta`).
     Run(RunArgs),
     /// Show what a run would fetch (pages, requests, estimated points), without any network.
     Plan(PlanArgs),
@@ -260,7 +264,11 @@ fn init_logging(args: &LogArgs) {
         (false, _) => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("VSCOPE_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("vscope_export={level},warn"))
+        // delta-rs reports each lost race of a commit as a warning or an error; the load stage
+        // settles them (`load::delta`), and what it cannot settle comes back as the run's error.
+        tracing_subscriber::EnvFilter::new(format!(
+            "vscope_export={level},warn,deltalake_core::kernel::transaction=off"
+        ))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -603,7 +611,18 @@ impl Printer {
                 f.error
             ));
         }
-        if r.succeeded() {
+        if r.succeeded() && !r.delta_versions.is_empty() {
+            let versions: Vec<String> = r
+                .delta_versions
+                .iter()
+                .map(|(table, version)| format!("{table} v{version}"))
+                .collect();
+            text.push_str(&format!(
+                "  Delta tables committed: {}\n\nQuery it (a Delta table: read it through its log, not its files):\n  duckdb -c \"SELECT metric, count(*), avg(value) FROM delta_scan('{}/vm_metrics') GROUP BY ALL ORDER BY 1\"",
+                versions.join(", "),
+                r.output
+            ));
+        } else if r.succeeded() {
             text.push_str(&format!(
                 "\nQuery it:\n  duckdb -c \"SELECT metric, count(*), avg(value) FROM read_parquet('{}/vm_metrics/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY 1\"",
                 r.output

@@ -15,8 +15,12 @@
 //! only when its upload completes, replacing the previous one whole (see [`object`]).
 
 pub mod commit;
+#[cfg(feature = "delta")]
+pub mod delta;
 pub(crate) mod encode;
 pub(crate) mod footer;
+#[cfg(any(feature = "s3", feature = "delta"))]
+mod io;
 mod layout;
 pub mod manifest;
 #[cfg(feature = "s3")]
@@ -39,9 +43,11 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::domain::location::Location;
+use crate::domain::partition::PartitionBy;
 use crate::domain::partition::{PartitionKey, PartitionValueError};
 use crate::domain::shard::{self, Shard};
-use crate::job::S3Settings;
+use crate::domain::table::Table;
+use crate::job::{OutputFormat, S3Settings};
 
 pub use layout::{layout, TableLayout};
 
@@ -59,6 +65,24 @@ pub const WIDE_DICTIONARY_BYTES: usize = 4 << 20;
 /// The name of the one file a job owns in a partition.
 pub fn job_file_name(job: &str) -> String {
     format!("part-{job}-0.parquet")
+}
+
+/// The owner and number of a data file's name, `part-<owner>-<n>.parquet`: `<n>` is 0 in the
+/// Parquet format, the run's number in a Delta table ([`delta`]).
+pub fn data_file_owner(name: &str) -> Option<(&str, u64)> {
+    let (owner, number) = name
+        .strip_prefix("part-")?
+        .strip_suffix(".parquet")?
+        .rsplit_once('-')?;
+    if owner.is_empty() || number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((owner, number.parse().ok()?))
+}
+
+/// The number of `name` if it is a data file of exactly `owner`: `part-<owner>-<n>.parquet`.
+pub fn owned_file_number(name: &str, owner: &str) -> Option<u64> {
+    data_file_owner(name).and_then(|(o, n)| (o == owner).then_some(n))
 }
 
 /// Whether `name` is the temporary file of a manifest of `job`: `.<run id>.json.<pid>.tmp`, with
@@ -130,6 +154,15 @@ pub enum LoadError {
         "cannot write to {url}: this build has no object-storage support (cargo feature `s3`)"
     )]
     Unsupported { url: String },
+    #[error("output {path}: this build has no Delta Lake support (build with the cargo feature `delta`)")]
+    NoDelta { path: PathBuf },
+    #[error("output {path} holds {found}, and this job writes {wanted}: {advice}")]
+    OtherFormat {
+        path: PathBuf,
+        found: &'static str,
+        wanted: &'static str,
+        advice: &'static str,
+    },
     #[error("output {url}: {message}")]
     Config { url: String, message: String },
     #[error(
@@ -347,10 +380,13 @@ pub struct Destination {
     encoder: Encoder,
     #[cfg(feature = "s3")]
     object: Option<Arc<object::ObjectOutput>>,
+    /// The output's Delta tables, when its format is Delta Lake.
+    #[cfg(feature = "delta")]
+    delta: Option<Arc<delta::DeltaOutput>>,
 }
 
-/// A path below the output root as an object store's key: `/`-separated.
-#[cfg(feature = "s3")]
+/// A path below the output root as an object store's key (or a Delta log's path): `/`-separated.
+#[cfg(any(feature = "s3", feature = "delta"))]
 fn rel_key(rel: &Path) -> String {
     rel.components()
         .map(|c| c.as_os_str().to_string_lossy())
@@ -377,6 +413,8 @@ impl Destination {
                     root: PathBuf::from(object.url("")),
                     encoder,
                     object: Some(Arc::new(object)),
+                    #[cfg(feature = "delta")]
+                    delta: None,
                 });
             }
             #[cfg(not(feature = "s3"))]
@@ -415,7 +453,104 @@ impl Destination {
             encoder,
             #[cfg(feature = "s3")]
             object: None,
+            #[cfg(feature = "delta")]
+            delta: None,
         })
+    }
+
+    /// The same output, its tables kept in `format` and partitioned by `partitioning`.
+    pub fn with_format(
+        self,
+        format: OutputFormat,
+        partitioning: &[PartitionBy],
+    ) -> Result<Destination, LoadError> {
+        match format {
+            OutputFormat::Parquet => Ok(self),
+            #[cfg(feature = "delta")]
+            OutputFormat::Delta if self.is_object_store() => Err(LoadError::Config {
+                url: self.root.display().to_string(),
+                message: "Delta Lake output goes to a folder in this version; an object store \
+                          takes the Parquet format"
+                    .to_string(),
+            }),
+            #[cfg(feature = "delta")]
+            OutputFormat::Delta => {
+                let delta = delta::DeltaOutput::new(&self.root, partitioning);
+                Ok(Destination {
+                    delta: Some(Arc::new(delta)),
+                    ..self
+                })
+            }
+            #[cfg(not(feature = "delta"))]
+            OutputFormat::Delta => {
+                let _ = partitioning;
+                Err(LoadError::NoDelta { path: self.root })
+            }
+        }
+    }
+
+    /// The Delta tables of the output, when its format is Delta Lake.
+    #[cfg(feature = "delta")]
+    fn delta(&self) -> Option<&delta::DeltaOutput> {
+        self.delta.as_deref()
+    }
+
+    /// Whether the run's files become visible only when [`Self::publish`] commits them (a Delta
+    /// output), rather than each as its writer finishes it.
+    pub fn is_transactional(&self) -> bool {
+        #[cfg(feature = "delta")]
+        return self.delta.is_some();
+        #[cfg(not(feature = "delta"))]
+        false
+    }
+
+    /// Makes what the run wrote visible: in a Delta output, one transaction per table it
+    /// touched (see [`delta`]); in the Parquet format every file already is. Returns each
+    /// committed table's new version.
+    pub fn publish(&self, run_id: &str) -> Result<Vec<(Table, u64)>, LoadError> {
+        #[cfg(feature = "delta")]
+        if let Some(delta) = self.delta() {
+            return delta.commit(run_id);
+        }
+        let _ = run_id;
+        Ok(Vec::new())
+    }
+
+    /// Refuses an output whose tables are kept in the other format: Parquet files are not a Delta
+    /// table's, and a Delta table read as plain Parquet shows every version's files at once.
+    pub fn check_format(&self) -> Result<(), LoadError> {
+        let mut delta_tables = Vec::new();
+        let mut parquet_files = Vec::new();
+        for rel in self.all_files()? {
+            let mut parts = rel.components().map(|c| c.as_os_str().to_string_lossy());
+            let Some(table) = parts.next() else { continue };
+            if Table::from_name(&table).is_none() {
+                continue;
+            }
+            if parts.next().is_some_and(|p| p == "_delta_log") {
+                delta_tables.push(self.root.join(table.as_ref()));
+            } else if rel.extension().is_some_and(|e| e == "parquet") {
+                parquet_files.push(self.root.join(table.as_ref()));
+            }
+        }
+        if self.is_transactional() {
+            if let Some(dir) = parquet_files.iter().find(|d| !delta_tables.contains(d)) {
+                return Err(LoadError::OtherFormat {
+                    path: dir.clone(),
+                    found: "Parquet files but no Delta table (no _delta_log)",
+                    wanted: "Delta Lake tables",
+                    advice: "write the Delta tables to another output (`delta` readers would not see the Parquet files, hive readers would see both)",
+                });
+            }
+        } else if let Some(dir) = delta_tables.first() {
+            return Err(LoadError::OtherFormat {
+                path: dir.clone(),
+                found: "a Delta table (_delta_log)",
+                wanted: "plain Parquet",
+                advice: "set `format = \"delta\"` in [output] to go on with it, or write to another output",
+            });
+        }
+        Ok(())
     }
 
     /// Whether the output is in an object store.
@@ -469,22 +604,39 @@ impl Destination {
         if let Some(object) = &self.object {
             return object.abort_leftover_uploads(job);
         }
-        // The job's Parquet files, its state and its run manifests, each as
+        // The job's Parquet files (`.<file>.<pid>.tmp`), its state and its run manifests, each as
         // `replace_job_partition` and `state::write_atomic` name their temporary files.
-        let prefixes = [format!(".{}.", job_file_name(job)), format!(".{job}.json.")];
+        let state_prefix = format!(".{job}.json.");
         let mut removed = 0;
         for path in walk(&self.root)? {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            let Some(temp) = name.strip_suffix(".tmp") else {
+                continue;
+            };
+            let data_file = temp
+                .strip_prefix('.')
+                .and_then(|t| t.rsplit_once('.'))
+                .is_some_and(|(file, pid)| {
+                    pid.bytes().all(|b| b.is_ascii_digit())
+                        && owned_file_number(file, job).is_some()
+                });
             let in_runs = path.parent().is_some_and(|d| d.ends_with(state::RUNS_DIR));
-            let ours = prefixes.iter().any(|p| name.starts_with(p.as_str()))
-                || (in_runs && is_manifest_of(&name, job));
-            if ours && name.ends_with(".tmp") {
+            if data_file
+                || name.starts_with(&state_prefix)
+                || (in_runs && is_manifest_of(&name, job))
+            {
                 remove_if_present(&path)?;
                 removed += 1;
             }
+        }
+        // A Delta output's run starts here, under the lock: it reads the tables and removes the
+        // files of the job's runs that never committed.
+        #[cfg(feature = "delta")]
+        if let Some(delta) = self.delta() {
+            removed += delta.begin(job)?;
         }
         Ok(removed)
     }
@@ -521,8 +673,7 @@ impl Destination {
             let owner = if in_state {
                 name.strip_suffix(".json")
             } else {
-                name.strip_prefix("part-")
-                    .and_then(|n| n.strip_suffix("-0.parquet"))
+                data_file_owner(&name).map(|(owner, _)| owner)
             };
             if let Some(split) = owner.and_then(|o| shard::owned_by(o, job)) {
                 splits.entry(split.map_or(1, |s| s.count)).or_insert(path);
@@ -533,6 +684,14 @@ impl Destination {
 
     /// The partitions of `table` in which `job` has a file, read back from the folder names.
     pub fn job_partitions(&self, table: &str, job: &str) -> Result<Vec<PartitionKey>, LoadError> {
+        #[cfg(feature = "delta")]
+        if let (Some(delta), Some(t)) = (self.delta(), Table::from_name(table)) {
+            return Ok(delta
+                .owned_partitions(t)
+                .iter()
+                .map(|dir| PartitionKey::from_relative_dir(Path::new(dir)))
+                .collect());
+        }
         let table_dir = self.root.join(table);
         let file_name = job_file_name(job);
         #[cfg(feature = "s3")]
@@ -566,18 +725,41 @@ impl Destination {
         &self.root
     }
 
-    /// The file a job owns in a partition.
+    /// The file a job owns in a partition: in a Delta table, the one its current version names
+    /// (`None` when there is none); in the Parquet format, the one file the job ever has there,
+    /// which may not exist.
     pub fn job_file(
         &self,
         table: &str,
         key: &PartitionKey,
         job: &str,
+    ) -> Result<Option<PathBuf>, LoadError> {
+        let dir = key.relative_dir()?;
+        #[cfg(feature = "delta")]
+        if let (Some(delta), Some(t)) = (self.delta(), Table::from_name(table)) {
+            return Ok(delta
+                .current(t, &rel_key(&dir))
+                .map(|rel| self.root.join(table).join(rel)));
+        }
+        Ok(Some(
+            self.root.join(table).join(dir).join(job_file_name(job)),
+        ))
+    }
+
+    /// Where the run's new file of a partition goes: over the job's file in the Parquet format,
+    /// beside it, under the run's own name, in a Delta table.
+    fn new_job_file(
+        &self,
+        table: &str,
+        key: &PartitionKey,
+        job: &str,
     ) -> Result<PathBuf, LoadError> {
-        Ok(self
-            .root
-            .join(table)
-            .join(key.relative_dir()?)
-            .join(job_file_name(job)))
+        let dir = self.root.join(table).join(key.relative_dir()?);
+        #[cfg(feature = "delta")]
+        if let Some(delta) = self.delta() {
+            return Ok(dir.join(delta.file_name(job)));
+        }
+        Ok(dir.join(job_file_name(job)))
     }
 
     /// The rows the job wrote to this partition before, or nothing when it has no file there.
@@ -587,7 +769,9 @@ impl Destination {
         key: &PartitionKey,
         job: &str,
     ) -> Result<Vec<RecordBatch>, LoadError> {
-        let path = self.job_file(table, key, job)?;
+        let Some(path) = self.job_file(table, key, job)? else {
+            return Ok(Vec::new());
+        };
         #[cfg(feature = "s3")]
         if let Some(object) = &self.object {
             let rel = self.object_key(&path);
@@ -634,7 +818,9 @@ impl Destination {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<bool, LoadError> {
-        let path = self.job_file(table, key, job)?;
+        let Some(path) = self.job_file(table, key, job)? else {
+            return Ok(true);
+        };
         #[cfg(feature = "s3")]
         if let Some(object) = &self.object {
             let rel = self.object_key(&path);
@@ -655,13 +841,27 @@ impl Destination {
         Ok(within(&builder, start_ms, end_ms))
     }
 
-    /// Removes the job's file of a partition, if there is one.
-    fn remove_job_file(&self, path: &Path) -> Result<(), LoadError> {
+    /// Removes the job's file of a partition, if there is one: at once in the Parquet format, with
+    /// the run's commit in a Delta table (whose earlier versions still name it).
+    fn remove_job_file(
+        &self,
+        layout: &TableLayout,
+        key: &PartitionKey,
+        job: &str,
+    ) -> Result<(), LoadError> {
+        #[cfg(feature = "delta")]
+        if let Some(delta) = self.delta() {
+            delta.emptied(layout.table, &rel_key(&key.relative_dir()?));
+            return Ok(());
+        }
+        let Some(path) = self.job_file(layout.name, key, job)? else {
+            return Ok(());
+        };
         #[cfg(feature = "s3")]
         if let Some(object) = &self.object {
-            return object.delete(&self.object_key(path));
+            return object.delete(&self.object_key(&path));
         }
-        remove_if_present(path)
+        remove_if_present(&path)
     }
 
     /// The key below an object store's prefix of a path below [`Self::root`].
@@ -708,7 +908,7 @@ impl Destination {
     where
         E: std::error::Error + Send + Sync + 'static,
     {
-        let path = self.job_file(layout.name, key, &provenance.owner())?;
+        let path = self.new_job_file(layout.name, key, &provenance.owner())?;
         let rows_err = |source: E| LoadError::Rows {
             path: path.clone(),
             source: Box::new(source),
@@ -717,7 +917,7 @@ impl Destination {
         let mut batches = batches.filter(|b| !matches!(b, Ok(b) if b.num_rows() == 0));
         let first = match batches.next() {
             None => {
-                self.remove_job_file(&path)?;
+                self.remove_job_file(layout, key, &provenance.owner())?;
                 return Ok(None);
             }
             Some(first) => first.map_err(rows_err)?,
@@ -748,9 +948,9 @@ impl Destination {
         compression_level: i32,
         rows: crate::transform::PartitionRows,
     ) -> Result<Option<WrittenFile>, LoadError> {
-        let path = self.job_file(layout.name, key, &provenance.owner())?;
+        let path = self.new_job_file(layout.name, key, &provenance.owner())?;
         if rows.rows() == 0 {
-            self.remove_job_file(&path)?;
+            self.remove_job_file(layout, key, &provenance.owner())?;
             return Ok(None);
         }
         let props = writer_properties(layout, provenance, compression_level).map_err(|source| {
@@ -841,6 +1041,10 @@ impl Destination {
             }
         })?;
         sync_dir(&dir)?;
+        #[cfg(feature = "delta")]
+        if let Some(delta) = self.delta() {
+            delta.added(layout.table, key, &file_name, rows, bytes);
+        }
         let partition = Path::new(layout.name)
             .join(key.relative_dir()?)
             .to_string_lossy()

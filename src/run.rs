@@ -62,6 +62,8 @@ pub struct RunReport {
     pub committed_until: Option<DateTime<Utc>>,
     /// Temporary files of an interrupted earlier run that were removed.
     pub leftovers_removed: usize,
+    /// In a Delta output, the version of each table that the run's commit made.
+    pub delta_versions: std::collections::BTreeMap<String, u64>,
     pub elapsed: std::time::Duration,
     /// Shards of the same split whose latest run over this window computed another split.
     pub split_otherwise: Vec<u32>,

@@ -37,6 +37,17 @@ pub enum PartitionBy {
     Month,
 }
 
+impl PartitionBy {
+    /// The column's name, as folder names and tables spell it.
+    pub fn column(self) -> &'static str {
+        match self {
+            PartitionBy::ServiceName => "service_name",
+            PartitionBy::Date => "date",
+            PartitionBy::Month => "month",
+        }
+    }
+}
+
 /// A partition value that makes a folder name longer than file systems accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("partition value for {column} is too long for a folder name ({len} bytes once escaped)")]
@@ -226,17 +237,17 @@ pub fn key(partitioning: &[PartitionBy], service: Option<&str>, ts_ms: i64) -> P
     let values = partitioning
         .iter()
         .map(|p| match p {
-            PartitionBy::ServiceName => ("service_name", service.map(str::to_string)),
+            PartitionBy::ServiceName => (p.column(), service.map(str::to_string)),
             PartitionBy::Date => {
                 let end = Period::Day.locate(ts_ms).1;
                 span_ms.get_or_insert((day.saturating_mul(DAY_MS), end));
-                ("date", Some(format!("{y:04}-{m:02}-{d:02}")))
+                (p.column(), Some(format!("{y:04}-{m:02}-{d:02}")))
             }
             PartitionBy::Month => {
                 let end = Period::Month.locate(ts_ms).1;
                 let first = days_from_civil(y, m, 1).saturating_mul(DAY_MS);
                 span_ms.get_or_insert((first, end));
-                ("month", Some(format!("{y:04}-{m:02}")))
+                (p.column(), Some(format!("{y:04}-{m:02}")))
             }
         })
         .collect();

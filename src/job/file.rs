@@ -198,6 +198,11 @@ pub(super) struct OutputFile {
     /// Credentials never go here: they come from the environment (`AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
     pub s3: Option<S3File>,
+    /// `parquet` (the default): hive-partitioned Parquet files, each partition's replaced one at a
+    /// time; or `delta`: Delta Lake tables, each run's (or shard's) files made visible in one
+    /// transaction per table (builds with the cargo feature `delta`).
+    #[cfg_attr(test, schemars(extend("enum" = ["parquet", "delta"], "default" = "parquet")))]
+    pub format: Option<String>,
 }
 
 /// `[output.s3]`

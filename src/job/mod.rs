@@ -129,6 +129,28 @@ pub struct Output {
     pub compression_level: i32,
     /// How to reach the object store of an `s3://` path (`[output.s3]`).
     pub s3: S3Settings,
+    /// Plain hive-partitioned Parquet, or Delta Lake tables.
+    pub format: OutputFormat,
+}
+
+/// `[output] format`: how the tables are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Hive-partitioned Parquet: each partition's files replaced one at a time.
+    #[default]
+    Parquet,
+    /// Delta Lake tables (cargo feature `delta`): the same Parquet files, made visible by one
+    /// transaction per table and run (or shard) in each table's `_delta_log/`.
+    Delta,
+}
+
+impl OutputFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Parquet => "parquet",
+            OutputFormat::Delta => "delta",
+        }
+    }
 }
 
 /// `[output.s3]`, checked: what a job file may say about an S3-compatible store. Whatever it

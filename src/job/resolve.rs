@@ -14,8 +14,8 @@ use super::file::{
 use super::report::Report;
 use super::window::TimeExpr;
 use super::{
-    Api, Catalog, Component, Export, Job, Output, PartitionBy, S3Settings, Services, Source,
-    TokenSource, WindowSpec,
+    Api, Catalog, Component, Export, Job, Output, OutputFormat, PartitionBy, S3Settings, Services,
+    Source, TokenSource, WindowSpec,
 };
 use crate::domain::duration::{format_duration, parse_delay, parse_duration};
 use crate::domain::location::Location;
@@ -787,6 +787,19 @@ fn output(o: &OutputFile, report: &mut Report<'_>) -> Option<Output> {
             DEFAULT_ZSTD_LEVEL
         }
     };
+    let format = match o.format.as_deref() {
+        None | Some("parquet") => OutputFormat::Parquet,
+        Some("delta") => OutputFormat::Delta,
+        Some(other) => {
+            report.problem(
+                "output.format",
+                format!(
+                    "'{other}' is not an output format: use \"parquet\" (the default) or \"delta\""
+                ),
+            );
+            OutputFormat::Parquet
+        }
+    };
     unless_problems(
         report,
         before,
@@ -795,6 +808,7 @@ fn output(o: &OutputFile, report: &mut Report<'_>) -> Option<Output> {
             partitioning,
             compression_level,
             s3,
+            format,
         },
     )
 }

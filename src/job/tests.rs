@@ -118,6 +118,7 @@ fn the_base_job_resolves_with_defaults() {
             partitioning: vec![PartitionBy::Date],
             compression_level: 1,
             s3: Default::default(),
+            format: OutputFormat::Parquet,
         }
     );
     assert!(job.warnings.is_empty());

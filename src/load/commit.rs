@@ -79,6 +79,8 @@ pub struct Committed {
     /// Everything before this is committed: the window's end, or the start of the earliest
     /// partition left as it was or page that failed (within the window).
     pub until: DateTime<Utc>,
+    /// In a Delta output, each table the run committed to and the version its commit made.
+    pub table_versions: std::collections::BTreeMap<String, u64>,
 }
 
 /// Writes a run's partitions, on blocking tasks.
@@ -116,8 +118,12 @@ impl<'a> Commit<'a> {
         }
     }
 
-    /// How many files are committed so far.
+    /// How many files readers can see so far: every file written, or in a Delta output, none
+    /// before [`Commit::finish`] commits them.
     pub fn files_written(&self) -> usize {
+        if self.destination.is_transactional() {
+            return 0;
+        }
         self.files.len()
     }
 
@@ -211,8 +217,17 @@ impl<'a> Commit<'a> {
         self.write(&layout(table), key, batch)
     }
 
-    /// What the run committed; call after [`Commit::flush`].
+    /// Makes what the run wrote visible (a Delta output's transactions) and says what it
+    /// committed; call after [`Commit::flush`].
     pub fn finish(self) -> anyhow::Result<Committed> {
+        let versions = self.destination.publish(&self.provenance.run_id)?;
+        for (table, version) in &versions {
+            tracing::info!(
+                table = table.name(),
+                version,
+                "Committed the run's files to the Delta table."
+            );
+        }
         let until = self.committed_until();
         let skipped = self
             .skipped
@@ -224,6 +239,10 @@ impl<'a> Commit<'a> {
             skipped,
             failed: self.failed,
             until,
+            table_versions: versions
+                .into_iter()
+                .map(|(table, version)| (table.name().to_string(), version))
+                .collect(),
         })
     }
 

@@ -41,6 +41,9 @@ pub struct Manifest {
     pub failed_pages: Vec<ManifestFailure>,
     /// Temporary files of an interrupted earlier run that were removed.
     pub leftovers_removed: usize,
+    /// In a Delta output, the version of each table that the run's commit made.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub delta_versions: std::collections::BTreeMap<String, u64>,
 }
 
 impl StateStore {
@@ -275,6 +278,7 @@ mod tests {
                 error: "HTTP 500".into(),
             }],
             leftovers_removed: 2,
+            delta_versions: Default::default(),
         }
     }
 

@@ -13,14 +13,14 @@
 //! - Job state, the lock and manifests are small objects written with one PUT; the state and
 //!   the lock use conditional writes (`If-None-Match: *`, `If-Match: <e-tag>`).
 //!
-//! Every call runs on a runtime of its own ([`wait`]): the load stage is synchronous, called from
-//! blocking tasks and from the run's async code alike, and a store's connections stay on the
-//! runtime that opened them.
+//! Every call runs on the load stage's own runtime ([`super::io::wait`]): the load stage is
+//! synchronous, called from blocking tasks and from the run's async code alike, and a store's
+//! connections stay on the runtime that opened them.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -33,6 +33,7 @@ use object_store::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::io::{runtime, wait};
 use super::LoadError;
 use crate::domain::url;
 use crate::job::S3Settings;
@@ -87,43 +88,6 @@ impl Lease {
         }
         Ok(())
     }
-}
-
-/// The runtime every store call runs on, for the whole process: never dropped, so dropping an
-/// output never shuts a runtime down inside another one.
-fn runtime() -> Result<&'static tokio::runtime::Runtime, LoadError> {
-    // Built inside `get_or_init`, so that two first callers never build two (the loser's would
-    // be dropped, which panics on a runtime thread).
-    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("object-store")
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|message| LoadError::Folder {
-            path: PathBuf::from("object-store runtime"),
-            source: std::io::Error::other(message.clone()),
-        })
-}
-
-/// Runs `fut` on the store's runtime and blocks until it is done. Callable from anywhere: a
-/// blocking task, a plain thread or async code (which it blocks, as file I/O would).
-fn wait<T: Send + 'static>(
-    fut: impl std::future::Future<Output = T> + Send + 'static,
-) -> Result<T, LoadError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    runtime()?.spawn(async move {
-        let _ = tx.send(fut.await);
-    });
-    rx.recv().map_err(|_| LoadError::Folder {
-        path: PathBuf::from("object-store runtime"),
-        source: std::io::Error::other("a store call stopped"),
-    })
 }
 
 fn store_err(url: String) -> impl FnOnce(object_store::Error) -> LoadError {

@@ -93,6 +93,16 @@ impl Dataset {
         let mut tables = BTreeMap::new();
         for table in Table::ALL.map(Table::name) {
             let dir = root.join(table);
+            if dir.join("_delta_log").is_dir() {
+                // Its folders hold every version's files: read as plain Parquet, a re-run's
+                // rows would count twice.
+                return Err(ReportError::Output {
+                    path: root.display().to_string(),
+                    reason: format!(
+                        "{table} is a Delta table (`format = \"delta\"`), and the report reads the Parquet format's folders only: query the tables through their log instead (polars `scan_delta`, DuckDB `delta_scan`), or export to a Parquet output for the report"
+                    ),
+                });
+            }
             let mut keys = Vec::new();
             if has_parquet(&dir, &mut keys, 0) {
                 tables.insert(

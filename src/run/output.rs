@@ -40,6 +40,7 @@ pub(super) struct Locked {
 impl Output {
     pub(super) fn open(job: &Job, now: DateTime<Utc>) -> anyhow::Result<Output> {
         let destination = Destination::open(&job.output.path, &job.output.s3)
+            .and_then(|d| d.with_format(job.output.format, &job.output.partitioning))
             .with_context(|| format!("job {}: output.path", job.name))?;
         let owner = shard::owner(&job.name, job.shard);
         Ok(Output {
@@ -64,6 +65,7 @@ impl Output {
     pub(super) fn check(&self, job: &Job) -> anyhow::Result<Window> {
         let window = resolve_window(job, self.now, self.store.read(&self.owner)?.as_ref())?;
         self.store.check_unlocked(&self.owner)?;
+        self.destination.check_format()?;
         let wanted = job.shard.map_or(1, |s| s.count);
         let found: Vec<_> = self
             .destination
@@ -145,6 +147,7 @@ impl Output {
                 .or(locked.previous.as_ref())
                 .map(|s| s.committed_until),
             leftovers_removed: locked.leftovers_removed,
+            delta_versions: committed.table_versions,
             elapsed: self.started.elapsed(),
             split_otherwise: Vec::new(),
         };
@@ -224,5 +227,6 @@ fn manifest(r: &RunReport, started_at: DateTime<Utc>) -> Manifest {
         partitions_kept_after_failure: r.skipped_partitions.clone(),
         failed_pages: r.failed.iter().map(Into::into).collect(),
         leftovers_removed: r.leftovers_removed,
+        delta_versions: r.delta_versions.clone(),
     }
 }

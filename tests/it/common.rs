@@ -399,3 +399,21 @@ pub fn canned_server(status: &str, content_type: &str, body: &str) -> String {
     });
     format!("127.0.0.1:{}", addr.port())
 }
+
+/// The Python environment of the interop tests: `VSCOPE_PYTHON`, or `.venv` as `make test`
+/// installs it from `tests/interop/requirements.txt` (DuckDB, pyarrow, polars, deltalake, moto).
+/// `None` when there is none on this machine.
+pub fn python_env() -> Option<String> {
+    if let Ok(p) = std::env::var("VSCOPE_PYTHON") {
+        return Some(p);
+    }
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    Path::new(venv).exists().then(|| venv.to_string())
+}
+
+/// [`python_env`], which the test cannot do without.
+pub fn python() -> String {
+    python_env().expect(
+        "the interop tests' Python environment is not installed: run `make venv` (it installs it into .venv) or set VSCOPE_PYTHON",
+    )
+}

@@ -5,18 +5,6 @@ use std::process::Command;
 
 use crate::common::*;
 
-fn python() -> String {
-    if let Ok(p) = std::env::var("VSCOPE_PYTHON") {
-        return p;
-    }
-    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
-    assert!(
-        std::path::Path::new(venv).exists(),
-        "DuckDB is not installed: run `make test` (it installs DuckDB into .venv) or set VSCOPE_PYTHON"
-    );
-    venv.to_string()
-}
-
 #[test]
 fn duckdb_reads_the_export_with_the_right_types_and_no_duplicates() {
     let ws = Workspace::new();

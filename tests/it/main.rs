@@ -20,6 +20,8 @@ mod bad_input;
 mod cli;
 #[cfg(feature = "sim")]
 mod crash;
+#[cfg(all(feature = "sim", feature = "delta"))]
+mod delta;
 #[cfg(feature = "sim")]
 mod export;
 #[cfg(feature = "sim")]

@@ -21,12 +21,8 @@ const CHECK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/check_s3
 /// The Python environment with moto, pyarrow and polars, or `None` (and a message) when there is
 /// none on this machine.
 fn python() -> Option<String> {
-    if let Ok(p) = std::env::var("VSCOPE_PYTHON") {
-        return Some(p);
-    }
-    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
-    if Path::new(venv).exists() {
-        return Some(venv.to_string());
+    if let Some(python) = python_env() {
+        return Some(python);
     }
     eprintln!(
         "skipped: no Python environment for the S3 server: run `make venv` (it installs moto, pyarrow and polars into .venv) or set VSCOPE_PYTHON"

@@ -60,18 +60,6 @@ fn export() -> &'static Path {
     })
 }
 
-fn python() -> String {
-    if let Ok(p) = std::env::var("VSCOPE_PYTHON") {
-        return p;
-    }
-    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
-    assert!(
-        Path::new(venv).exists(),
-        "DuckDB is not installed: run `make test` (it installs DuckDB into .venv) or set VSCOPE_PYTHON"
-    );
-    venv.to_string()
-}
-
 fn helper(name: &str) -> String {
     format!("{}/tests/report/{name}", env!("CARGO_MANIFEST_DIR"))
 }
