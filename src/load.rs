@@ -467,14 +467,13 @@ impl Destination {
         match format {
             OutputFormat::Parquet => Ok(self),
             #[cfg(feature = "delta")]
-            OutputFormat::Delta if self.is_object_store() => Err(LoadError::Config {
-                url: self.root.display().to_string(),
-                message: "Delta Lake output goes to a folder in this version; an object store \
-                          takes the Parquet format"
-                    .to_string(),
-            }),
-            #[cfg(feature = "delta")]
             OutputFormat::Delta => {
+                #[cfg(feature = "s3")]
+                let delta = match &self.object {
+                    Some(object) => delta::DeltaOutput::in_store(Arc::clone(object), partitioning)?,
+                    None => delta::DeltaOutput::new(&self.root, partitioning),
+                };
+                #[cfg(not(feature = "s3"))]
                 let delta = delta::DeltaOutput::new(&self.root, partitioning);
                 Ok(Destination {
                     delta: Some(Arc::new(delta)),
@@ -600,6 +599,35 @@ impl Destination {
     /// output, or in an object store its unfinished multipart uploads. Never touches another
     /// job's files. Returns how many were removed.
     pub fn remove_leftovers(&self, job: &str) -> Result<usize, LoadError> {
+        let removed = self.remove_temporaries(job)?;
+        #[cfg(feature = "delta")]
+        let removed = removed + self.remove_uncommitted(job)?;
+        Ok(removed)
+    }
+
+    /// A Delta output's run starts here, under the lock: it reads the tables, and the files of
+    /// the job's runs that never committed go. Returns how many were removed.
+    #[cfg(feature = "delta")]
+    fn remove_uncommitted(&self, job: &str) -> Result<usize, LoadError> {
+        let Some(delta) = self.delta() else {
+            return Ok(0);
+        };
+        let files = self.all_files()?;
+        let uncommitted = delta.begin(job, files.iter().map(PathBuf::as_path))?;
+        for rel in &uncommitted {
+            #[cfg(feature = "s3")]
+            if let Some(object) = &self.object {
+                object.delete(&rel_key(rel))?;
+                continue;
+            }
+            remove_if_present(&self.root.join(rel))?;
+        }
+        Ok(uncommitted.len())
+    }
+
+    /// The temporary files of a killed run of `job` (in an object store, its unfinished
+    /// uploads); returns how many were removed.
+    fn remove_temporaries(&self, job: &str) -> Result<usize, LoadError> {
         #[cfg(feature = "s3")]
         if let Some(object) = &self.object {
             return object.abort_leftover_uploads(job);
@@ -631,12 +659,6 @@ impl Destination {
                 remove_if_present(&path)?;
                 removed += 1;
             }
-        }
-        // A Delta output's run starts here, under the lock: it reads the tables and removes the
-        // files of the job's runs that never committed.
-        #[cfg(feature = "delta")]
-        if let Some(delta) = self.delta() {
-            removed += delta.begin(job)?;
         }
         Ok(removed)
     }
@@ -998,10 +1020,18 @@ impl Destination {
         job: &str,
         write: impl FnOnce(Sink) -> Result<(u64, u64), LoadError>,
     ) -> Result<Option<WrittenFile>, LoadError> {
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         #[cfg(feature = "s3")]
         if let Some(object) = &self.object {
             let rel = self.object_key(path);
             let (rows, bytes) = write(Sink::Object(object.upload(&rel, job)?))?;
+            #[cfg(feature = "delta")]
+            if let Some(delta) = self.delta() {
+                delta.added(layout.table, key, &file_name, rows, bytes);
+            }
             return Ok(Some(WrittenFile {
                 table: layout.name,
                 partition: rel_key(&Path::new(layout.name).join(key.relative_dir()?)),
@@ -1017,10 +1047,6 @@ impl Destination {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.clone());
         create_dir_durably(&dir)?;
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
         let file = create_file(&temp).map_err(|source| LoadError::Write {
             path: temp.clone(),

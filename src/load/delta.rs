@@ -63,10 +63,22 @@ const LOG_PATH: &AsciiSet = &NON_ALPHANUMERIC
 /// The Delta tables of an output, and what the current run is about to commit to them.
 #[derive(Debug)]
 pub struct DeltaOutput {
-    /// The output's root folder; each table is the Delta table in `<root>/<table>/`.
+    /// The output's root folder, or its `s3://bucket/prefix` URL; each table is the Delta table
+    /// in `<root>/<table>/`.
     root: PathBuf,
     partitioning: Vec<PartitionBy>,
     run: Mutex<Option<RunLog>>,
+    /// In an object store: the output (its listings, the lock's lease) and the client delta-rs
+    /// keeps the logs through.
+    #[cfg(feature = "s3")]
+    store: Option<Store>,
+}
+
+#[cfg(feature = "s3")]
+#[derive(Debug)]
+struct Store {
+    output: std::sync::Arc<super::object::ObjectOutput>,
+    log: std::sync::Arc<dyn object_store_delta::ObjectStore>,
 }
 
 /// One run's view of the tables: read when it took its lock, and its pending actions.
@@ -117,15 +129,65 @@ impl DeltaOutput {
             root: root.to_path_buf(),
             partitioning: partitioning.to_vec(),
             run: Mutex::new(None),
+            #[cfg(feature = "s3")]
+            store: None,
         }
+    }
+
+    /// The Delta tables of an output in an object store. Makes no request yet.
+    #[cfg(feature = "s3")]
+    pub fn in_store(
+        output: std::sync::Arc<super::object::ObjectOutput>,
+        partitioning: &[PartitionBy],
+    ) -> Result<DeltaOutput, LoadError> {
+        let root = PathBuf::from(output.url(""));
+        let log = s3_log_client(output.connection()).map_err(|e| LoadError::Config {
+            url: root.display().to_string(),
+            message: e.to_string(),
+        })?;
+        register_s3_log_stores();
+        Ok(DeltaOutput {
+            store: Some(Store { output, log }),
+            ..DeltaOutput::new(&root, partitioning)
+        })
     }
 
     fn table_dir(&self, table: Table) -> PathBuf {
         self.root.join(table.name())
     }
 
+    /// Whether the table has a log yet.
+    fn exists(&self, table: Table) -> Result<bool, LoadError> {
+        #[cfg(feature = "s3")]
+        if let Some(store) = &self.store {
+            let log = format!("{}/_delta_log/", table.name());
+            return Ok(!store.output.list(&log)?.is_empty());
+        }
+        Ok(self.table_dir(table).join("_delta_log").is_dir())
+    }
+
+    /// What opens the table: its URL, and in an object store, the client to reach it with.
+    fn builder(&self, table: Table) -> Result<DeltaTableBuilder, LoadError> {
+        let url = self.table_url(table)?;
+        let builder =
+            DeltaTableBuilder::from_url(url.clone()).map_err(delta_err(&self.table_dir(table)))?;
+        #[cfg(feature = "s3")]
+        if let Some(store) = &self.store {
+            return Ok(builder.with_storage_backend(std::sync::Arc::clone(&store.log), url));
+        }
+        Ok(builder)
+    }
+
     fn table_url(&self, table: Table) -> Result<Url, LoadError> {
         let dir = self.table_dir(table);
+        #[cfg(feature = "s3")]
+        if let Some(store) = &self.store {
+            let url = format!("{}/", store.output.url(table.name()));
+            return Url::parse(&url).map_err(|e| LoadError::Config {
+                url,
+                message: e.to_string(),
+            });
+        }
         let absolute = std::path::absolute(&dir).map_err(|source| LoadError::Folder {
             path: dir.clone(),
             source,
@@ -139,12 +201,12 @@ impl DeltaOutput {
     /// The table's current version, or `None` when there is no table yet.
     fn load(&self, table: Table) -> Result<Option<DeltaTable>, LoadError> {
         let dir = self.table_dir(table);
-        if !dir.join("_delta_log").is_dir() {
+        if !self.exists(table)? {
             return Ok(None);
         }
-        let url = self.table_url(table)?;
+        let builder = self.builder(table)?;
         wait(async move {
-            match DeltaTableBuilder::from_url(url)?.load().await {
+            match builder.load().await {
                 Ok(table) => Ok(Some(table)),
                 Err(DeltaTableError::NotATable(_)) => Ok(None),
                 Err(e) => Err(e),
@@ -153,11 +215,33 @@ impl DeltaOutput {
         .map_err(delta_err(&dir))
     }
 
+    /// The files of the table's current version, relative to its folder (unescaped, e.g.
+    /// `date=2026-11-23/part-nightly-2.parquet`); `None` when the table has no log.
+    pub fn current_files(&self, table: Table) -> Result<Option<Vec<String>>, LoadError> {
+        let Some(delta) = self.load(table)? else {
+            return Ok(None);
+        };
+        let snapshot = delta
+            .snapshot()
+            .map_err(delta_err(&self.table_dir(table)))?;
+        let mut files: Vec<String> = snapshot
+            .log_data()
+            .iter()
+            .map(|f| f.path().into_owned())
+            .collect();
+        files.sort();
+        Ok(Some(files))
+    }
+
     /// Starts `owner`'s run: reads each table's current version (the owner's files in it and its
-    /// last committed run), numbers the run past every earlier one, and removes the files of the
-    /// owner's runs that never committed. Call under the owner's lock. Returns how many files
-    /// were removed.
-    pub fn begin(&self, owner: &str) -> Result<usize, LoadError> {
+    /// last committed run) and numbers the run past every earlier one. Of `files`, the output's
+    /// (relative to its root), returns those of the owner's runs that never committed, for the
+    /// caller to remove. Call under the owner's lock.
+    pub fn begin<'f>(
+        &self,
+        owner: &str,
+        files: impl IntoIterator<Item = &'f Path>,
+    ) -> Result<Vec<&'f Path>, LoadError> {
         let mut tables = BTreeMap::new();
         let mut last = 0;
         let mut committed = BTreeMap::new();
@@ -186,27 +270,29 @@ impl DeltaOutput {
             committed.insert(table, table_last);
             tables.insert(table, log);
         }
-        let mut removed = 0;
-        for table in Table::ALL {
-            let dir = self.table_dir(table);
-            for path in super::walk(&dir)? {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if owned_file_number(&name, owner).is_some_and(|n| n > committed[&table]) {
-                    super::remove_if_present(&path)?;
-                    removed += 1;
+        let uncommitted = files
+            .into_iter()
+            .filter(|rel| {
+                let table = rel
+                    .components()
+                    .next()
+                    .and_then(|c| Table::from_name(&c.as_os_str().to_string_lossy()));
+                let name = rel.file_name().map(|n| n.to_string_lossy());
+                match (table, name) {
+                    (Some(table), Some(name)) => {
+                        owned_file_number(&name, owner).is_some_and(|n| n > committed[&table])
+                    }
+                    _ => false,
                 }
-            }
-        }
+            })
+            .collect();
         let mut run = self.run.lock().unwrap_or_else(|e| e.into_inner());
         *run = Some(RunLog {
             owner: owner.to_string(),
             number: last + 1,
             tables,
         });
-        Ok(removed)
+        Ok(uncommitted)
     }
 
     fn with_run<T>(&self, f: impl FnOnce(&mut RunLog) -> T) -> T {
@@ -353,15 +439,24 @@ impl DeltaOutput {
         commit: Commit,
     ) -> Result<u64, LoadError> {
         let dir = self.table_dir(table);
-        let url = self.table_url(table)?;
         let fields = self.schema(table)?;
         let partition_columns = self.partition_columns();
         let mut current = read;
         for _ in 0..COMMIT_ATTEMPTS {
+            // In an object store, a commit is made only while the run surely holds its lock, as
+            // an object is made visible (`object`).
+            #[cfg(feature = "s3")]
+            if let Some(store) = &self.store {
+                store.output.check_lease()?;
+            }
             let attempt = match current.take() {
                 None => {
                     let create = CreateBuilder::new()
-                        .with_location(url.as_str())
+                        .with_log_store(
+                            self.builder(table)?
+                                .build_storage()
+                                .map_err(delta_err(&dir))?,
+                        )
                         .with_columns(fields.clone())
                         .with_partition_columns(partition_columns.clone())
                         .with_actions(commit.adds.iter().cloned().map(Action::Add))
@@ -370,7 +465,7 @@ impl DeltaOutput {
                     match wait(create.into_future())? {
                         Ok(created) => return Ok(created.version().unwrap_or(0)),
                         // Another writer (a sibling shard) created it first: commit on top.
-                        Err(_) if dir.join("_delta_log").is_dir() => Attempt::Lost,
+                        Err(_) if self.exists(table)? => Attempt::Lost,
                         Err(e) => return Err(delta_err(&dir)(e)),
                     }
                 }
@@ -480,6 +575,69 @@ impl Commit {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The client delta-rs reaches an S3-compatible store with: its own object_store version's, connected
+/// as the output's data files are (`object`), credentials from the environment.
+#[cfg(feature = "s3")]
+fn s3_log_client(
+    c: &super::object::Connection,
+) -> Result<std::sync::Arc<dyn object_store_delta::ObjectStore>, object_store_delta::Error> {
+    use object_store_delta::aws::AmazonS3Builder;
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(&c.bucket);
+    if let Some(region) = &c.region {
+        builder = builder.with_region(region);
+    }
+    if let Some(virtual_hosted) = c.virtual_hosted {
+        builder = builder.with_virtual_hosted_style_request(virtual_hosted);
+    }
+    if let Some(endpoint) = &c.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    let options = object_store_delta::ClientOptions::new()
+        .with_allow_http(c.allow_http)
+        .with_default_content_type("application/json");
+    Ok(std::sync::Arc::new(
+        builder.with_client_options(options).build()?,
+    ))
+}
+
+/// delta-rs' log store for `s3://` tables: its default one, which commits a version with a
+/// put-if-absent (`If-None-Match: *`), the conditional write S3 honours and the job's lock already
+/// relies on. (delta-rs' own S3 integration would bring the AWS SDK and a DynamoDB lock table.)
+#[cfg(feature = "s3")]
+fn register_s3_log_stores() {
+    use deltalake::logstore::{
+        default_logstore, logstore_factories, LogStore, LogStoreFactory, ObjectStoreRef,
+        StorageConfig,
+    };
+
+    #[derive(Debug)]
+    struct S3LogStores;
+
+    impl LogStoreFactory for S3LogStores {
+        fn with_options(
+            &self,
+            prefixed_store: ObjectStoreRef,
+            root_store: ObjectStoreRef,
+            location: &Url,
+            options: &StorageConfig,
+        ) -> deltalake::DeltaResult<std::sync::Arc<dyn LogStore>> {
+            Ok(default_logstore(
+                prefixed_store,
+                root_store,
+                location,
+                options,
+            ))
+        }
+    }
+
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        if let Ok(scheme) = Url::parse("s3://") {
+            logstore_factories().insert(scheme, std::sync::Arc::new(S3LogStores));
+        }
+    });
 }
 
 /// The predicate a commit's partitions make, as its `WRITE` operation records it: which partitions
@@ -645,7 +803,7 @@ mod tests {
             // Both read the table before either commits: the second commit always finds the
             // first one's version in its way (in the first round, the table it would create).
             for (owner, output) in &shards {
-                output.begin(owner).unwrap();
+                output.begin(owner, []).unwrap();
             }
             for (owner, output) in &shards {
                 let name = output.file_name(owner);

@@ -58,6 +58,23 @@ pub struct ObjectOutput {
     /// The lease of the lock this run holds on the output, if it holds one: every upload checks
     /// it before it makes an object visible.
     lease: Mutex<Option<Lease>>,
+    connection: Connection,
+}
+
+/// How the store is reached, as [`ObjectOutput::connect`] resolved it from the job and the
+/// environment; credentials stay in the environment. A Delta output's log client connects the
+/// same way.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub bucket: String,
+    /// `None`: `AWS_REGION`, then the client's default.
+    pub region: Option<String>,
+    /// `None`: `AWS_VIRTUAL_HOSTED_STYLE_REQUEST`, then path-style.
+    pub virtual_hosted: Option<bool>,
+    /// The endpoint the bucket is reached at, its name in the host for virtual-hosted addressing.
+    pub endpoint: Option<String>,
+    /// Plain http, to a loopback endpoint only.
+    pub allow_http: bool,
 }
 
 /// How long a held lock is known to last: until a renewal was refused, or until the lease the
@@ -165,12 +182,20 @@ impl ObjectOutput {
                 .get_config_value(&AmazonS3ConfigKey::Endpoint)
                 .filter(|e| !e.is_empty())
         });
-        let mut allow_http = false;
+        let mut connection = Connection {
+            bucket: bucket.to_string(),
+            region: settings.region.clone(),
+            virtual_hosted: settings.virtual_hosted,
+            endpoint: None,
+            allow_http: false,
+        };
         if let Some(endpoint) = &endpoint {
             let (url, http) = bucket_endpoint(endpoint, bucket, virtual_hosted).map_err(refused)?;
-            allow_http = http;
+            connection.allow_http = http;
+            connection.endpoint = Some(url.clone());
             builder = builder.with_endpoint(url);
         }
+        let allow_http = connection.allow_http;
         // Some S3-compatible servers stall on an upload without a Content-Type.
         let options = ClientOptions::new()
             .with_allow_http(allow_http)
@@ -187,7 +212,13 @@ impl ObjectOutput {
             prefix: prefix.to_string(),
             versions: Mutex::new(HashMap::new()),
             lease: Mutex::new(None),
+            connection,
         })
+    }
+
+    /// How the store is reached.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
     }
 
     /// `s3://bucket/prefix/<rel>`, for messages and the run's summary.
@@ -491,7 +522,7 @@ impl Drop for ObjectLock {
 impl ObjectOutput {
     /// Fails when this run holds the output's lock no longer for sure (see [`Lease`]); passes
     /// when it holds none (`state reset` and tests write without one).
-    fn check_lease(&self) -> Result<(), LoadError> {
+    pub(super) fn check_lease(&self) -> Result<(), LoadError> {
         match self.lease.lock() {
             Ok(lease) => lease.as_ref().map_or(Ok(()), Lease::check),
             Err(_) => Ok(()),

@@ -68,6 +68,47 @@ struct TableDir {
     keys: Vec<String>,
     /// In an object store, the table's Parquet objects (keys below the output's prefix).
     objects: Vec<String>,
+    /// A Delta table's files in its current version (paths, or `s3://` URLs): a scan reads these
+    /// rather than every Parquet file below `dir`, since the folders also hold the files earlier
+    /// versions named.
+    current: Option<Vec<String>>,
+}
+
+/// The keys of the hive partition folders of `rel`, a file's path below its table.
+#[cfg(any(feature = "s3", feature = "delta"))]
+fn hive_keys(rel: &str) -> Vec<String> {
+    rel.split('/')
+        .map_while(|part| part.split_once('=').map(|(k, _)| k.to_string()))
+        .collect()
+}
+
+/// The files of a Delta table's current version (relative to the table's folder), `None` when
+/// `table` is not a Delta table there. `delta` reads the tables' logs.
+#[cfg(feature = "delta")]
+fn delta_files(
+    delta: &crate::load::delta::DeltaOutput,
+    table: Table,
+    root: &str,
+) -> Result<Option<Vec<String>>, ReportError> {
+    delta.current_files(table).map_err(|e| ReportError::Output {
+        path: root.to_string(),
+        reason: format!(
+            "cannot read the Delta table {}: {}",
+            table.name(),
+            error_chain(&e)
+        ),
+    })
+}
+
+/// What the report says of a Delta table in a build that cannot read its log.
+#[cfg(not(feature = "delta"))]
+fn no_delta(root: &str, table: &str) -> ReportError {
+    ReportError::Output {
+        path: root.to_string(),
+        reason: format!(
+            "{table} is a Delta table (`format = \"delta\"`), and this build cannot read its log: build with the cargo feature `delta`, or query it through its log (polars `scan_delta`, DuckDB `delta_scan`)"
+        ),
+    }
 }
 
 /// The tables present in an export folder.
@@ -91,18 +132,40 @@ impl Dataset {
             });
         }
         let mut tables = BTreeMap::new();
-        for table in Table::ALL.map(Table::name) {
-            let dir = root.join(table);
+        #[cfg(feature = "delta")]
+        let delta = crate::load::delta::DeltaOutput::new(root, &[]);
+        for table in Table::ALL {
+            let dir = root.join(table.name());
             if dir.join("_delta_log").is_dir() {
                 // Its folders hold every version's files: read as plain Parquet, a re-run's
-                // rows would count twice.
-                return Err(ReportError::Output {
-                    path: root.display().to_string(),
-                    reason: format!(
-                        "{table} is a Delta table (`format = \"delta\"`), and the report reads the Parquet format's folders only: query the tables through their log instead (polars `scan_delta`, DuckDB `delta_scan`), or export to a Parquet output for the report"
-                    ),
-                });
+                // rows would count twice. Its log says which files are the table.
+                #[cfg(not(feature = "delta"))]
+                return Err(no_delta(&root.display().to_string(), table.name()));
+                #[cfg(feature = "delta")]
+                {
+                    let Some(files) = delta_files(&delta, table, &root.display().to_string())?
+                    else {
+                        continue;
+                    };
+                    let Some(first) = files.first() else { continue };
+                    let keys = hive_keys(first);
+                    let current = files
+                        .iter()
+                        .map(|f| dir.join(f).display().to_string())
+                        .collect();
+                    tables.insert(
+                        table.name(),
+                        TableDir {
+                            dir,
+                            keys,
+                            objects: Vec::new(),
+                            current: Some(current),
+                        },
+                    );
+                    continue;
+                }
             }
+            let table = table.name();
             let mut keys = Vec::new();
             if has_parquet(&dir, &mut keys, 0) {
                 tables.insert(
@@ -111,6 +174,7 @@ impl Dataset {
                         dir,
                         keys,
                         objects: Vec::new(),
+                        current: None,
                     },
                 );
             }
@@ -146,33 +210,54 @@ impl Dataset {
             &crate::job::S3Settings::default(),
         )
         .map_err(|e| unusable(error_chain(&e)))?;
+        let object = std::sync::Arc::new(object);
+        #[cfg(feature = "delta")]
+        let delta = crate::load::delta::DeltaOutput::in_store(std::sync::Arc::clone(&object), &[])
+            .map_err(|e| unusable(error_chain(&e)))?;
         let mut tables = BTreeMap::new();
-        for table in Table::ALL.map(Table::name) {
-            let mut objects: Vec<String> = object
-                .list(&format!("{table}/"))
+        for table in Table::ALL {
+            let name = table.name();
+            let listed: Vec<String> = object
+                .list(&format!("{name}/"))
                 .map_err(|e| unusable(error_chain(&e)))?
                 .into_iter()
                 .map(|(rel, _)| rel)
+                .collect();
+            let log = format!("{name}/_delta_log/");
+            let is_delta = listed.iter().any(|rel| rel.starts_with(&log));
+            let mut objects: Vec<String> = listed
+                .into_iter()
                 .filter(|rel| {
-                    let name = rel.rsplit('/').next().unwrap_or_default();
-                    name.ends_with(".parquet") && !name.starts_with('.')
+                    let file = rel.rsplit('/').next().unwrap_or_default();
+                    file.ends_with(".parquet") && !file.starts_with('.')
                 })
                 .collect();
+            let current = if is_delta {
+                #[cfg(not(feature = "delta"))]
+                return Err(no_delta(&url, name));
+                #[cfg(feature = "delta")]
+                {
+                    let Some(files) = delta_files(&delta, table, &url)? else {
+                        continue;
+                    };
+                    objects = files.iter().map(|f| format!("{name}/{f}")).collect();
+                    Some(objects.iter().map(|key| object.url(key)).collect())
+                }
+            } else {
+                None
+            };
             objects.sort();
             let Some(first) = objects.first() else {
                 continue;
             };
-            let keys = first
-                .split('/')
-                .skip(1)
-                .map_while(|part| part.split_once('=').map(|(k, _)| k.to_string()))
-                .collect();
+            let keys = hive_keys(first.split_once('/').map_or("", |(_, rel)| rel));
             tables.insert(
-                table,
+                name,
                 TableDir {
-                    dir: PathBuf::from(object.url(table)),
+                    dir: PathBuf::from(object.url(name)),
                     keys,
                     objects,
+                    current,
                 },
             );
         }
@@ -182,7 +267,7 @@ impl Dataset {
         Ok(Dataset {
             tables,
             services: services.to_vec(),
-            object: Some(std::sync::Arc::new(object)),
+            object: Some(object),
         })
     }
 
@@ -213,8 +298,16 @@ impl Dataset {
             hive_options: HiveOptions::new_enabled(),
             ..ScanArgsParquet::default()
         };
-        let mut lf = LazyFrame::scan_parquet(PlRefPath::from(glob.as_str()), args)
-            .map_err(|e| ReportError::polars(format!("cannot scan {table}"), e))?;
+        let scanned = match &dir.current {
+            // A Delta table: its current files, named one by one (hive keys are read from their
+            // paths all the same).
+            Some(files) => LazyFrame::scan_parquet_files(
+                files.iter().map(|f| PlRefPath::from(f.as_str())).collect(),
+                args,
+            ),
+            None => LazyFrame::scan_parquet(PlRefPath::from(glob.as_str()), args),
+        };
+        let mut lf = scanned.map_err(|e| ReportError::polars(format!("cannot scan {table}"), e))?;
         if !self.services.is_empty() {
             let names = Series::new("services".into(), self.services.clone());
             lf = lf.filter(col("service_name").is_in(lit(names).implode(false), false));
@@ -354,7 +447,12 @@ impl Dataset {
         };
         let (first, last) = (day_of(span.from_ms), day_of(span.to_ms - 1));
         let mut files = Vec::new();
-        parquet_files(&dir.dir, &mut files);
+        match &dir.current {
+            // In an object store, `objects` are the current files already.
+            Some(_) if !dir.objects.is_empty() => {}
+            Some(current) => files.extend(current.iter().map(PathBuf::from)),
+            None => parquet_files(&dir.dir, &mut files),
+        }
         files.extend(dir.objects.iter().map(PathBuf::from));
         let mut out = Vec::new();
         for path in files {
@@ -429,7 +527,7 @@ impl Dataset {
 }
 
 /// An error and its causes on one line.
-#[cfg(feature = "s3")]
+#[cfg(any(feature = "s3", feature = "delta"))]
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();

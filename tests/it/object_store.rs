@@ -100,6 +100,16 @@ impl S3 {
         serde_json::from_slice(&out.stdout).expect("json")
     }
 
+    /// Asserts that a finished run left no lock and no upload journal among `keys`.
+    fn assert_nothing_left(keys: &serde_json::Map<String, serde_json::Value>) {
+        assert!(
+            !keys
+                .keys()
+                .any(|k| k.ends_with(".lock") || k.contains("/_state/uploads/")),
+            "no lock nor upload journal left: {keys:?}"
+        );
+    }
+
     /// Every object below `prefix`, with its size.
     fn keys(&self, prefix: &str) -> serde_json::Map<String, serde_json::Value> {
         self.check(&["keys", BUCKET, prefix])
@@ -303,12 +313,7 @@ fn the_demo_job_to_s3_reads_back_equal_to_the_same_job_on_local_disk() {
             .any(|k| k.starts_with("nightly/vscope/_runs/") && k.ends_with(".json")),
         "the manifest: {keys:?}"
     );
-    assert!(
-        !keys
-            .keys()
-            .any(|k| k.ends_with(".lock") || k.contains("/_state/uploads/")),
-        "no lock nor upload journal left: {keys:?}"
-    );
+    S3::assert_nothing_left(&keys);
     assert!(s3.uploads().is_empty(), "no upload left in progress");
 
     // The report reads the store as it reads a folder: the same report as over a copy of it.
@@ -593,12 +598,7 @@ fn four_shards_at_once_to_s3_equal_one_run_on_local_disk() {
         let state = format!("sharded/_state/nightly-s{index}of4.json");
         assert!(keys.contains_key(&state), "{state}: {keys:?}");
     }
-    assert!(
-        !keys
-            .keys()
-            .any(|k| k.ends_with(".lock") || k.contains("/_state/uploads/")),
-        "{keys:?}"
-    );
+    S3::assert_nothing_left(&keys);
     assert!(s3.uploads().is_empty(), "no upload left in progress");
 
     // Another split over the same store is refused before it writes anything.
@@ -617,4 +617,60 @@ fn four_shards_at_once_to_s3_equal_one_run_on_local_disk() {
     assert_eq!(other.status.code(), Some(2), "{}", stderr(&other));
     assert!(stderr(&other).contains("4 shards"), "{}", stderr(&other));
     assert_eq!(s3.keys("sharded/").len(), keys.len(), "nothing written");
+}
+
+/// A Delta output in the store: four shards commit to the same tables at once, twice (racing to
+/// create each table, then each removing its own files while its siblings commit). The store's
+/// objects, copied to a folder, read through `deltalake` and polars as one Parquet run does.
+#[cfg(feature = "delta")]
+#[test]
+fn four_shards_commit_to_delta_tables_in_s3_at_once() {
+    let Some(s3) = S3::start() else { return };
+    let sim = SimProcess::start(&crate::shard::ESTATE);
+    let ws = Workspace::new();
+    let window = "start = \"2026-11-23T00:00:00Z\"\nend = \"2026-11-23T06:00:00Z\"";
+    let parquet = crate::shard::job(&sim, "nightly", window);
+    ws.write("parquet.toml", &parquet);
+    let delta = ws.write("delta.toml", &format!("{parquet}format = \"delta\"\n"));
+    let mut env = crate::shard::credentials(&sim);
+    env.extend(s3.env());
+    let whole = ws.run(
+        &["run", "parquet.toml", "--output", "whole", "-q"],
+        &env_refs(&env),
+    );
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    for round in 1..=2 {
+        let outcomes = crate::shard::run_shards(&ws, &delta, "s3://exports/delta", 4, &env);
+        for (index, o) in outcomes.iter().enumerate() {
+            assert!(
+                o.status.success(),
+                "round {round}, shard {index}: {}",
+                stderr(o)
+            );
+        }
+        let copy = ws.path().join(format!("copy-{round}"));
+        s3.check(&["download", BUCKET, "delta", copy.to_str().unwrap()]);
+        crate::delta::assert_reads_as(&copy, &ws.path().join("whole"), &format!("round {round}"));
+        let vm = &crate::delta::delta_tables(&copy)["vm_metrics"];
+        assert_eq!(vm["version"], 4 * round - 1, "round {round}: {vm}");
+        let files: Vec<String> = (0..4)
+            .map(|i| format!("date=2026-11-23/part-nightly-s{i}of4-{round}.parquet"))
+            .collect();
+        assert_eq!(vm["files"], serde_json::json!(files), "round {round}");
+    }
+    S3::assert_nothing_left(&s3.keys("delta/"));
+    assert!(s3.uploads().is_empty(), "no upload left in progress");
+
+    // The report reads the tables' current version from the store, as from the Parquet run.
+    #[cfg(feature = "report")]
+    {
+        let report = |out: &str| -> serde_json::Value {
+            let o = ws.run(&["report", out, "--format", "json"], &env_refs(&env));
+            assert!(o.status.success(), "report {out}: {}", stderr(&o));
+            let mut json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            json["source"] = serde_json::Value::Null;
+            json
+        };
+        crate::delta::assert_close(&report("s3://exports/delta"), &report("whole"), "report");
+    }
 }
