@@ -7,7 +7,8 @@
 //! Never decides what the rows are.
 //!
 //! A job owns its files: in each partition folder it writes `part-<job>-0.parquet` and nothing
-//! else, so re-running a job replaces exactly its own file and never touches another job's. A file
+//! else (a Delta output, [`delta`], numbers them by run instead: `part-<job>-<n>.parquet`), so
+//! re-running a job replaces exactly its own file and never touches another job's. A file
 //! is written under a hidden temporary name in the same folder (readers skip names starting with
 //! `.`), fsynced, then renamed over the old one: a reader sees the old file or the new one, never
 //! half of either. A partition left with no rows has the job's file removed rather than an empty
@@ -154,6 +155,14 @@ pub enum LoadError {
         "cannot write to {url}: this build has no object-storage support (cargo feature `s3`)"
     )]
     Unsupported { url: String },
+    /// A Delta output's commit that failed after committing some of the run's tables: readers
+    /// see those.
+    #[error("the run committed {files} files to some of its tables, then stopped")]
+    PartlyCommitted {
+        /// Files in the tables committed.
+        files: usize,
+        source: Box<LoadError>,
+    },
     #[error("output {path}: this build has no Delta Lake support (build with the cargo feature `delta`)")]
     NoDelta { path: PathBuf },
     #[error("output {path} holds {found}, and this job writes {wanted}: {advice}")]
@@ -526,9 +535,12 @@ impl Destination {
             if Table::from_name(&table).is_none() {
                 continue;
             }
+            let name = rel.file_name().map(|n| n.to_string_lossy());
             if parts.next().is_some_and(|p| p == "_delta_log") {
                 delta_tables.push(self.root.join(table.as_ref()));
-            } else if rel.extension().is_some_and(|e| e == "parquet") {
+            } else if name.is_some_and(|n| data_file_owner(&n).is_some_and(|(_, n)| n == 0)) {
+                // The Parquet format's own file name; a Delta run's files are numbered from 1,
+                // and those of one killed before its table's first commit lie here without a log.
                 parquet_files.push(self.root.join(table.as_ref()));
             }
         }
@@ -709,7 +721,7 @@ impl Destination {
         #[cfg(feature = "delta")]
         if let (Some(delta), Some(t)) = (self.delta(), Table::from_name(table)) {
             return Ok(delta
-                .owned_partitions(t)
+                .owned_partitions(t)?
                 .iter()
                 .map(|dir| PartitionKey::from_relative_dir(Path::new(dir)))
                 .collect());
@@ -760,7 +772,7 @@ impl Destination {
         #[cfg(feature = "delta")]
         if let (Some(delta), Some(t)) = (self.delta(), Table::from_name(table)) {
             return Ok(delta
-                .current(t, &rel_key(&dir))
+                .current(t, &rel_key(&dir))?
                 .map(|rel| self.root.join(table).join(rel)));
         }
         Ok(Some(
@@ -779,7 +791,7 @@ impl Destination {
         let dir = self.root.join(table).join(key.relative_dir()?);
         #[cfg(feature = "delta")]
         if let Some(delta) = self.delta() {
-            return Ok(dir.join(delta.file_name(job)));
+            return Ok(dir.join(delta.file_name(job)?));
         }
         Ok(dir.join(job_file_name(job)))
     }
@@ -873,8 +885,7 @@ impl Destination {
     ) -> Result<(), LoadError> {
         #[cfg(feature = "delta")]
         if let Some(delta) = self.delta() {
-            delta.emptied(layout.table, &rel_key(&key.relative_dir()?));
-            return Ok(());
+            return delta.emptied(layout.table, &rel_key(&key.relative_dir()?));
         }
         let Some(path) = self.job_file(layout.name, key, job)? else {
             return Ok(());
@@ -1030,7 +1041,7 @@ impl Destination {
             let (rows, bytes) = write(Sink::Object(object.upload(&rel, job)?))?;
             #[cfg(feature = "delta")]
             if let Some(delta) = self.delta() {
-                delta.added(layout.table, key, &file_name, rows, bytes);
+                delta.added(layout.table, key, &file_name, rows, bytes)?;
             }
             return Ok(Some(WrittenFile {
                 table: layout.name,
@@ -1069,7 +1080,7 @@ impl Destination {
         sync_dir(&dir)?;
         #[cfg(feature = "delta")]
         if let Some(delta) = self.delta() {
-            delta.added(layout.table, key, &file_name, rows, bytes);
+            delta.added(layout.table, key, &file_name, rows, bytes)?;
         }
         let partition = Path::new(layout.name)
             .join(key.relative_dir()?)

@@ -235,9 +235,11 @@ pub async fn run(
     let files = commit.files_written();
     let after_commit = |error| StoppedAfterCommit::after(error, files);
     let committed = commit.finish().map_err(after_commit)?;
+    // Whatever fails now, readers see every file of the run (a Delta output's too, now).
+    let files = committed.files.len();
     output
         .record(job, locked, &plan, stats, committed)
-        .map_err(after_commit)
+        .map_err(|error| StoppedAfterCommit::after(error, files))
 }
 
 /// Extracts the plan's pages and transforms each page's series into its table as the page

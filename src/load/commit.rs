@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 
-use super::{layout, Destination, FileProvenance, TableLayout, WrittenFile};
+use super::{layout, Destination, FileProvenance, LoadError, TableLayout, WrittenFile};
 use crate::domain::partition::PartitionKey;
 use crate::domain::table::Table;
 use crate::job::{Job, Window};
@@ -220,7 +220,15 @@ impl<'a> Commit<'a> {
     /// Makes what the run wrote visible (a Delta output's transactions) and says what it
     /// committed; call after [`Commit::flush`].
     pub fn finish(self) -> anyhow::Result<Committed> {
-        let versions = self.destination.publish(&self.provenance.run_id)?;
+        let versions = self
+            .destination
+            .publish(&self.provenance.run_id)
+            .map_err(|error| match error {
+                LoadError::PartlyCommitted { files, source } => {
+                    StoppedAfterCommit::wrap((*source).into(), files)
+                }
+                error => error.into(),
+            })?;
         for (table, version) in &versions {
             tracing::info!(
                 table = table.name(),

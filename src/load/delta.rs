@@ -32,13 +32,10 @@ use std::sync::Mutex;
 
 use arrow::datatypes::{DataType as ArrowType, Schema};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
-use deltalake::kernel::{
-    Action, Add, DataType, MapType, Remove, StructField, StructType, Transaction,
-};
+use deltalake::kernel::{Action, Add, DataType, MapType, StructField, StructType, Transaction};
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::Url;
 
 use super::io::wait;
@@ -49,16 +46,6 @@ use crate::domain::table::Table;
 /// Attempts at one table's commit before the run gives up: each lost race against another
 /// writer's commit (another shard's) costs one.
 const COMMIT_ATTEMPTS: usize = 30;
-
-/// What a Delta table's log may hold in a path without escaping: partition folder names are
-/// already percent-encoded as hive readers decode them, so their `%` must be escaped again.
-const LOG_PATH: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/')
-    .remove(b'=');
 
 /// The Delta tables of an output, and what the current run is about to commit to them.
 #[derive(Debug)]
@@ -110,11 +97,6 @@ fn delta_err(table: &Path) -> impl FnOnce(DeltaTableError) -> LoadError + '_ {
         url: table.display().to_string(),
         source: Box::new(source),
     }
-}
-
-/// A path relative to a table as its log writes it.
-fn log_path(rel: &str) -> String {
-    utf8_percent_encode(rel, LOG_PATH).to_string()
 }
 
 /// Splits a path relative to a table into its partition folder and file name.
@@ -249,6 +231,8 @@ impl DeltaOutput {
             let mut log = TableLog::default();
             let mut table_last = 0;
             if let Some(delta) = self.load(table)? {
+                // A table this run could not commit to fails the run now, before any request.
+                self.check(table, &delta)?;
                 log.read = Some(delta.clone());
                 let dir = self.table_dir(table);
                 let snapshot = delta.snapshot().map_err(delta_err(&dir))?;
@@ -295,26 +279,27 @@ impl DeltaOutput {
         Ok(uncommitted)
     }
 
-    fn with_run<T>(&self, f: impl FnOnce(&mut RunLog) -> T) -> T {
+    /// `f` on the run [`Self::begin`] started; an error when none was: no file of a Delta output
+    /// is read or written before its tables are.
+    fn with_run<T>(&self, f: impl FnOnce(&mut RunLog) -> T) -> Result<T, LoadError> {
         let mut run = self.run.lock().unwrap_or_else(|e| e.into_inner());
-        // `Destination` begins the run when it takes the owner's lock, before any file is read
-        // or written; a run that did not is a bug of this stage, not of the user's.
-        let run = run.get_or_insert_with(|| RunLog {
-            owner: String::new(),
-            number: 0,
-            tables: BTreeMap::new(),
-        });
-        f(run)
+        match run.as_mut() {
+            Some(run) => Ok(f(run)),
+            None => Err(LoadError::Config {
+                url: self.root.display().to_string(),
+                message: "the Delta tables were not read before the run used them".to_string(),
+            }),
+        }
     }
 
     /// The name the run's file of a partition goes under.
-    pub fn file_name(&self, owner: &str) -> String {
-        let number = self.with_run(|run| run.number);
-        format!("part-{owner}-{number}.parquet")
+    pub fn file_name(&self, owner: &str) -> Result<String, LoadError> {
+        let number = self.with_run(|run| run.number)?;
+        Ok(format!("part-{owner}-{number}.parquet"))
     }
 
     /// The owner's file of a partition in the table's current version, relative to the table.
-    pub fn current(&self, table: Table, partition: &str) -> Option<String> {
+    pub fn current(&self, table: Table, partition: &str) -> Result<Option<String>, LoadError> {
         self.with_run(|run| {
             run.tables
                 .get(&table)
@@ -323,7 +308,7 @@ impl DeltaOutput {
     }
 
     /// The partitions in which the owner has a file in the table's current version.
-    pub fn owned_partitions(&self, table: Table) -> Vec<String> {
+    pub fn owned_partitions(&self, table: Table) -> Result<Vec<String>, LoadError> {
         self.with_run(|run| {
             run.tables
                 .get(&table)
@@ -333,18 +318,24 @@ impl DeltaOutput {
     }
 
     /// The run wrote `name` into a partition: added at commit, replacing the owner's file there.
-    pub fn added(&self, table: Table, key: &PartitionKey, name: &str, rows: u64, bytes: u64) {
-        let partition = key
-            .relative_dir()
-            .map(|d| super::rel_key(&d))
-            .unwrap_or_default();
+    pub fn added(
+        &self,
+        table: Table,
+        key: &PartitionKey,
+        name: &str,
+        rows: u64,
+        bytes: u64,
+    ) -> Result<(), LoadError> {
+        let partition = super::rel_key(&key.relative_dir()?);
         let rel = if partition.is_empty() {
             name.to_string()
         } else {
             format!("{partition}/{name}")
         };
         let add = Add {
-            path: log_path(&rel),
+            // The path on disk, hive escapes and all: delta-rs escapes it for the log (a `%`
+            // becomes `%25`), and readers unescape it once.
+            path: rel,
             partition_values: key
                 .values()
                 .iter()
@@ -360,19 +351,29 @@ impl DeltaOutput {
             let log = run.tables.entry(table).or_default();
             log.adds.push(add);
             log.replaced.insert(partition);
-        });
+        })
     }
 
     /// The run leaves a partition without a file of the owner: the owner's file there is removed
     /// at commit.
-    pub fn emptied(&self, table: Table, partition: &str) {
+    pub fn emptied(&self, table: Table, partition: &str) -> Result<(), LoadError> {
         self.with_run(|run| {
             run.tables
                 .entry(table)
                 .or_default()
                 .replaced
                 .insert(partition.to_string());
-        });
+        })
+    }
+
+    /// Whether `delta` is a table this output may commit to: its schema and partition columns.
+    fn check(&self, table: Table, delta: &DeltaTable) -> Result<(), LoadError> {
+        check_table(delta, &self.schema(table)?, &self.partition_columns()).map_err(|message| {
+            LoadError::Corrupt {
+                path: self.table_dir(table),
+                message,
+            }
+        })
     }
 
     /// The table's schema in Delta's terms: the layout's columns, then the partition columns the
@@ -425,11 +426,25 @@ impl DeltaOutput {
                     (*table, log.read.take(), commit)
                 })
                 .collect()
-        });
-        pending
-            .into_iter()
-            .map(|(table, read, commit)| Ok((table, self.commit_table(table, read, commit)?)))
-            .collect()
+        })?;
+        let mut versions = Vec::new();
+        let mut files = 0;
+        for (table, read, commit) in pending {
+            let adds = commit.adds.len();
+            match self.commit_table(table, read, commit) {
+                Ok(version) => versions.push((table, version)),
+                // Readers see the tables committed before: the run stopped after committing.
+                Err(error) if !versions.is_empty() => {
+                    return Err(LoadError::PartlyCommitted {
+                        files,
+                        source: Box::new(error),
+                    })
+                }
+                Err(error) => return Err(error),
+            }
+            files += adds;
+        }
+        Ok(versions)
     }
 
     fn commit_table(
@@ -470,12 +485,7 @@ impl DeltaOutput {
                     }
                 }
                 Some(delta) => {
-                    check_table(&delta, &fields, &partition_columns).map_err(|message| {
-                        LoadError::Corrupt {
-                            path: dir.clone(),
-                            message,
-                        }
-                    })?;
+                    self.check(table, &delta)?;
                     let commit = commit.clone();
                     wait(async move { commit.onto(delta).await })?.map_err(delta_err(&dir))?
                 }
@@ -550,11 +560,7 @@ impl Commit {
             let path = file.path().into_owned();
             let (partition, name) = split_path(&path);
             if owned_file_number(name, &self.owner).is_some() && self.replaced.contains(partition) {
-                actions.push(Action::Remove(Remove {
-                    // The path as the log spells it, so that it names the file its add did.
-                    path: log_path(&path),
-                    ..file.remove_action(true)
-                }));
+                actions.push(Action::Remove(file.remove_action(true)));
             }
         }
         let operation = DeltaOperation::Write {
@@ -747,7 +753,6 @@ fn delta_type(data_type: &ArrowType) -> Option<DataType> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use percent_encoding::percent_decode_str;
 
     #[test]
     fn a_file_is_the_owners_only_by_its_exact_name() {
@@ -806,9 +811,11 @@ mod tests {
                 output.begin(owner, []).unwrap();
             }
             for (owner, output) in &shards {
-                let name = output.file_name(owner);
+                let name = output.file_name(owner).unwrap();
                 assert_eq!(name, format!("part-{owner}-{round}.parquet"));
-                output.added(Table::VmMetrics, &day("2026-11-23"), &name, 10, 100);
+                output
+                    .added(Table::VmMetrics, &day("2026-11-23"), &name, 10, 100)
+                    .unwrap();
             }
             let versions: Vec<u64> = shards
                 .iter()
@@ -837,15 +844,33 @@ mod tests {
     }
 
     #[test]
-    fn an_escaped_partition_folder_keeps_its_escapes_through_the_log() {
-        let rel = "service_name=pcc%2F1/date=2026-11-23/part-demo-1.parquet";
-        assert_eq!(
-            percent_decode_str(&log_path(rel)).decode_utf8().unwrap(),
-            rel
-        );
-        assert_eq!(
-            log_path(rel),
-            "service_name=pcc%252F1/date=2026-11-23/part-demo-1.parquet"
-        );
+    fn a_hive_escaped_partition_folder_is_the_same_file_in_the_log_and_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let partitioning = [PartitionBy::ServiceName, PartitionBy::Date];
+        let key = PartitionKey::new(vec![
+            ("service_name", Some("pcc's 1/2%".to_string())),
+            ("date", Some("2026-11-23".to_string())),
+        ]);
+        let folder = super::super::rel_key(&key.relative_dir().unwrap());
+        assert!(folder.contains('%'), "{folder}");
+        for round in 1..=2 {
+            let output = DeltaOutput::new(dir.path(), &partitioning);
+            output.begin("job", []).unwrap();
+            let previous = output.current(Table::VmMetrics, &folder).unwrap();
+            let expected_previous = (round > 1).then(|| format!("{folder}/part-job-1.parquet"));
+            assert_eq!(
+                previous, expected_previous,
+                "round {round}: the file on disk"
+            );
+            let name = output.file_name("job").unwrap();
+            output.added(Table::VmMetrics, &key, &name, 1, 1).unwrap();
+            output.commit("run").unwrap();
+            let (_, files) = live(&output, Table::VmMetrics);
+            let expected: BTreeSet<String> = [format!("{folder}/{name}")].into();
+            assert_eq!(
+                files, expected,
+                "round {round}: the new file replaced the old one"
+            );
+        }
     }
 }

@@ -241,37 +241,53 @@ fn a_killed_delta_run_changes_nothing_a_reader_sees_and_the_next_run_removes_its
         parquet,
         delta,
     } = &setup;
-    setup.run_ok(parquet, "parquet", &[]);
-    setup.run_ok(delta, "delta", &[]);
     let (d, p) = (ws.path().join("delta"), ws.path().join("parquet"));
-
-    // A run over a wider window, killed once it has written its first file.
     let env = credentials(sim);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut child = ws
-        .command(&["run", delta, "--output", "delta", "--end", LATER], &env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let written = |d: &Path| {
-        all_files(d)
-            .into_iter()
-            .filter(|f| f.file_name().unwrap().to_string_lossy() == "part-nightly-2.parquet")
-            .count()
+    // Runs `args` and kills it (SIGKILL) once it has written a file named `name`.
+    let kill_once_written = |args: &[&str], name: &str| {
+        let mut child = ws
+            .command(args, &env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let written = || {
+            all_files(&d)
+                .iter()
+                .any(|f| f.file_name().unwrap().to_string_lossy() == name)
+        };
+        while !written() {
+            assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no file in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
     };
-    while written(&d) == 0 {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no file in 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(1));
+
+    // The first run ever, killed before any table exists: it leaves files and no log, and the
+    // next run goes on over them.
+    kill_once_written(
+        &["run", delta, "--output", "delta"],
+        "part-nightly-1.parquet",
+    );
+    for table in tables() {
+        assert!(!d.join(table).join("_delta_log").exists(), "{table}");
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(written(&d) > 0);
+    setup.run_ok(parquet, "parquet", &[]);
+    setup.run_ok(delta, "delta", &[]);
+    assert_reads_as(&d, &p, "after a killed first run");
+
+    // A run over a wider window, killed once it has written its first file.
+    kill_once_written(
+        &["run", delta, "--output", "delta", "--end", LATER],
+        "part-nightly-2.parquet",
+    );
     for table in tables() {
         assert!(
             !d.join(table)
