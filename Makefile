@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 BIN   := target/release/vscope-export
 
-.PHONY: all build demo test venv readers airflow java chromium bench bench-quick clean
+.PHONY: all build demo test venv readers airflow delta-old java chromium bench bench-quick clean
 
 all: build
 
@@ -28,12 +28,13 @@ demo: build
 ## deployment recipes of deploy/ run by a real Airflow and as Kubernetes would start their pods
 ## (tests/deploy/check_recipes.py); then the exporter alone, without `report` and without the simulator (`sim`): it must build, and its
 ## tests that need neither must pass.
-test: venv readers chromium airflow
+test: venv readers chromium airflow delta-old
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) clippy --locked --features delta --all-targets -- -D warnings
 	$(CARGO) clippy --locked --no-default-features --all-targets -- -D warnings
 	VSCOPE_PYTHON="$(abspath $(PY))" VSCOPE_READERS="$(abspath $(READERS_DIR))" \
+	VSCOPE_DELTA_OLD_PYTHON="$(abspath $(DELTA_OLD_VENV))/bin/python" \
 	VSCOPE_CHROMIUM="$$(command -v chromium)" \
 		$(CARGO) test --locked --features delta --all-targets
 	$(CARGO) build --locked --features delta
@@ -50,6 +51,18 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: tests/interop/requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+	touch $@
+
+## An older polars and deltalake, in their own environment, to read the Delta output with too
+## (tests/it/delta.rs).
+DELTA_OLD_VENV := .venv-delta-old
+
+delta-old: $(DELTA_OLD_VENV)/.installed
+
+$(DELTA_OLD_VENV)/.installed: tests/interop/delta-old-requirements.txt
+	rm -rf $(DELTA_OLD_VENV)
+	python3 -m venv $(DELTA_OLD_VENV)
+	$(DELTA_OLD_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
 ## Airflow, in its own environment, to run the DAG in deploy/airflow/ (tests/deploy/check_recipes.py).

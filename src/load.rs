@@ -503,6 +503,15 @@ impl Destination {
         self.delta.as_deref()
     }
 
+    /// How `table` is laid out in this output: [`layout`], in a Delta output with microsecond
+    /// times ([`TableLayout::in_microseconds`]).
+    pub fn layout(&self, table: Table) -> TableLayout {
+        if self.is_transactional() {
+            return layout(table).in_microseconds();
+        }
+        layout(table)
+    }
+
     /// Whether the run's files become visible only when [`Self::publish`] commits them (a Delta
     /// output), rather than each as its writer finishes it.
     pub fn is_transactional(&self) -> bool {
@@ -796,8 +805,30 @@ impl Destination {
         Ok(dir.join(job_file_name(job)))
     }
 
-    /// The rows the job wrote to this partition before, or nothing when it has no file there.
+    /// The rows the job wrote to this partition before, or nothing when it has no file there;
+    /// times in the rows' unit, milliseconds, whatever the file's.
     pub fn read_job_partition(
+        &self,
+        table: &str,
+        key: &PartitionKey,
+        job: &str,
+    ) -> Result<Vec<RecordBatch>, LoadError> {
+        let batches = self.read_job_file(table, key, job)?;
+        let Some(t) = Table::from_name(table) else {
+            return Ok(batches);
+        };
+        let schema = layout(t).schema;
+        batches
+            .iter()
+            .map(|b| conform(b, &schema))
+            .collect::<Result<_, _>>()
+            .map_err(|source| LoadError::Read {
+                path: self.root.join(table),
+                source: source.into(),
+            })
+    }
+
+    fn read_job_file(
         &self,
         table: &str,
         key: &PartitionKey,
@@ -1007,14 +1038,20 @@ impl Destination {
         self.commit(layout, key, &path, &provenance.owner(), |sink| {
             let at = sink.path();
             let batches = rows.into_runs(crate::transform::BATCH_ROWS);
-            let (sink, rows) =
-                encode::write(sink, props, ROW_GROUP_ROWS, batches).map_err(|e| match e {
-                    encode::RunsError::Parquet(source) => LoadError::Parquet { path: at, source },
-                    encode::RunsError::Rows(source) => LoadError::Rows {
-                        path: path.clone(),
-                        source: Box::new(source),
-                    },
-                })?;
+            let (sink, rows) = encode::write_as(
+                sink,
+                Arc::clone(&layout.schema),
+                props,
+                ROW_GROUP_ROWS,
+                batches,
+            )
+            .map_err(|e| match e {
+                encode::RunsError::Parquet(source) => LoadError::Parquet { path: at, source },
+                encode::RunsError::Rows(source) => LoadError::Rows {
+                    path: path.clone(),
+                    source: Box::new(source),
+                },
+            })?;
             sink.finish().map(|bytes| (rows, bytes))
         })
     }
@@ -1274,14 +1311,54 @@ fn within<T>(
     let Some(ts) = parquet_leaf_index(builder.schema(), "ts") else {
         return false;
     };
+    // The statistics are in the file's unit.
+    let Some(per_ms) = builder
+        .parquet_schema()
+        .columns()
+        .get(ts)
+        .map(|c| encode::per_millisecond(c))
+    else {
+        return false;
+    };
+    let (start, end) = (
+        start_ms.saturating_mul(per_ms),
+        end_ms.saturating_mul(per_ms),
+    );
     builder.metadata().row_groups().iter().all(|rg| {
         match rg.columns().get(ts).and_then(|c| c.statistics()) {
             Some(parquet::file::statistics::Statistics::Int64(s)) => {
-                matches!((s.min_opt(), s.max_opt()), (Some(&min), Some(&max)) if min >= start_ms && max < end_ms)
+                matches!((s.min_opt(), s.max_opt()), (Some(&min), Some(&max)) if min >= start && max < end)
             }
             _ => false,
         }
     })
+}
+
+/// `batch` as rows of `schema`: its timestamp columns cast to `schema`'s unit (the rows hold
+/// milliseconds, a Delta table's files microseconds); as it is when they agree already.
+fn conform(
+    batch: &RecordBatch,
+    schema: &arrow::datatypes::SchemaRef,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(
+            |(column, field)| match (column.data_type(), field.data_type()) {
+                (DataType::Timestamp(..), to @ DataType::Timestamp(..))
+                    if column.data_type() != to =>
+                {
+                    arrow::compute::cast(column, to)
+                }
+                _ => Ok(Arc::clone(column)),
+            },
+        )
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(Arc::clone(schema), columns)
 }
 
 /// The Parquet leaf index of a top-level, non-nested Arrow column.
@@ -1348,6 +1425,7 @@ fn write_parquet<E>(
     for batch in batches {
         let batch = batch.map_err(WriteError::Rows)?;
         rows += batch.num_rows() as u64;
+        let batch = conform(&batch, &layout.schema).map_err(|e| pq_err(e.into()))?;
         writer.write(&batch).map_err(pq_err)?;
     }
     // The last row group is written; what follows is the page indexes and footer.

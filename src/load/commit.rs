@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 
-use super::{layout, Destination, FileProvenance, LoadError, TableLayout, WrittenFile};
+use super::{Destination, FileProvenance, LoadError, TableLayout, WrittenFile};
 use crate::domain::partition::PartitionKey;
 use crate::domain::table::Table;
 use crate::job::{Job, Window};
@@ -147,7 +147,7 @@ impl<'a> Commit<'a> {
         while self.writers.len() >= MAX_WRITERS {
             self.wait_one().await?;
         }
-        let layout = layout(table);
+        let layout = self.destination.layout(table);
         let name = table.name();
         let destination = self.destination.clone();
         let provenance = Arc::clone(&self.provenance);
@@ -187,7 +187,7 @@ impl<'a> Commit<'a> {
     /// The job's partitions of the window that got no rows this time: their source data is
     /// gone, so only their rows outside the window stay.
     pub fn vanished(&mut self, table: Table) -> anyhow::Result<()> {
-        let layout = layout(table);
+        let layout = self.destination.layout(table);
         let name = table.name();
         let (start_ms, end_ms) = self.window_ms();
         let owner = self.provenance.owner();
@@ -200,7 +200,8 @@ impl<'a> Commit<'a> {
                 continue;
             }
             let old = self.destination.read_job_partition(name, &key, &owner)?;
-            let empty = RecordBatch::new_empty(Arc::clone(&layout.schema));
+            // The rows' own schema (milliseconds), whatever the file's.
+            let empty = RecordBatch::new_empty(super::layout(table).schema);
             let rows = transform::merge_outside_window(table, &old, start_ms, end_ms, &empty)?;
             self.write(&layout, &key, rows)?;
         }
@@ -214,7 +215,7 @@ impl<'a> Commit<'a> {
         key: &PartitionKey,
         batch: RecordBatch,
     ) -> anyhow::Result<()> {
-        self.write(&layout(table), key, batch)
+        self.write(&self.destination.layout(table), key, batch)
     }
 
     /// Makes what the run wrote visible (a Delta output's transactions) and says what it

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::domain::table::Table;
 use crate::transform::schema;
@@ -28,6 +28,31 @@ pub struct TableLayout {
     /// statistics: descriptive strings no reader prunes on, whose statistics cost a string
     /// comparison per row.
     pub no_stats_columns: Vec<&'static str>,
+}
+
+impl TableLayout {
+    /// The same layout with its times in microseconds, the unit of Delta Lake's `timestamp`: its
+    /// readers map a table's columns onto the files', and some (polars before 2.1) refuse a file
+    /// in milliseconds. The rows keep milliseconds; the writers scale them.
+    pub fn in_microseconds(self) -> TableLayout {
+        let fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Timestamp(TimeUnit::Millisecond, tz) => f
+                    .as_ref()
+                    .clone()
+                    .with_data_type(DataType::Timestamp(TimeUnit::Microsecond, tz.clone())),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let schema = Schema::new_with_metadata(fields, self.schema.metadata().clone());
+        TableLayout {
+            schema: Arc::new(schema),
+            ..self
+        }
+    }
 }
 
 /// The string columns of a metrics table that readers filter on, which keep their statistics.

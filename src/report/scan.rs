@@ -308,6 +308,26 @@ impl Dataset {
             None => LazyFrame::scan_parquet(PlRefPath::from(glob.as_str()), args),
         };
         let mut lf = scanned.map_err(|e| ReportError::polars(format!("cannot scan {table}"), e))?;
+        if dir.current.is_some() {
+            // A Delta table's files hold microseconds, Delta's unit; the report counts in
+            // milliseconds, as the Parquet format stores them.
+            let schema = lf
+                .collect_schema()
+                .map_err(|e| ReportError::polars(format!("cannot scan {table}"), e))?;
+            let casts: Vec<Expr> = schema
+                .iter()
+                .filter_map(|(name, dtype)| match dtype {
+                    DataType::Datetime(unit, tz) if *unit != TimeUnit::Milliseconds => Some(
+                        col(name.clone())
+                            .cast(DataType::Datetime(TimeUnit::Milliseconds, tz.clone())),
+                    ),
+                    _ => None,
+                })
+                .collect();
+            if !casts.is_empty() {
+                lf = lf.with_columns(casts);
+            }
+        }
         if !self.services.is_empty() {
             let names = Series::new("services".into(), self.services.clone());
             lf = lf.filter(col("service_name").is_in(lit(names).implode(false), false));

@@ -72,8 +72,31 @@ impl Setup {
     }
 }
 
+/// The Python environments that read the Delta output: the interop tests' (the newest deltalake
+/// and polars) and the older one `make test` installs (`VSCOPE_DELTA_OLD_PYTHON`,
+/// tests/interop/delta-old-requirements.txt), when there is one.
+fn readers() -> Vec<String> {
+    let mut pythons = vec![python()];
+    match std::env::var("VSCOPE_DELTA_OLD_PYTHON") {
+        Ok(old) => pythons.push(old),
+        Err(_) => {
+            let old = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv-delta-old/bin/python");
+            if Path::new(old).exists() {
+                pythons.push(old.to_string());
+            } else {
+                eprintln!("no older Delta readers: run `make delta-old` to read with them too");
+            }
+        }
+    }
+    pythons
+}
+
 fn check(args: &[&str]) -> Value {
-    let out = std::process::Command::new(python())
+    check_with(&python(), args)
+}
+
+fn check_with(python: &str, args: &[&str]) -> Value {
+    let out = std::process::Command::new(python)
         .arg(CHECK)
         .args(args)
         .output()
@@ -99,12 +122,15 @@ pub fn assert_reads_as(delta: &Path, parquet: &Path, when: &str) {
         parquet.to_str().unwrap(),
     ];
     args.extend(tables());
-    let compared = check(&args);
-    for table in tables() {
-        let t = &compared[table];
-        assert!(t["rows"].as_u64().unwrap() > 0, "{when}: {table} is empty");
-        assert_eq!(t["deltalake"], "equal", "{when}: {table} through deltalake");
-        assert_eq!(t["polars"], "equal", "{when}: {table} through polars");
+    for python in readers() {
+        let compared = check_with(&python, &args);
+        for table in tables() {
+            let t = &compared[table];
+            assert!(t["rows"].as_u64().unwrap() > 0, "{when}: {table} is empty");
+            let through = |reader: &str| format!("{when}: {table} through {reader} of {python}");
+            assert_eq!(t["deltalake"], "equal", "{}", through("deltalake"));
+            assert_eq!(t["polars"], "equal", "{}", through("polars"));
+        }
     }
 }
 

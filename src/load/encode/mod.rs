@@ -50,7 +50,8 @@ use bytes::Bytes;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{
-    Compression, Encoding, EncodingMask, PageType, Type as PhysicalType, ZstdLevel,
+    Compression, Encoding, EncodingMask, LogicalType, PageType, TimeUnit, Type as PhysicalType,
+    ZstdLevel,
 };
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
@@ -97,6 +98,16 @@ enum Leaf {
     Flat,
     /// From the runs: the keys (`false`) or values (`true`) of the `tags` map.
     Tags { values: bool },
+}
+
+/// How many of a timestamp column's units make the millisecond the rows hold their times in:
+/// 1000 for a Delta table's microseconds (`load::delta`), 1 otherwise.
+pub(crate) fn per_millisecond(descr: &parquet::schema::types::ColumnDescriptor) -> i64 {
+    match descr.logical_type_ref() {
+        Some(LogicalType::Timestamp(t)) if t.unit == TimeUnit::MICROS => 1_000,
+        Some(LogicalType::Timestamp(t)) if t.unit == TimeUnit::NANOS => 1_000_000,
+        _ => 1,
+    }
 }
 
 /// The leaves of `schema` in Parquet order, with the Arrow column each belongs to.
@@ -149,13 +160,33 @@ pub(crate) fn encodes(schema: &SchemaRef, props: &WriterProperties) -> bool {
 /// Writes `batches` (one partition of a metrics table, in row order) to `out` with `props`, in
 /// row groups of `row_group_rows` rows (the last one fewer). Returns the writer, after the
 /// footer, and the rows written. Fails unless [`encodes`] holds.
+#[cfg(test)]
 pub(crate) fn write<W: super::ParquetSink>(
     out: W,
     props: WriterProperties,
     row_group_rows: usize,
+    batches: RunBatches,
+) -> std::result::Result<(W, u64), RunsError> {
+    write_as(out, batches.schema(), props, row_group_rows, batches)
+}
+
+/// [`write`] as a file of `schema`: the rows' own, but for the unit of its timestamps (see
+/// [`per_millisecond`]).
+pub(crate) fn write_as<W: super::ParquetSink>(
+    out: W,
+    schema: SchemaRef,
+    props: WriterProperties,
+    row_group_rows: usize,
     mut batches: RunBatches,
 ) -> std::result::Result<(W, u64), RunsError> {
-    let schema = batches.schema();
+    if schema.fields().len() != batches.schema().fields().len() {
+        return Err(ParquetError::General(format!(
+            "a file of {} columns for rows of {}",
+            schema.fields().len(),
+            batches.schema().fields().len()
+        ))
+        .into());
+    }
     let leaves = leaves(&schema);
     let zstd_level = zstd_level(&schema, &props).ok_or_else(|| {
         ParquetError::NYI("the runs encoder writes ZSTD pages only, at one level".to_string())
@@ -617,7 +648,7 @@ impl RunChunk {
                 eight.as_ref().map(|b| &b[..])
             }
             (PhysicalType::INT64, Cell::Ts(x)) => {
-                eight = Some(x.to_le_bytes());
+                eight = Some(x.saturating_mul(per_millisecond(&self.descr)).to_le_bytes());
                 eight.as_ref().map(|b| &b[..])
             }
             // NaN is "no value" everywhere in this exporter.

@@ -32,6 +32,8 @@ const MINIBLOCK: usize = 32;
 #[derive(Debug)]
 pub(crate) struct TsChunk {
     descr: ColumnDescPtr,
+    /// The column's units in a millisecond, the rows' unit ([`super::per_millisecond`]).
+    per_ms: i64,
     page_rows: usize,
     /// The open page's timestamps.
     open: Vec<i64>,
@@ -55,6 +57,7 @@ impl TsChunk {
             )));
         }
         Ok(TsChunk {
+            per_ms: super::per_millisecond(&descr),
             page_rows: props.column_data_page_row_count_limit(descr.path()).max(1),
             open: Vec::new(),
             pages: Vec::new(),
@@ -75,7 +78,13 @@ impl TsChunk {
         while !rest.is_empty() {
             let room = self.page_rows - self.open.len();
             let (now, later) = rest.split_at(room.min(rest.len()));
-            self.open.extend_from_slice(now);
+            if self.per_ms == 1 {
+                self.open.extend_from_slice(now);
+            } else {
+                let per_ms = self.per_ms;
+                self.open
+                    .extend(now.iter().map(|t| t.saturating_mul(per_ms)));
+            }
             rest = later;
             if self.open.len() >= self.page_rows {
                 self.flush(zstd)?;
