@@ -310,6 +310,10 @@ def iso(dt):
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# `--format`: the job's `[output] format` (`delta` needs a binary built with `--features delta`).
+OUTPUT_FORMAT = "parquet"
+
+
 def write_job(path, sim, w, out_dir, opentsdb_url=None):
     if opentsdb_url:
         token = f'token_env = "VSCOPE_BENCH_TOKEN"\nopentsdb_url = "{opentsdb_url}"'
@@ -336,6 +340,7 @@ metrics = "all"
 [output]
 path = "{out_dir}"
 partitioning = ["date"]
+format = "{OUTPUT_FORMAT}"
 """)
 
 
@@ -628,12 +633,17 @@ def main():
                     help="comma-separated subset: 1d, 30d, latency, baselines, report (default: all); "
                          "e.g. --only perf --perf for the profile alone")
     ap.add_argument("--bin", default=str(ROOT / "target" / "release" / "vscope-export"))
+    ap.add_argument("--format", choices=["parquet", "delta"], default="parquet",
+                    help="the output format of the export workloads (delta: a binary built with "
+                         "`--features delta`, e.g. `make build FEATURES=delta`)")
     ap.add_argument("--out", default=str(ROOT / "bench-out"))
     ap.add_argument("--rss-limit-mib", type=int, default=RSS_LIMIT_MIB,
                     help="stop an exporter run whose RSS passes this (default %(default)s)")
     ap.add_argument("--perf", action="store_true",
                     help="one extra 1-day run under `perf record` into bench-out/perf.data")
     args = ap.parse_args()
+    global OUTPUT_FORMAT
+    OUTPUT_FORMAT = args.format
 
     binary = Path(args.bin)
     if not binary.exists():
