@@ -340,8 +340,7 @@ metrics = "all"
 [output]
 path = "{out_dir}"
 partitioning = ["date"]
-format = "{OUTPUT_FORMAT}"
-""")
+""" + (f'format = "{OUTPUT_FORMAT}"\n' if OUTPUT_FORMAT != "parquet" else ""))
 
 
 SUMMARY = re.compile(r"(\d+) requests \((\d+) retried, (\d+) split\), (\d+) points, (\d+) pages")
