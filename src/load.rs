@@ -533,12 +533,13 @@ impl Destination {
         Ok(Vec::new())
     }
 
-    /// Refuses an output whose tables are kept in the other format: Parquet files are not a Delta
-    /// table's, and a Delta table read as plain Parquet shows every version's files at once.
-    pub fn check_format(&self) -> Result<(), LoadError> {
+    /// Refuses an output whose tables are kept in the other format, from its `files`
+    /// ([`Self::files`]): Parquet files are not a Delta table's, and a Delta table read as plain
+    /// Parquet shows every version's files at once.
+    pub fn check_format(&self, files: &[PathBuf]) -> Result<(), LoadError> {
         let mut delta_tables = Vec::new();
         let mut parquet_files = Vec::new();
-        for rel in self.all_files()? {
+        for rel in files {
             let mut parts = rel.components().map(|c| c.as_os_str().to_string_lossy());
             let Some(table) = parts.next() else { continue };
             if Table::from_name(&table).is_none() {
@@ -633,7 +634,7 @@ impl Destination {
         let Some(delta) = self.delta() else {
             return Ok(0);
         };
-        let files = self.all_files()?;
+        let files = self.files()?;
         let uncommitted = delta.begin(job, files.iter().map(PathBuf::as_path))?;
         for rel in &uncommitted {
             #[cfg(feature = "s3")]
@@ -686,7 +687,7 @@ impl Destination {
 
     /// Every file of the output, as paths relative to its root: walked in a folder, listed in an
     /// object store.
-    fn all_files(&self) -> Result<Vec<PathBuf>, LoadError> {
+    pub fn files(&self) -> Result<Vec<PathBuf>, LoadError> {
         #[cfg(feature = "s3")]
         if let Some(object) = &self.object {
             return Ok(object
@@ -704,15 +705,19 @@ impl Destination {
     /// How `job` is split in this output, from the files and states it has here: per shard count
     /// (1 for the whole job), the first file found. A job's runs over one output keep one split,
     /// or a partition would hold the same rows in two files.
-    pub fn job_splits(&self, job: &str) -> Result<BTreeMap<u32, PathBuf>, LoadError> {
+    pub fn job_splits(
+        &self,
+        job: &str,
+        files: &[PathBuf],
+    ) -> Result<BTreeMap<u32, PathBuf>, LoadError> {
         let mut splits = BTreeMap::new();
-        for rel in self.all_files()? {
+        for rel in files {
             let name = rel
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let in_state = rel.parent() == Some(Path::new(state::STATE_DIR));
-            let path = self.root.join(&rel);
+            let path = self.root.join(rel);
             let owner = if in_state {
                 name.strip_suffix(".json")
             } else {
@@ -1497,7 +1502,10 @@ mod tests {
         fs::create_dir_all(&part).unwrap();
         fs::create_dir_all(root.join("_state")).unwrap();
         let destination = Destination::open(root.to_str().unwrap(), &Default::default()).unwrap();
-        assert!(destination.job_splits("a").unwrap().is_empty());
+        assert!(destination
+            .job_splits("a", &destination.files().unwrap())
+            .unwrap()
+            .is_empty());
         for other in [
             "part-a-b-0.parquet",
             "part-a-s4of4-0.parquet",
@@ -1508,12 +1516,17 @@ mod tests {
         }
         fs::write(root.join("_state/a-s0of3.lock"), b"x").unwrap();
         assert!(
-            destination.job_splits("a").unwrap().is_empty(),
+            destination
+                .job_splits("a", &destination.files().unwrap())
+                .unwrap()
+                .is_empty(),
             "none is a's"
         );
         fs::write(part.join("part-a-0.parquet"), b"x").unwrap();
         fs::write(root.join("_state/a-s2of3.json"), b"{}").unwrap();
-        let splits = destination.job_splits("a").unwrap();
+        let splits = destination
+            .job_splits("a", &destination.files().unwrap())
+            .unwrap();
         assert_eq!(splits.keys().copied().collect::<Vec<_>>(), [1, 3]);
         assert_eq!(splits[&3], root.join("_state/a-s2of3.json"));
         let message = LoadError::OtherSplit {

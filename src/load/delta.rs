@@ -138,14 +138,15 @@ impl DeltaOutput {
         self.root.join(table.name())
     }
 
-    /// Whether the table has a log yet.
+    /// Whether the table has a log yet: delta-rs' own test, which stops at the log's first
+    /// entry rather than listing a log that grows by a commit a night.
     fn exists(&self, table: Table) -> Result<bool, LoadError> {
-        #[cfg(feature = "s3")]
-        if let Some(store) = &self.store {
-            let log = format!("{}/_delta_log/", table.name());
-            return Ok(!store.output.list(&log)?.is_empty());
-        }
-        Ok(self.table_dir(table).join("_delta_log").is_dir())
+        let dir = self.table_dir(table);
+        let log = self
+            .builder(table)?
+            .build_storage()
+            .map_err(delta_err(&dir))?;
+        wait(async move { log.is_delta_table_location().await })?.map_err(delta_err(&dir))
     }
 
     /// What opens the table: its URL, and in an object store, the client to reach it with.

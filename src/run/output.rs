@@ -65,11 +65,13 @@ impl Output {
     pub(super) fn check(&self, job: &Job) -> anyhow::Result<Window> {
         let window = resolve_window(job, self.now, self.store.read(&self.owner)?.as_ref())?;
         self.store.check_unlocked(&self.owner)?;
-        self.destination.check_format()?;
+        // One listing of the output for both checks.
+        let files = self.destination.files()?;
+        self.destination.check_format(&files)?;
         let wanted = job.shard.map_or(1, |s| s.count);
         let found: Vec<_> = self
             .destination
-            .job_splits(&job.name)?
+            .job_splits(&job.name, &files)?
             .into_iter()
             .filter(|(count, _)| *count != wanted)
             .collect();
